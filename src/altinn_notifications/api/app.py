@@ -1,0 +1,56 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from altinn_notifications.api import health
+from altinn_notifications.api.problems import install_error_handlers
+from altinn_notifications.api.tracing import TraceMiddleware
+from altinn_notifications.bootstrap import Container
+from altinn_notifications.orders import router as orders_router
+from altinn_notifications.status import router as status_router
+
+API_PREFIX = "/notifications/api/v1"
+
+
+def create_app(
+    container: Container | None = None,
+    *,
+    container_factory: Callable[[], Awaitable[Container]] | None = None,
+) -> FastAPI:
+    """Build the app around a ready container (tests) or one built at start-up (serve)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if container is not None:
+            app.state.container = container
+            yield
+            return
+        assert container_factory is not None, "create_app needs a container or a container_factory"
+        built = await container_factory()
+        app.state.container = built
+        try:
+            yield
+        finally:
+            await built.close()
+
+    app = FastAPI(
+        title="Altinn Notifications",
+        version="1.0",
+        description="Self-hostable, API-compatible Altinn Notifications: email and SMS orders.",
+        lifespan=lifespan,
+        docs_url="/swagger",
+        openapi_url="/swagger/v1/swagger.json",
+    )
+    if container is not None:
+        app.state.container = container
+    app.add_middleware(TraceMiddleware)
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(orders_router.router, prefix=API_PREFIX)
+    app.include_router(status_router.router, prefix=API_PREFIX)
+    return app

@@ -1,0 +1,38 @@
+"""Request dependencies: the container, the authenticated creator."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from altinn_notifications.auth.models import Caller
+from altinn_notifications.bootstrap import Container
+from altinn_notifications.config import SCOPE_CREATE
+
+# Declared as security schemes so the OpenAPI document describes them; checked by the authenticator.
+_bearer = HTTPBearer(auto_error=False, description="Altinn token (RS256 JWT)")
+_platform_token = APIKeyHeader(name="PlatformAccessToken", auto_error=False)
+
+
+def get_container(request: Request) -> Container:
+    container: Container = request.app.state.container
+    return container
+
+
+ContainerDep = Annotated[Container, Depends(get_container)]
+
+
+async def require_creator(
+    container: ContainerDep,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    platform_token: Annotated[str | None, Depends(_platform_token)],
+) -> Caller:
+    """Policy `CreateScopeOrPlatfomAccessToken` plus creator extraction (spec 2.3)."""
+    return await container.authenticator.authenticate(
+        bearer.credentials if bearer else None, platform_token, required_scope=SCOPE_CREATE
+    )
+
+
+CreatorDep = Annotated[Caller, Depends(require_creator)]

@@ -1,0 +1,132 @@
+"""Error bodies of the reference (spec 2.4): ValidationProblemDetails, ProblemDetails, coded problems."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from altinn_notifications.api.tracing import current_trace_id
+from altinn_notifications.errors import (
+    AppError,
+    CodedProblem,
+    ConflictError,
+    ForbiddenError,
+    RequestValidationFailed,
+    UnauthorizedError,
+)
+
+log = structlog.get_logger(__name__)
+
+RFC_TYPES = {
+    400: "https://tools.ietf.org/html/rfc9110#section-15.5.1",
+    401: "https://tools.ietf.org/html/rfc9110#section-15.5.2",
+    403: "https://tools.ietf.org/html/rfc9110#section-15.5.4",
+    404: "https://tools.ietf.org/html/rfc9110#section-15.5.5",
+    405: "https://tools.ietf.org/html/rfc9110#section-15.5.6",
+    409: "https://tools.ietf.org/html/rfc9110#section-15.5.10",
+    415: "https://tools.ietf.org/html/rfc9110#section-15.5.16",
+    422: "https://tools.ietf.org/html/rfc4918#section-11.2",
+    500: "https://tools.ietf.org/html/rfc9110#section-15.6.1",
+    503: "https://tools.ietf.org/html/rfc9110#section-15.6.4",
+}
+TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    415: "Unsupported Media Type",
+    500: "An error occurred while processing your request.",
+}
+PROBLEM_JSON = "application/problem+json"
+
+
+def problem(status: int, **extra: Any) -> JSONResponse:
+    body: dict[str, Any] = {"type": RFC_TYPES.get(status), "title": TITLES.get(status), "status": status}
+    body.update(extra)
+    body["traceId"] = current_trace_id()
+    return JSONResponse({k: v for k, v in body.items() if v is not None}, status, media_type=PROBLEM_JSON)
+
+
+def validation_problem(errors: dict[str, list[str]]) -> JSONResponse:
+    return problem(400, title=RequestValidationFailed.title, errors=errors)
+
+
+def _pascal(name: str) -> str:
+    return name[:1].upper() + name[1:]
+
+
+def _binding_errors(exc: RequestValidationError) -> dict[str, list[str]]:
+    """Map pydantic's errors to the keys and messages ASP.NET model binding produces."""
+    errors: dict[str, list[str]] = {}
+    for err in exc.errors():
+        loc = [p for p in err["loc"] if p != "body"]
+        if err["type"] == "json_invalid" or not loc and err["type"] != "missing":
+            key, msg = "$", "The JSON value could not be parsed."
+        elif err["type"] == "missing" and not loc:
+            key, msg = "", "A non-empty request body is required."
+        elif err["type"] in ("missing", "required_property"):
+            prop = _pascal(str(loc[-1]))
+            key, msg = _path_key(loc, pascal=True), f"The {prop} field is required."
+        else:
+            path = _path_key(loc, pascal=False)
+            key, msg = "$." + path, f"The JSON value could not be converted. Path: $.{path}."
+            if err["type"] == "enum_value":
+                msg = f"{err['msg']} Path: $.{path}."
+        errors.setdefault(key, []).append(msg)
+    return errors
+
+
+def _path_key(loc: list[Any], *, pascal: bool) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            name = _pascal(str(part)) if pascal else str(part)
+            out += ("." if out else "") + name
+    return re.sub(r"^\.", "", out)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _binding(_: Request, exc: RequestValidationError) -> Response:
+        return validation_problem(_binding_errors(exc))
+
+    @app.exception_handler(RequestValidationFailed)
+    async def _validation(_: Request, exc: RequestValidationFailed) -> Response:
+        return validation_problem(exc.errors)
+
+    @app.exception_handler(CodedProblem)
+    async def _coded(_: Request, exc: CodedProblem) -> Response:
+        return problem(exc.status_code, title=None, type=None, detail=exc.detail, code=exc.code)
+
+    @app.exception_handler(UnauthorizedError)
+    @app.exception_handler(ForbiddenError)
+    @app.exception_handler(ConflictError)
+    async def _empty(_: Request, exc: AppError) -> Response:
+        # The reference answers 401/403 (framework) and the cancel 409 with an empty body.
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+        return Response(status_code=exc.status_code, headers=headers)
+
+    @app.exception_handler(AppError)
+    async def _app(_: Request, exc: AppError) -> Response:
+        return problem(exc.status_code)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code < 400:
+            return Response(status_code=exc.status_code)
+        return problem(exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def _unhandled(_: Request, exc: Exception) -> Response:
+        log.error("unhandled error", error_type=type(exc).__name__, exc_info=exc)
+        return problem(500)

@@ -1,0 +1,43 @@
+"""Request ids: a W3C trace id per request, bound into every log line and every problem body."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from contextvars import ContextVar
+
+import structlog
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+_trace_id: ContextVar[str | None] = ContextVar("trace_id", default=None)
+_TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$")
+
+
+def current_trace_id() -> str:
+    return _trace_id.get() or new_trace_id()
+
+
+def new_trace_id(trace: str | None = None) -> str:
+    return f"00-{trace or secrets.token_hex(16)}-{secrets.token_hex(8)}-00"
+
+
+class TraceMiddleware:
+    """Pure ASGI middleware (cheap on the hot path): sets the trace id and binds it for logging."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope.get("headers") or []).get(b"traceparent", b"").decode("latin-1")
+        match = _TRACEPARENT.match(incoming)
+        trace_id = new_trace_id(match.group(1) if match else None)
+        token = _trace_id.set(trace_id)
+        structlog.contextvars.bind_contextvars(trace_id=trace_id)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            structlog.contextvars.unbind_contextvars("trace_id")
+            _trace_id.reset(token)

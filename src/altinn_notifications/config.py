@@ -1,0 +1,80 @@
+"""One settings object, read from `NOTIFICATIONS_*` environment variables (documented in the README)."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AnyHttpUrl, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SCOPE_CREATE = "altinn:serviceowner/notifications.create"
+SCOPE_COMPOSED_EMAIL = "altinn:serviceowner/notifications.composedemail.create"
+
+
+class SettingsError(Exception):
+    """Raised at start-up when a setting is malformed; the message names the setting."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="NOTIFICATIONS_", extra="ignore", frozen=True)
+
+    database_url: str | None = Field(
+        default=None, description="PostgreSQL URL; unset starts an embedded PostgreSQL in the data dir."
+    )
+    data_dir: Path = Field(default=Path("./.data"), description="Embedded database, dev signing key, outbox.")
+    host: str = "127.0.0.1"
+    port: int = Field(default=5090, ge=1, le=65535)
+    base_uri: AnyHttpUrl = Field(default=AnyHttpUrl("http://localhost:5090"))
+    default_email_from_address: str = "noreply@altinn.no"
+    default_sms_sender_number: str = "Altinn"
+
+    jwks_url: AnyHttpUrl | None = Field(default=None, description="OpenID configuration or JWKS URL.")
+    jwks_file: Path | None = Field(default=None, description="Local JWKS or PEM public key file.")
+    jwt_issuer: str | None = Field(default=None, description="Required `iss`; unset: not checked.")
+    jwt_audience: str | None = Field(default=None, description="Required `aud`; unset: not checked.")
+    jwks_cache_seconds: int = Field(default=3600, ge=0)
+
+    db_pool_min_size: int = Field(default=2, ge=0)
+    db_pool_max_size: int = Field(default=10, ge=1)
+    run_migrations: bool = True
+
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["console", "json"] = "console"
+
+    triggers_enabled: bool = True
+    stale_contact_orgs: list[str] = Field(
+        default_factory=list, description="Orgs always using stale KRR data (the reference hard-codes skd)."
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_url(cls, value: str | None) -> str | None:
+        if value is not None and value != "" and not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError("must be a postgresql:// URL")
+        return value or None
+
+    @cached_property
+    def base_uri_str(self) -> str:
+        return str(self.base_uri).rstrip("/")
+
+    @property
+    def dev_key_path(self) -> Path:
+        return self.data_dir / "dev-signing-key.pem"
+
+    @property
+    def uses_dev_key(self) -> bool:
+        return self.jwks_url is None and self.jwks_file is None
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build the settings, turning pydantic's error into one that names the environment variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            name = "NOTIFICATIONS_" + "_".join(str(p) for p in err["loc"]).upper()
+            problems.append(f"{name}: {err['msg']}")
+        raise SettingsError("invalid configuration: " + "; ".join(problems)) from None

@@ -1,0 +1,334 @@
+"""The declared schema (spec section 8, in substance). Migrations must produce exactly this.
+
+SQLAlchemy is used only to declare tables, for Alembic and the schema-agreement test; every query is
+plain SQL over asyncpg in the repositories.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    Table,
+    Text,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
+
+SCHEMA = "notifications"
+
+metadata = MetaData(schema=SCHEMA)
+
+ORDER_STATES = ("Registered", "Processing", "Completed", "SendConditionNotMet", "Cancelled", "Processed")
+ORDER_TYPES = ("Notification", "Reminder", "Instant", "Composed")
+EMAIL_RESULTS = (
+    "New",
+    "Sending",
+    "Succeeded",
+    "Failed_RecipientNotIdentified",
+    "Failed_InvalidEmailFormat",
+    "Failed",
+    "Failed_RecipientReserved",
+    "Delivered",
+    "Failed_SupressedRecipient",
+    "Failed_TransientError",
+    "Failed_Bounced",
+    "Failed_FilteredSpam",
+    "Failed_Quarantined",
+    "Failed_TTL",
+    "Failed_InvalidSasUrl",
+    "Failed_PayloadTooLarge",
+)
+SMS_RESULTS = (
+    "New",
+    "Sending",
+    "Accepted",
+    "Failed_InvalidReceiver",
+    "Failed",
+    "Failed_RecipientNotIdentified",
+    "Delivered",
+    "Failed_BarredReceiver",
+    "Failed_Deleted",
+    "Failed_Expired",
+    "Failed_Undelivered",
+    "Failed_Rejected",
+    "Failed_Recipientreserved",
+    "Failed_InvalidRecipient",
+    "Failed_RecipientReserved",
+    "Failed_TTL",
+)
+
+order_state = Enum(*ORDER_STATES, name="orderprocessingstate", metadata=metadata)
+order_type = Enum(*ORDER_TYPES, name="notificationordertype", metadata=metadata)
+email_result = Enum(*EMAIL_RESULTS, name="emailnotificationresulttype", metadata=metadata)
+sms_result = Enum(*SMS_RESULTS, name="smsnotificationresulttype", metadata=metadata)
+
+TZ = DateTime(timezone=True)
+
+
+def _pk() -> Column[int]:
+    return Column("_id", BigInteger, Identity(always=False), primary_key=True)
+
+
+def _lease_columns() -> list[Column[object]]:
+    """Lease and retry bookkeeping of a work item (DESIGN.md: leases, retry times, attempts)."""
+    return [
+        Column("claimed_until", TZ, nullable=True),
+        Column("next_attempt_at", TZ, nullable=True),
+        Column("attempts", Integer, nullable=False, server_default=text("0")),
+    ]
+
+
+orderschain = Table(
+    "orderschain",
+    metadata,
+    _pk(),
+    Column("orderid", UUID(as_uuid=True), nullable=False),
+    Column("idempotencyid", Text, nullable=False),
+    Column("creatorname", Text, nullable=False),
+    Column("created", TZ, nullable=False),
+    Column("processed", TZ, nullable=True),
+    Column("processedstatus", order_state, nullable=False, server_default=text("'Registered'")),
+    Column("orderchain", JSONB, nullable=False),
+    Index("ix_orderschain_orderid", "orderid", unique=True),
+    Index(
+        "ix_orderschain_idempotency",
+        "idempotencyid",
+        "creatorname",
+        text("(orderchain ->> 'Type')"),
+        unique=True,
+    ),
+)
+
+orders = Table(
+    "orders",
+    metadata,
+    _pk(),
+    Column("alternateid", UUID(as_uuid=True), nullable=False, unique=True),
+    Column("creatorname", Text, nullable=False),
+    Column("sendersreference", Text, nullable=True),
+    Column("created", TZ, nullable=False),
+    Column("requestedsendtime", TZ, nullable=False),
+    Column("processed", TZ, nullable=True),
+    Column("processedstatus", order_state, nullable=False, server_default=text("'Registered'")),
+    Column("notificationorder", JSONB, nullable=False),
+    Column("sendingtimepolicy", Integer, nullable=True),
+    Column("type", order_type, nullable=False, server_default=text("'Notification'")),
+    Column("_orderchainid", BigInteger, ForeignKey("orderschain._id"), nullable=True),
+    *_lease_columns(),
+    Index("ix_orders_alternateid_creator", "alternateid", "creatorname"),
+    Index("ix_orders_requestedsendtime", "requestedsendtime"),
+    Index(
+        "ix_orders_due",
+        "requestedsendtime",
+        "_id",
+        postgresql_where=text("processedstatus = 'Registered'"),
+    ),
+    Index(
+        "ix_orders_processing_lease",
+        "claimed_until",
+        postgresql_where=text("processedstatus = 'Processing'"),
+    ),
+    Index("ix_orders_sendersreference_creator", "sendersreference", "creatorname"),
+)
+
+emailtexts = Table(
+    "emailtexts",
+    metadata,
+    _pk(),
+    Column("_orderid", BigInteger, ForeignKey("orders._id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("fromaddress", Text, nullable=False),
+    Column("subject", Text, nullable=True),
+    Column("body", Text, nullable=False),
+    Column("contenttype", Text, nullable=False),
+)
+
+smstexts = Table(
+    "smstexts",
+    metadata,
+    _pk(),
+    Column("_orderid", BigInteger, ForeignKey("orders._id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("sendernumber", Text, nullable=False),
+    Column("body", Text, nullable=False),
+)
+
+
+emailnotifications = Table(
+    "emailnotifications",
+    metadata,
+    _pk(),
+    Column("_orderid", BigInteger, ForeignKey("orders._id", ondelete="CASCADE"), nullable=False),
+    Column("alternateid", UUID(as_uuid=True), nullable=False, unique=True),
+    Column("toaddress", Text, nullable=False),
+    Column("result", email_result, nullable=False),
+    Column("resulttime", TZ, nullable=False),
+    Column("expirytime", TZ, nullable=False),
+    Column("operationid", Text, nullable=True),
+    Column("recipientorgno", Text, nullable=True),
+    Column("recipientnin", Text, nullable=True),
+    Column("customizedbody", Text, nullable=True),
+    Column("customizedsubject", Text, nullable=True),
+    Column("deliveryreport", JSONB, nullable=True),
+    Column("total_attachment_size_bytes", BigInteger, nullable=False, server_default=text("0")),
+    *_lease_columns(),
+    Index("ix_emailnotifications_orderid", "_orderid", postgresql_include=["_id", "result"]),
+    Index(
+        "ix_emailnotifications_new",
+        "_id",
+        postgresql_include=["_orderid"],
+        postgresql_where=text("result = 'New'"),
+    ),
+    Index(
+        "ix_emailnotifications_succeeded_expiry",
+        "expirytime",
+        postgresql_include=["_id", "alternateid"],
+        postgresql_where=text("result = 'Succeeded'"),
+    ),
+    Index(
+        "ix_emailnotifications_operationid",
+        "operationid",
+        unique=True,
+        postgresql_where=text("operationid IS NOT NULL"),
+    ),
+    Index("ix_emailnotifications_nin", "recipientnin", "_orderid", "_id"),
+    Index("ix_emailnotifications_orgno", "recipientorgno", "_orderid", "_id"),
+    Index("ix_emailnotifications_resulttime", "resulttime"),
+)
+
+smsnotifications = Table(
+    "smsnotifications",
+    metadata,
+    _pk(),
+    Column("_orderid", BigInteger, ForeignKey("orders._id", ondelete="CASCADE"), nullable=False),
+    Column("alternateid", UUID(as_uuid=True), nullable=False, unique=True),
+    Column("mobilenumber", Text, nullable=False),
+    Column("result", sms_result, nullable=False),
+    Column("resulttime", TZ, nullable=False),
+    Column("expirytime", TZ, nullable=False),
+    Column("gatewayreference", Text, nullable=True),
+    Column("recipientorgno", Text, nullable=True),
+    Column("recipientnin", Text, nullable=True),
+    Column("customizedbody", Text, nullable=True),
+    Column("smscount", Integer, nullable=False, server_default=text("0")),
+    Column("deliveryreport", JSONB, nullable=True),
+    *_lease_columns(),
+    Index("ix_smsnotifications_orderid", "_orderid", postgresql_include=["_id", "result"]),
+    Index(
+        "ix_smsnotifications_new",
+        "_id",
+        postgresql_include=["_orderid"],
+        postgresql_where=text("result = 'New'"),
+    ),
+    Index(
+        "ix_smsnotifications_accepted_expiry",
+        "expirytime",
+        postgresql_include=["_id", "alternateid"],
+        postgresql_where=text("result = 'Accepted'"),
+    ),
+    Index(
+        "ix_smsnotifications_gatewayreference",
+        "gatewayreference",
+        unique=True,
+        postgresql_where=text("gatewayreference IS NOT NULL"),
+    ),
+    Index("ix_smsnotifications_nin", "recipientnin", "_orderid", "_id"),
+    Index("ix_smsnotifications_orgno", "recipientorgno", "_orderid", "_id"),
+    Index("ix_smsnotifications_resulttime", "resulttime"),
+)
+
+statusfeed = Table(
+    "statusfeed",
+    metadata,
+    _pk(),
+    Column("orderid", BigInteger, ForeignKey("orders._id", ondelete="CASCADE"), nullable=False, unique=True),
+    Column("creatorname", Text, nullable=False),
+    Column("created", TZ, nullable=False, server_default=text("now()")),
+    Column("orderstatus", JSONB, nullable=False),
+    Index("ix_statusfeed_creator_id", "creatorname", "_id"),
+    Index("ix_statusfeed_created", "created"),
+)
+
+deaddeliveryreports = Table(
+    "deaddeliveryreports",
+    metadata,
+    Column("id", BigInteger, Identity(always=False), primary_key=True),
+    Column("channel", SmallInteger, nullable=False),
+    Column("deliveryreport", JSONB, nullable=False),
+    Column("firstseen", TZ, nullable=False),
+    Column("lastattempt", TZ, nullable=False),
+    Column("resolved", Boolean, nullable=False, server_default=text("false")),
+    Column("attemptcount", Integer, nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("message", Text, nullable=True),
+    CheckConstraint("attemptcount > 0", name="ck_deaddeliveryreports_attemptcount"),
+)
+
+resourcelimitlog = Table(
+    "resourcelimitlog",
+    metadata,
+    Column("id", Integer, Identity(always=False), primary_key=True),
+    Column("emaillimittimeout", TZ, nullable=True),
+)
+
+# --- Local registry: the built-in stand-in for KRR/Profile/Register/Authorization (self-hosting, dev) ---
+
+registry_persons = Table(
+    "registry_persons",
+    metadata,
+    Column("nationalidentitynumber", Text, primary_key=True),
+    Column("name", Text, nullable=True),
+    Column("email", Text, nullable=True),
+    Column("mobilenumber", Text, nullable=True),
+    Column("isreserved", Boolean, nullable=False, server_default=text("false")),
+    Column("lastverified", TZ, nullable=True),
+)
+
+registry_organizations = Table(
+    "registry_organizations",
+    metadata,
+    Column("organizationnumber", Text, primary_key=True),
+    Column("name", Text, nullable=True),
+    Column("emails", ARRAY(Text), nullable=False, server_default=text("'{}'")),
+    Column("mobilenumbers", ARRAY(Text), nullable=False, server_default=text("'{}'")),
+)
+
+registry_org_users = Table(
+    "registry_org_users",
+    metadata,
+    Column(
+        "organizationnumber",
+        Text,
+        ForeignKey("registry_organizations.organizationnumber", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("userid", BigInteger, primary_key=True),
+    Column("nationalidentitynumber", Text, nullable=True),
+    Column("email", Text, nullable=True),
+    Column("mobilenumber", Text, nullable=True),
+    Column("resources", ARRAY(Text), nullable=False, server_default=text("'{}'")),
+)
+
+registry_external_identities = Table(
+    "registry_external_identities",
+    metadata,
+    Column("externalidentity", Text, primary_key=True),
+    Column("email", Text, nullable=True),
+    Column("mobilenumber", Text, nullable=True),
+)
+
+
+def include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    """Alembic filter: only our own schema is managed."""
+    if type_ == "schema":
+        return name == SCHEMA
+    return not (type_ == "table" and name == "alembic_version")

@@ -1,0 +1,248 @@
+"""Orders: enums, the stored order (domain), and the v1 request/response shapes (spec 3, 7)."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
+
+
+class ApiModel(BaseModel):
+    """camelCase on the wire; nulls omitted on output (spec 2.2)."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+
+# --- enums (spec 7.1) ---
+
+
+class NotificationChannel(enum.StrEnum):
+    Email = "Email"
+    Sms = "Sms"
+    EmailPreferred = "EmailPreferred"
+    SmsPreferred = "SmsPreferred"
+    EmailAndSms = "EmailAndSms"
+
+
+class OrderStatus(enum.StrEnum):
+    Registered = "Registered"
+    Processing = "Processing"
+    Completed = "Completed"
+    SendConditionNotMet = "SendConditionNotMet"
+    Cancelled = "Cancelled"
+    Processed = "Processed"
+
+
+class OrderType(enum.StrEnum):
+    Notification = "Notification"
+    Reminder = "Reminder"
+    Instant = "Instant"
+    Composed = "Composed"
+
+
+class EmailContentType(enum.StrEnum):
+    Plain = "Plain"
+    Html = "Html"
+
+
+class SendingTimePolicy(enum.IntEnum):
+    Anytime = 1
+    Daytime = 2
+
+
+class RecipientLookupStatus(enum.StrEnum):
+    Success = "Success"
+    PartialSuccess = "PartialSuccess"
+    Failed = "Failed"
+
+
+_ENUM_NUMBERS: dict[type[enum.Enum], list[str]] = {
+    NotificationChannel: [m.value for m in NotificationChannel],
+    EmailContentType: [m.value for m in EmailContentType],
+}
+
+
+def lenient_enum(enum_type: type[enum.StrEnum]) -> BeforeValidator:
+    """Accept enum names case-insensitively and by number, as the reference's converter does."""
+    names = {m.value.lower(): m for m in enum_type}
+    numbered = _ENUM_NUMBERS.get(enum_type, [m.value for m in enum_type])
+
+    def parse(value: Any) -> Any:
+        if value is None or isinstance(value, enum_type):
+            return value
+        if isinstance(value, bool):
+            raise PydanticCustomError("enum_value", "The JSON value could not be converted to {name}.", {"name": enum_type.__name__})
+        if isinstance(value, int) and 0 <= value < len(numbered):
+            return enum_type(numbered[value])
+        if isinstance(value, str) and value.strip().lower() in names:
+            return names[value.strip().lower()]
+        raise PydanticCustomError(
+            "enum_value", "The JSON value could not be converted to {name}.", {"name": enum_type.__name__}
+        )
+
+    return BeforeValidator(parse)
+
+
+ChannelIn = Annotated[NotificationChannel | None, lenient_enum(NotificationChannel)]
+ContentTypeIn = Annotated[EmailContentType | None, lenient_enum(EmailContentType)]
+
+
+# --- the stored order (domain; JSON in orders.notificationorder) ---
+
+
+class Recipient(ApiModel):
+    email_address: str | None = None
+    mobile_number: str | None = None
+    organization_number: str | None = None
+    national_identity_number: str | None = None
+    external_identity: str | None = None
+    is_reserved: bool | None = None
+
+
+class EmailTemplate(ApiModel):
+    from_address: str
+    subject: str
+    body: str
+    content_type: EmailContentType = EmailContentType.Plain
+
+
+class SmsTemplate(ApiModel):
+    sender_number: str
+    body: str
+
+
+class NotificationOrder(ApiModel):
+    """An order (= shipment) as registered; also the unit the processing pipeline works on."""
+
+    id: UUID
+    creator: str
+    created: datetime
+    requested_send_time: datetime
+    notification_channel: NotificationChannel
+    type: OrderType = OrderType.Notification
+    senders_reference: str | None = None
+    ignore_reservation: bool | None = None
+    use_stale_contact_information: bool = False
+    resource_id: str | None = None
+    resource_action: str | None = None
+    condition_endpoint: str | None = None
+    sending_time_policy: SendingTimePolicy | None = None
+    email_template: EmailTemplate | None = None
+    sms_template: SmsTemplate | None = None
+    recipients: list[Recipient] = Field(default_factory=list)
+
+
+# --- v1 requests (spec 3.1-3.4). Types are lenient: business rules live in orders.validation ---
+
+
+class RecipientExt(ApiModel):
+    email_address: str | None = None
+    mobile_number: str | None = None
+    organization_number: str | None = None
+    national_identity_number: str | None = None
+    is_reserved: bool | None = None
+
+
+class OrderRequestBaseExt(ApiModel):
+    senders_reference: str | None = None
+    requested_send_time: datetime | None = None
+    condition_endpoint: str | None = None
+    ignore_reservation: bool | None = None
+    resource_id: str | None = None
+    resource_action: str | None = None
+
+
+class EmailNotificationOrderRequestExt(OrderRequestBaseExt):
+    subject: str
+    body: str
+    content_type: ContentTypeIn = EmailContentType.Plain
+    recipients: list[RecipientExt]
+
+
+class SmsNotificationOrderRequestExt(OrderRequestBaseExt):
+    body: str
+    sender_number: str | None = None
+    recipients: list[RecipientExt]
+
+
+class EmailTemplateExt(ApiModel):
+    from_address: str | None = None
+    subject: str | None = None
+    body: str | None = None
+    content_type: ContentTypeIn = EmailContentType.Plain
+
+
+class SmsTemplateExt(ApiModel):
+    sender_number: str | None = None
+    body: str | None = None
+
+
+class NotificationOrderRequestExt(OrderRequestBaseExt):
+    notification_channel: ChannelIn = None
+    email_template: EmailTemplateExt | None = None
+    sms_template: SmsTemplateExt | None = None
+    recipients: list[RecipientExt]
+
+
+V1OrderRequest = EmailNotificationOrderRequestExt | SmsNotificationOrderRequestExt | NotificationOrderRequestExt
+
+# Properties the reference marks [Required]: missing or empty strings fail at binding (spec 2.2).
+REQUIRED_PROPERTIES = {"subject": "Subject", "body": "Body", "recipients": "Recipients"}
+
+
+# --- v1 responses (spec 3.5-3.7) ---
+
+
+class RecipientLookupResultExt(ApiModel):
+    status: RecipientLookupStatus
+    is_reserved: list[str] | None = None
+    missing_contact: list[str] | None = None
+
+
+class NotificationOrderRequestResponseExt(ApiModel):
+    order_id: UUID
+    recipient_lookup: RecipientLookupResultExt | None = None
+
+
+class OrderLinksExt(ApiModel):
+    self: str
+    status: str
+
+
+class EmailTemplateOut(ApiModel):
+    from_address: str
+    subject: str
+    body: str
+    content_type: EmailContentType
+
+
+class SmsTemplateOut(ApiModel):
+    sender_number: str
+    body: str
+
+
+class NotificationOrderExt(ApiModel):
+    id: UUID
+    senders_reference: str | None = None
+    requested_send_time: datetime
+    creator: str
+    created: datetime
+    notification_channel: NotificationChannel
+    ignore_reservation: bool | None = None
+    resource_id: str | None = None
+    resource_action: str | None = None
+    condition_endpoint: str | None = None
+    recipients: list[RecipientExt]
+    email_template: EmailTemplateOut | None = None
+    sms_template: SmsTemplateOut | None = None
+    links: OrderLinksExt
+
+
+class NotificationOrderListExt(ApiModel):
+    count: int
+    orders: list[NotificationOrderExt]

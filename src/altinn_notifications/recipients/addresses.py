@@ -1,0 +1,62 @@
+"""Address rules shared by validation and lookup: email (spec 6.1), mobile numbers (spec 6.2), identities (6.3)."""
+
+from __future__ import annotations
+
+import re
+
+import phonenumbers
+
+# Spec 6.1, without the `;` quirk (DESIGN.md); anchored and matched as a whole (fullmatch), so a
+# list such as `a@b.no;c@d.no` is rejected. No nested quantifiers: linear time, no catastrophic backtracking.
+_ATOM = r"[A-Za-z0-9æøåÆØÅ!#$%&'*+\-=?^_`{|}~]+"
+_LABEL = r"(?:[A-Za-z0-9æøåÆØÅ][A-Za-z0-9\-æøåÆØÅ]{0,61}[A-Za-z0-9æøåÆØÅ]|[A-Za-z0-9æøåÆØÅ])"
+_EMAIL = re.compile(
+    rf"{_ATOM}(?:\.{_ATOM})*@(?:(?:{_LABEL}\.){{1,9}}[A-Za-z]{{2,14}}|\d{{1,3}}\.\d{{1,3}}\.\d{{1,3}}\.\d{{1,3}})"
+)
+_DIGITS = re.compile(r"[0-9]+")
+
+
+def is_valid_email(value: str | None) -> bool:
+    """The reference's email rule: trimmed, `local@domain`, one address only."""
+    if value is None:
+        return False
+    value = value.strip()
+    return bool(value) and _EMAIL.fullmatch(value) is not None
+
+
+def is_valid_mobile_number(value: str | None) -> bool:
+    """Starts with `+` or `00` (not `++`) and is a valid number for libphonenumber, any region."""
+    if not value:
+        return False
+    value = value.strip()
+    if value.startswith("00"):
+        value = "+" + value[2:]
+    if not value.startswith("+") or value.startswith("++"):
+        return False
+    try:
+        parsed = phonenumbers.parse(value, None)
+    except phonenumbers.NumberParseException:
+        return False
+    return bool(phonenumbers.is_valid_number(parsed))
+
+
+def normalize_mobile_number(value: str | None) -> str | None:
+    """Normalise a number from a register: `00` → `+`; 8-digit 4x/9x → `+47`. None if still invalid."""
+    if not value:
+        return None
+    value = value.strip().replace(" ", "")
+    if value.startswith("00"):
+        value = "+" + value[2:]
+    elif len(value) == 8 and value[0] in "49" and _DIGITS.fullmatch(value):
+        value = "+47" + value
+    return value if is_valid_mobile_number(value) else None
+
+
+def is_national_identity_number(value: str | None) -> bool:
+    """Exactly 11 digits (no checksum, as the reference)."""
+    return value is not None and len(value) == 11 and _DIGITS.fullmatch(value) is not None
+
+
+def is_organization_number(value: str | None) -> bool:
+    """Exactly 9 digits (no checksum, as the reference)."""
+    return value is not None and len(value) == 9 and _DIGITS.fullmatch(value) is not None

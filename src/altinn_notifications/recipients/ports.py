@@ -1,0 +1,34 @@
+"""Ports to the contact registers (KRR/Profile or the local registry), chosen in the composition root."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from altinn_notifications.recipients.models import (
+    ExternalIdentityContactPoints,
+    OrganizationContactPoints,
+    PersonContactPoints,
+)
+
+
+class ContactPointsPort(Protocol):
+    async def person_contact_points(
+        self, national_identity_numbers: list[str], *, use_stale_contact_info: bool
+    ) -> list[PersonContactPoints]:
+        """KRR contact points; unknown persons are absent; stale data absent unless allowed."""
+        ...
+
+    async def organization_contact_points(self, organization_numbers: list[str]) -> list[OrganizationContactPoints]:
+        """Official notification addresses of organisations (no user contact points)."""
+        ...
+
+    async def organization_user_contact_points(
+        self, organization_numbers: list[str], resource_id: str
+    ) -> list[OrganizationContactPoints]:
+        """User-registered contact points for organisations (resource id without the urn prefix)."""
+        ...
+
+    async def external_identity_contact_points(
+        self, external_identities: list[str]
+    ) -> list[ExternalIdentityContactPoints]:
+        ...

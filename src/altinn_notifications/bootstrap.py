@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import httpx
 import structlog
 
 from altinn_notifications.auth.service import Authenticator, build_authenticator
@@ -14,8 +15,14 @@ from altinn_notifications.config import Settings
 from altinn_notifications.db import migrate
 from altinn_notifications.db.embedded import start_embedded_postgres
 from altinn_notifications.db.pool import Connection, Pool, create_pool
+from altinn_notifications.processing.condition import ConditionPort, HttpConditionClient
+from altinn_notifications.providers.base import EmailProvider, SmsProvider
+from altinn_notifications.providers.email.simulated import SimulatedEmailProvider
+from altinn_notifications.providers.email.smtp import SmtpEmailProvider
+from altinn_notifications.providers.outbox import Outbox
+from altinn_notifications.providers.sms.simulated import SimulatedSmsProvider
 from altinn_notifications.recipients.local import LocalRegistryContactPoints
-from altinn_notifications.recipients.ports import ContactPointsPort
+from altinn_notifications.recipients.ports import ContactPointsPort, PartyNamesPort
 
 log = structlog.get_logger(__name__)
 
@@ -29,8 +36,13 @@ class Container:
     settings: Settings
     database_url: str
     pool: Pool
+    http: httpx.AsyncClient
     authenticator: Authenticator
     contact_points: ContactPointsPort
+    party_names: PartyNamesPort
+    condition: ConditionPort
+    email_provider: EmailProvider
+    sms_provider: SmsProvider
     clock: Callable[[], datetime] = field(default=utcnow)
 
     @asynccontextmanager
@@ -40,7 +52,10 @@ class Container:
             yield conn
 
     async def close(self) -> None:
+        await self.email_provider.close()
+        await self.sms_provider.close()
         await self.authenticator.close()
+        await self.http.aclose()
         await self.pool.close()
 
 
@@ -51,17 +66,42 @@ def resolve_database_url(settings: Settings) -> str:
     return start_embedded_postgres(settings.data_dir)
 
 
+def build_email_provider(settings: Settings, outbox: Outbox | None) -> EmailProvider:
+    if settings.email_provider == "smtp":
+        assert settings.smtp_host is not None  # enforced by Settings
+        return SmtpEmailProvider(
+            settings.smtp_host,
+            settings.smtp_port,
+            username=settings.smtp_username,
+            password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+            tls=settings.smtp_tls,
+            max_connections=settings.smtp_max_connections,
+            outbox=outbox,
+        )
+    return SimulatedEmailProvider(outbox, report_delay=settings.simulated_report_delay_seconds)
+
+
+def build_sms_provider(settings: Settings, outbox: Outbox | None) -> SmsProvider:
+    return SimulatedSmsProvider(outbox, report_delay=settings.simulated_report_delay_seconds)
+
+
 async def build_container(settings: Settings, database_url: str | None = None) -> Container:
     url = database_url or resolve_database_url(settings)
     if settings.run_migrations:
         migrate.upgrade(url)
     pool = await create_pool(url, min_size=settings.db_pool_min_size, max_size=settings.db_pool_max_size)
-    authenticator = build_authenticator(settings)
-    contact_points = LocalRegistryContactPoints(pool)
+    http = httpx.AsyncClient(timeout=settings.condition_timeout_seconds, follow_redirects=False)
+    registry = LocalRegistryContactPoints(pool)
+    outbox = Outbox(settings.data_dir / "outbox.jsonl") if settings.outbox_enabled else None
     return Container(
         settings=settings,
         database_url=url,
         pool=pool,
-        authenticator=authenticator,
-        contact_points=contact_points,
+        http=http,
+        authenticator=build_authenticator(settings),
+        contact_points=registry,
+        party_names=registry,
+        condition=HttpConditionClient(http),
+        email_provider=build_email_provider(settings, outbox),
+        sms_provider=build_sms_provider(settings, outbox),
     )

@@ -6,7 +6,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AnyHttpUrl, Field, ValidationError, field_validator
+from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SCOPE_CREATE = "altinn:serviceowner/notifications.create"
@@ -26,7 +26,9 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=Path("./.data"), description="Embedded database, dev signing key, outbox.")
     host: str = "127.0.0.1"
     port: int = Field(default=5090, ge=1, le=65535)
-    base_uri: AnyHttpUrl = Field(default=AnyHttpUrl("http://localhost:5090"))
+    base_uri: AnyHttpUrl | None = Field(
+        default=None, description="Prefix of links and Location headers; unset: http://localhost:{port}."
+    )
     default_email_from_address: str = "noreply@altinn.no"
     default_sms_sender_number: str = "Altinn"
 
@@ -44,6 +46,28 @@ class Settings(BaseSettings):
     log_format: Literal["console", "json"] = "console"
 
     triggers_enabled: bool = True
+
+    # Providers
+    email_provider: Literal["simulated", "smtp"] = "simulated"
+    sms_provider: Literal["simulated"] = "simulated"
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_tls: Literal["none", "starttls", "tls"] = "none"
+    smtp_max_connections: int = Field(default=10, ge=1)
+    simulated_report_delay_seconds: float = Field(default=0.2, ge=0)
+    outbox_enabled: bool = True
+
+    # Workers
+    poll_interval_seconds: float = Field(default=5.0, gt=0)
+    processing_batch_size: int = Field(default=50, ge=1)
+    processing_concurrency: int = Field(default=10, ge=1)
+    dispatch_batch_size: int = Field(default=500, ge=1)
+    dispatch_concurrency: int = Field(default=50, ge=1)
+    condition_retry_seconds: float = Field(default=60.0, ge=0)
+    condition_timeout_seconds: float = Field(default=30.0, gt=0)
+    dependency_retry_seconds: float = Field(default=60.0, ge=0)
     stale_contact_orgs: list[str] = Field(
         default_factory=list, description="Orgs always using stale KRR data (the reference hard-codes skd)."
     )
@@ -55,9 +79,18 @@ class Settings(BaseSettings):
             raise ValueError("must be a postgresql:// URL")
         return value or None
 
+    @model_validator(mode="after")
+    def _smtp_needs_host(self) -> Settings:
+        if self.email_provider == "smtp" and not self.smtp_host:
+            raise ValueError("NOTIFICATIONS_SMTP_HOST is required when NOTIFICATIONS_EMAIL_PROVIDER is smtp")
+        return self
+
     @cached_property
     def base_uri_str(self) -> str:
-        return str(self.base_uri).rstrip("/")
+        if self.base_uri is not None:
+            return str(self.base_uri).rstrip("/")
+        host = "localhost" if self.host in ("127.0.0.1", "0.0.0.0", "::") else self.host
+        return f"http://{host}:{self.port}"
 
     @property
     def dev_key_path(self) -> Path:
@@ -75,6 +108,9 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
-            name = "NOTIFICATIONS_" + "_".join(str(p) for p in err["loc"]).upper()
-            problems.append(f"{name}: {err['msg']}")
+            if err["loc"]:
+                name = "NOTIFICATIONS_" + "_".join(str(p) for p in err["loc"]).upper()
+                problems.append(f"{name}: {err['msg']}")
+            else:
+                problems.append(str(err["msg"]).removeprefix("Value error, "))
         raise SettingsError("invalid configuration: " + "; ".join(problems)) from None

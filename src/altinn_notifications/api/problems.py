@@ -67,12 +67,14 @@ def _binding_errors(exc: RequestValidationError) -> dict[str, list[str]]:
     """Map pydantic's errors to the keys and messages ASP.NET model binding produces."""
     errors: dict[str, list[str]] = {}
     for err in exc.errors():
-        loc = [p for p in err["loc"] if p != "body"]
-        if err["type"] == "json_invalid" or not loc and err["type"] != "missing":
+        loc = list(err["loc"])
+        if loc and loc[0] in ("body", "path", "query", "header"):
+            loc = loc[1:]
+        if err["type"] == "json_invalid" or (not loc and err["type"] != "missing"):
             key, msg = "$", "The JSON value could not be parsed."
         elif err["type"] == "missing" and not loc:
             key, msg = "", "A non-empty request body is required."
-        elif err["type"] in ("missing", "required_property"):
+        elif err["type"] in ("missing", "string_too_short") and loc:
             prop = _pascal(str(loc[-1]))
             key, msg = _path_key(loc, pascal=True), f"The {prop} field is required."
         else:

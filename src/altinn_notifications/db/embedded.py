@@ -21,7 +21,8 @@ def start_embedded_postgres(data_dir: Path, *, keep_running: bool = False) -> st
     os.environ.setdefault("XDG_RUNTIME_DIR", str(Path("/tmp").resolve()))
     pgdata = (data_dir / "pg").resolve()
     pgdata.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(pgdata, cleanup_mode=None if keep_running else "stop")
+    cleanup = None if keep_running else "stop"
+    server = pgserver.get_server(pgdata, cleanup_mode=cleanup)  # type: ignore[attr-defined]
     url: str = server.get_uri()
     log.info("embedded postgres ready", data_dir=str(pgdata))
     return url

@@ -11,6 +11,7 @@ from altinn_notifications.db.schema import SCHEMA
 
 Connection = asyncpg.Connection
 Pool = asyncpg.Pool
+# asyncpg ships no type information; these aliases name what the rest of the code passes around.
 
 
 async def _init_connection(conn: Any) -> None:
@@ -18,8 +19,8 @@ async def _init_connection(conn: Any) -> None:
     await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
-async def create_pool(database_url: str, *, min_size: int = 2, max_size: int = 10) -> Pool:
-    pool: Pool = await asyncpg.create_pool(
+async def create_pool(database_url: str, *, min_size: int = 2, max_size: int = 10) -> Any:
+    pool = await asyncpg.create_pool(
         database_url,
         min_size=min_size,
         max_size=max_size,

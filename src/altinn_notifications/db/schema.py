@@ -273,10 +273,12 @@ deaddeliveryreports = Table(
     CheckConstraint("attemptcount > 0", name="ck_deaddeliveryreports_attemptcount"),
 )
 
+# "The vendor is rate-limiting us until this time", per channel (the reference keeps email only).
 resourcelimitlog = Table(
     "resourcelimitlog",
     metadata,
     Column("id", Integer, Identity(always=False), primary_key=True),
+    Column("channel", Text, nullable=False, unique=True),
     Column("emaillimittimeout", TZ, nullable=True),
 )
 

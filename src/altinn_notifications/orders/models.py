@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
@@ -76,7 +76,9 @@ def lenient_enum(enum_type: type[enum.StrEnum]) -> BeforeValidator:
         if value is None or isinstance(value, enum_type):
             return value
         if isinstance(value, bool):
-            raise PydanticCustomError("enum_value", "The JSON value could not be converted to {name}.", {"name": enum_type.__name__})
+            raise PydanticCustomError(
+                "enum_value", "The JSON value could not be converted to {name}.", {"name": enum_type.__name__}
+            )
         if isinstance(value, int) and 0 <= value < len(numbered):
             return enum_type(numbered[value])
         if isinstance(value, str) and value.strip().lower() in names:
@@ -157,15 +159,19 @@ class OrderRequestBaseExt(ApiModel):
     resource_action: str | None = None
 
 
+# [Required] strings: missing or empty fail at binding with "The X field is required." (spec 2.2).
+RequiredStr = Annotated[str, StringConstraints(min_length=1)]
+
+
 class EmailNotificationOrderRequestExt(OrderRequestBaseExt):
-    subject: str
-    body: str
+    subject: RequiredStr
+    body: RequiredStr
     content_type: ContentTypeIn = EmailContentType.Plain
     recipients: list[RecipientExt]
 
 
 class SmsNotificationOrderRequestExt(OrderRequestBaseExt):
-    body: str
+    body: RequiredStr
     sender_number: str | None = None
     recipients: list[RecipientExt]
 
@@ -189,10 +195,9 @@ class NotificationOrderRequestExt(OrderRequestBaseExt):
     recipients: list[RecipientExt]
 
 
-V1OrderRequest = EmailNotificationOrderRequestExt | SmsNotificationOrderRequestExt | NotificationOrderRequestExt
-
-# Properties the reference marks [Required]: missing or empty strings fail at binding (spec 2.2).
-REQUIRED_PROPERTIES = {"subject": "Subject", "body": "Body", "recipients": "Recipients"}
+V1OrderRequest = (
+    EmailNotificationOrderRequestExt | SmsNotificationOrderRequestExt | NotificationOrderRequestExt
+)
 
 
 # --- v1 responses (spec 3.5-3.7) ---

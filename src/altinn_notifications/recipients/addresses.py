@@ -1,4 +1,4 @@
-"""Address rules shared by validation and lookup: email (spec 6.1), mobile numbers (spec 6.2), identities (6.3)."""
+"""Address rules shared by validation and lookup: email (6.1), mobile numbers (6.2), identities (6.3)."""
 
 from __future__ import annotations
 
@@ -6,14 +6,16 @@ import re
 
 import phonenumbers
 
-# Spec 6.1, without the `;` quirk (DESIGN.md); anchored and matched as a whole (fullmatch), so a
-# list such as `a@b.no;c@d.no` is rejected. No nested quantifiers: linear time, no catastrophic backtracking.
+# Spec 6.1, without the `;` quirk (spec 15, quirk 19: an HTML-escaping accident); anchored and matched
+# as a whole (fullmatch), so a list such as `a@b.no;c@d.no` is rejected. No nested quantifiers: linear
+# time, no catastrophic backtracking.
 _ATOM = r"[A-Za-z0-9æøåÆØÅ!#$%&'*+\-=?^_`{|}~]+"
 _LABEL = r"(?:[A-Za-z0-9æøåÆØÅ][A-Za-z0-9\-æøåÆØÅ]{0,61}[A-Za-z0-9æøåÆØÅ]|[A-Za-z0-9æøåÆØÅ])"
 _EMAIL = re.compile(
     rf"{_ATOM}(?:\.{_ATOM})*@(?:(?:{_LABEL}\.){{1,9}}[A-Za-z]{{2,14}}|\d{{1,3}}\.\d{{1,3}}\.\d{{1,3}}\.\d{{1,3}})"
 )
 _DIGITS = re.compile(r"[0-9]+")
+_E164_SHAPE = re.compile(r"\+[0-9]+")
 
 
 def is_valid_email(value: str | None) -> bool:
@@ -31,7 +33,8 @@ def is_valid_mobile_number(value: str | None) -> bool:
     value = value.strip()
     if value.startswith("00"):
         value = "+" + value[2:]
-    if not value.startswith("+") or value.startswith("++"):
+    # Only '+' and ASCII digits (the v1 message says so); libphonenumber alone would skip letters and junk.
+    if _E164_SHAPE.fullmatch(value) is None:
         return False
     try:
         parsed = phonenumbers.parse(value, None)

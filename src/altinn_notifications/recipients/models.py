@@ -48,3 +48,19 @@ class RecipientLookupResult:
     status: RecipientLookupStatus
     is_reserved: list[str] = field(default_factory=list)
     missing_contact: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ResolvedRecipient:
+    """A recipient at send time with every address it is to be notified on (spec 10.5, 10.6).
+
+    Identity fields come from the order; `emails`/`mobile_numbers` are the caller-supplied addresses
+    plus the looked-up ones that apply to the order's channel (already normalised and de-duplicated).
+    """
+
+    national_identity_number: str | None = None
+    organization_number: str | None = None
+    external_identity: str | None = None
+    emails: list[str] = field(default_factory=list)
+    mobile_numbers: list[str] = field(default_factory=list)
+    is_reserved: bool | None = None

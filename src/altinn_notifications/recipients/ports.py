@@ -18,17 +18,28 @@ class ContactPointsPort(Protocol):
         """KRR contact points; unknown persons are absent; stale data absent unless allowed."""
         ...
 
-    async def organization_contact_points(self, organization_numbers: list[str]) -> list[OrganizationContactPoints]:
+    async def organization_contact_points(
+        self, organization_numbers: list[str]
+    ) -> list[OrganizationContactPoints]:
         """Official notification addresses of organisations (no user contact points)."""
         ...
 
     async def organization_user_contact_points(
-        self, organization_numbers: list[str], resource_id: str
+        self, organization_numbers: list[str], resource_id: str, *, action: str | None = None
     ) -> list[OrganizationContactPoints]:
-        """User-registered contact points for organisations (resource id without the urn prefix)."""
+        """User-registered contact points of the users authorised for the resource (resource id without
+        the urn prefix) in each organisation. `action` is the order's `resourceAction` (None or blank:
+        `read`); adapters that consult a PDP ask for that action."""
         ...
 
     async def external_identity_contact_points(
         self, external_identities: list[str]
-    ) -> list[ExternalIdentityContactPoints]:
+    ) -> list[ExternalIdentityContactPoints]: ...
+
+
+class PartyNamesPort(Protocol):
+    async def party_names(
+        self, organization_numbers: list[str], national_identity_numbers: list[str]
+    ) -> dict[str, str]:
+        """Names by organisation number or NIN (Register `parties/nameslookup`); unknown parties absent."""
         ...

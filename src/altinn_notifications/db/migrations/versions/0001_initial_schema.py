@@ -102,8 +102,10 @@ def upgrade() -> None:
     op.create_table(
         "resourcelimitlog",
         sa.Column("id", sa.Integer(), sa.Identity(always=False), nullable=False),
+        sa.Column("channel", sa.Text(), nullable=False),
         sa.Column("emaillimittimeout", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("channel"),
         schema="notifications",
     )
     op.create_table(

@@ -1,0 +1,101 @@
+"""The `altinn-notifications` command line: serve | api | migrate | token | registry."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from altinn_notifications.config import SCOPE_CREATE, Settings, SettingsError, load_settings
+
+app = typer.Typer(help="Self-hostable, API-compatible Altinn Notifications.", no_args_is_help=True)
+
+
+def _settings(**overrides: Any) -> Settings:
+    try:
+        return load_settings(**{k: v for k, v in overrides.items() if v is not None})
+    except SettingsError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+
+
+HostOpt = Annotated[str | None, typer.Option(help="Bind address [NOTIFICATIONS_HOST].")]
+PortOpt = Annotated[int | None, typer.Option(help="Port [NOTIFICATIONS_PORT].")]
+DbOpt = Annotated[str | None, typer.Option(help="PostgreSQL URL [NOTIFICATIONS_DATABASE_URL].")]
+DataOpt = Annotated[Path | None, typer.Option(help="Data folder [NOTIFICATIONS_DATA_DIR].")]
+BaseOpt = Annotated[str | None, typer.Option(help="Base URI of links [NOTIFICATIONS_BASE_URI].")]
+
+
+def _run_api(settings: Settings) -> None:
+    import uvicorn
+
+    from altinn_notifications.api.app import create_app
+    from altinn_notifications.bootstrap import build_container
+    from altinn_notifications.logging import configure_logging
+
+    configure_logging(settings.log_level, settings.log_format)
+    app_ = create_app(container_factory=lambda: build_container(settings))
+    uvicorn.run(app_, host=settings.host, port=settings.port, log_level="warning", access_log=False)
+
+
+@app.command()
+def serve(
+    host: HostOpt = None,
+    port: PortOpt = None,
+    database_url: DbOpt = None,
+    data_dir: DataOpt = None,
+    base_uri: BaseOpt = None,
+) -> None:
+    """Run the service (API and background work) with embedded defaults."""
+    _run_api(_settings(host=host, port=port, database_url=database_url, data_dir=data_dir, base_uri=base_uri))
+
+
+@app.command()
+def api(
+    host: HostOpt = None,
+    port: PortOpt = None,
+    database_url: DbOpt = None,
+    data_dir: DataOpt = None,
+    base_uri: BaseOpt = None,
+) -> None:
+    """Run the HTTP API only."""
+    _run_api(_settings(host=host, port=port, database_url=database_url, data_dir=data_dir, base_uri=base_uri))
+
+
+@app.command()
+def migrate(database_url: DbOpt = None, data_dir: DataOpt = None) -> None:
+    """Apply database migrations and exit."""
+    from altinn_notifications.bootstrap import resolve_database_url
+    from altinn_notifications.db import migrate as migrations
+
+    settings = _settings(database_url=database_url, data_dir=data_dir)
+    migrations.upgrade(resolve_database_url(settings))
+    typer.echo("database is up to date")
+
+
+@app.command()
+def token(
+    org: Annotated[str, typer.Option(help="Service-owner org code, e.g. ttd.")],
+    scope: Annotated[list[str] | None, typer.Option(help="Scope to grant (repeatable).")] = None,
+    ttl: Annotated[int, typer.Option(help="Lifetime in seconds.")] = 3600,
+    data_dir: DataOpt = None,
+) -> None:
+    """Print a bearer token signed with the local development key (trusted by the embedded default)."""
+    from altinn_notifications.auth.dev import mint_token
+
+    settings = _settings(data_dir=data_dir)
+    if not settings.uses_dev_key:
+        typer.echo("a JWKS URL or file is configured: tokens must come from that issuer", err=True)
+        raise typer.Exit(2)
+    sys.stdout.write(mint_token(settings, org=org, scopes=scope or [SCOPE_CREATE], ttl_seconds=ttl) + "\n")
+
+
+def _mount_registry() -> None:
+    from altinn_notifications.recipients.cli import registry_app
+
+    app.add_typer(registry_app, name="registry", help="Import and export the local contact registry.")
+
+
+_mount_registry()

@@ -1,0 +1,50 @@
+"""Claimed work items of dispatch and the results written back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+from uuid import UUID
+
+from altinn_notifications.providers.base import Channel
+
+EMAIL_FINAL_EXCLUDED = frozenset({"New", "Sending", "Succeeded"})
+SMS_FINAL_EXCLUDED = frozenset({"New", "Sending", "Accepted"})
+
+
+def is_final(channel: Channel, result: str) -> bool:
+    pending = EMAIL_FINAL_EXCLUDED if channel == "email" else SMS_FINAL_EXCLUDED
+    return result not in pending
+
+
+@dataclass(frozen=True)
+class ClaimedEmail:
+    id: UUID
+    order_id: int
+    attempts: int
+    from_address: str
+    to_address: str
+    subject: str
+    body: str
+    content_type: Literal["Plain", "Html"]
+
+
+@dataclass(frozen=True)
+class ClaimedSms:
+    id: UUID
+    order_id: int
+    attempts: int
+    sender: str
+    mobile_number: str
+    body: str
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """What to write for one sent notification: a result (and vendor reference) or a retry."""
+
+    id: UUID
+    order_id: int
+    result: str
+    reference: str | None = None
+    retry_in_seconds: float | None = None  # set: back to `New`, eligible again after this many seconds

@@ -1,0 +1,241 @@
+"""SQL of dispatch: batch claims with leases, send results, channel pauses, lease rescue, TTL (spec 10.7-10.9)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from altinn_notifications.db.pool import Connection
+from altinn_notifications.dispatch.models import ClaimedEmail, ClaimedSms, SendResult
+from altinn_notifications.providers.base import Channel
+
+_TABLE: dict[Channel, str] = {"email": "emailnotifications", "sms": "smsnotifications"}
+_REFERENCE: dict[Channel, str] = {"email": "operationid", "sms": "gatewayreference"}
+_RESULT_TYPE: dict[Channel, str] = {
+    "email": "emailnotificationresulttype",
+    "sms": "smsnotificationresulttype",
+}
+_PENDING: dict[Channel, str] = {
+    "email": "('New', 'Sending', 'Succeeded')",
+    "sms": "('New', 'Sending', 'Accepted')",
+}
+_INTERMEDIATE: dict[Channel, str] = {"email": "Succeeded", "sms": "Accepted"}
+
+_CLAIM_EMAIL = """
+WITH c AS (
+    SELECT e._id FROM emailnotifications e
+    JOIN orders o ON o._id = e._orderid
+    WHERE e.result = 'New' AND e.expirytime >= now()
+      AND (e.next_attempt_at IS NULL OR e.next_attempt_at <= now())
+      AND o.type <> 'Composed'
+    ORDER BY e._id
+    FOR UPDATE OF e SKIP LOCKED
+    LIMIT $1
+)
+UPDATE emailnotifications e
+SET result = 'Sending', resulttime = now(), claimed_until = now() + $2::interval, attempts = e.attempts + 1
+FROM c, emailtexts t
+WHERE e._id = c._id AND t._orderid = e._orderid
+RETURNING e.alternateid, e._orderid, e.attempts, t.fromaddress, e.toaddress,
+          COALESCE(NULLIF(e.customizedsubject, ''), t.subject, '') AS subject,
+          COALESCE(NULLIF(e.customizedbody, ''), t.body) AS body, t.contenttype
+"""
+
+_CLAIM_SMS = """
+WITH c AS (
+    SELECT s._id FROM smsnotifications s
+    JOIN orders o ON o._id = s._orderid
+    WHERE s.result = 'New' AND s.expirytime >= now()
+      AND (s.next_attempt_at IS NULL OR s.next_attempt_at <= now())
+      AND (o.sendingtimepolicy = 1 OR $3::boolean)
+    ORDER BY s._id
+    FOR UPDATE OF s SKIP LOCKED
+    LIMIT $1
+)
+UPDATE smsnotifications s
+SET result = 'Sending', resulttime = now(), claimed_until = now() + $2::interval, attempts = s.attempts + 1
+FROM c, smstexts t
+WHERE s._id = c._id AND t._orderid = s._orderid
+RETURNING s.alternateid, s._orderid, s.attempts, t.sendernumber, s.mobilenumber,
+          COALESCE(NULLIF(s.customizedbody, ''), t.body) AS body
+"""
+
+
+class DispatchRepository:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    async def claim_emails(self, limit: int, lease: timedelta) -> list[ClaimedEmail]:
+        rows = await self.conn.fetch(_CLAIM_EMAIL, limit, lease)
+        return [
+            ClaimedEmail(
+                id=r["alternateid"],
+                order_id=r["_orderid"],
+                attempts=r["attempts"],
+                from_address=r["fromaddress"],
+                to_address=r["toaddress"],
+                subject=r["subject"],
+                body=r["body"],
+                content_type="Html" if r["contenttype"] == "Html" else "Plain",
+            )
+            for r in rows
+        ]
+
+    async def claim_sms(self, limit: int, lease: timedelta, *, daytime_open: bool) -> list[ClaimedSms]:
+        """Anytime SMS always; Daytime (or unset policy, v1) only while the daytime window is open."""
+        rows = await self.conn.fetch(_CLAIM_SMS, limit, lease, daytime_open)
+        return [
+            ClaimedSms(
+                id=r["alternateid"],
+                order_id=r["_orderid"],
+                attempts=r["attempts"],
+                sender=r["sendernumber"],
+                mobile_number=r["mobilenumber"],
+                body=r["body"],
+            )
+            for r in rows
+        ]
+
+    async def write_send_results(self, channel: Channel, results: Sequence[SendResult]) -> None:
+        """Results of our own sends: only rows still `Sending` change (a report may have overtaken us)."""
+        done = [r for r in results if r.retry_in_seconds is None]
+        retry = [r for r in results if r.retry_in_seconds is not None]
+        table, ref, rtype = _TABLE[channel], _REFERENCE[channel], _RESULT_TYPE[channel]
+        if done:
+            await self.conn.execute(
+                f"""UPDATE {table} n SET result = i.result::{rtype}, resulttime = now(), claimed_until = NULL,
+                           {ref} = COALESCE(i.ref, n.{ref})
+                    FROM unnest($1::uuid[], $2::text[], $3::text[]) AS i(id, result, ref)
+                    WHERE n.alternateid = i.id AND n.result = 'Sending'""",
+                [r.id for r in done],
+                [r.result for r in done],
+                [r.reference for r in done],
+            )
+        if retry:
+            await self.conn.execute(
+                f"""UPDATE {table} n SET result = 'New', resulttime = now(), claimed_until = NULL,
+                           next_attempt_at = now() + make_interval(secs => i.delay)
+                    FROM unnest($1::uuid[], $2::float8[]) AS i(id, delay)
+                    WHERE n.alternateid = i.id AND n.result = 'Sending'""",
+                [r.id for r in retry],
+                [r.retry_in_seconds for r in retry],
+            )
+
+    async def apply_reports(
+        self, channel: Channel, reports: Sequence[tuple[str, str, dict[str, Any]]]
+    ) -> tuple[list[int], dict[str, str]]:
+        """Apply (reference, result, raw report) by vendor reference; guarded so a final result is never
+        overwritten. Returns (order ids touched by a final result, {reference: why not applied}) where why is
+        `not_found`, `expired` or `final` (a late duplicate, ignored)."""
+        if not reports:
+            return [], {}
+        table, ref, rtype = _TABLE[channel], _REFERENCE[channel], _RESULT_TYPE[channel]
+        refs = [r[0] for r in reports]
+        rows = await self.conn.fetch(
+            f"""
+            WITH i AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) AS i(ref, result, report))
+            UPDATE {table} n SET result = i.result::{rtype}, resulttime = now(), claimed_until = NULL,
+                   deliveryreport = i.report::jsonb
+            FROM i
+            WHERE n.{ref} = i.ref AND n.expirytime > now() AND n.result IN {_PENDING[channel]}
+              AND NOT (i.result = '{_INTERMEDIATE[channel]}' AND n.result = '{_INTERMEDIATE[channel]}')
+            RETURNING n.{ref} AS ref, n._orderid, n.result::text AS result
+            """,
+            refs,
+            [r[1] for r in reports],
+            [json.dumps(r[2]) for r in reports],
+        )
+        applied = {r["ref"] for r in rows}
+        orders = [r["_orderid"] for r in rows if r["result"] != _INTERMEDIATE[channel]]
+        missing = [x for x in refs if x not in applied]
+        reasons: dict[str, str] = {}
+        if missing:
+            found = await self.conn.fetch(
+                f"""UPDATE {table} n SET deliveryreport = i.report::jsonb
+                    FROM unnest($1::text[], $2::text[]) AS i(ref, report)
+                    WHERE n.{ref} = i.ref
+                    RETURNING n.{ref} AS ref, n.expirytime <= now() AS expired""",
+                missing,
+                [json.dumps(r[2]) for r in reports if r[0] in set(missing)],
+            )
+            known = {r["ref"]: ("expired" if r["expired"] else "final") for r in found}
+            reasons = {x: known.get(x, "not_found") for x in missing}
+        return orders, reasons
+
+    async def add_dead_report(
+        self,
+        channel: Channel,
+        report: dict[str, Any],
+        *,
+        attempts: int,
+        first_seen: datetime,
+        reason: str,
+        message: str,
+    ) -> None:
+        await self.conn.execute(
+            """INSERT INTO deaddeliveryreports (channel, deliveryreport, firstseen, lastattempt, resolved,
+                                                attemptcount, reason, message)
+               VALUES ($1, $2::jsonb, $3, now(), false, $4, $5, $6)""",
+            1 if channel == "email" else 2,
+            json.dumps(report),
+            first_seen,
+            attempts,
+            reason,
+            message,
+        )
+
+    async def paused_until(self, channel: Channel) -> datetime | None:
+        value: datetime | None = await self.conn.fetchval(
+            "SELECT emaillimittimeout FROM resourcelimitlog WHERE channel = $1 AND emaillimittimeout > now()",
+            channel,
+        )
+        return value
+
+    async def pause(self, channel: Channel, seconds: float) -> None:
+        """The vendor asked us to wait: pause the channel for every worker (spec 10.7.1)."""
+        await self.conn.execute(
+            """INSERT INTO resourcelimitlog (channel, emaillimittimeout)
+               VALUES ($1, now() + make_interval(secs => $2))
+               ON CONFLICT (channel) DO UPDATE
+               SET emaillimittimeout = GREATEST(resourcelimitlog.emaillimittimeout, EXCLUDED.emaillimittimeout)""",
+            channel,
+            seconds,
+        )
+
+    async def rescue_expired_leases(self, channel: Channel) -> int:
+        """`Sending` rows whose worker died go back to `New` (at most the in-flight work is sent twice)."""
+        result: str = await self.conn.execute(
+            f"""UPDATE {_TABLE[channel]} SET result = 'New', claimed_until = NULL, resulttime = now()
+                WHERE result = 'Sending' AND claimed_until < now()"""
+        )
+        return int(result.split()[-1])
+
+    async def terminate_expired(self, channel: Channel, limit: int, grace: timedelta) -> list[int]:
+        """Spec 10.9, extended to every pending state: rows past expiry + grace become `Failed_TTL`."""
+        rows = await self.conn.fetch(
+            f"""
+            WITH x AS (
+                SELECT _id FROM {_TABLE[channel]}
+                WHERE result IN {_PENDING[channel]} AND expirytime < now() - $2::interval
+                ORDER BY expirytime
+                FOR UPDATE SKIP LOCKED
+                LIMIT $1
+            )
+            UPDATE {_TABLE[channel]} n SET result = 'Failed_TTL', resulttime = now(), claimed_until = NULL
+            FROM x WHERE n._id = x._id
+            RETURNING n._orderid
+            """,
+            limit,
+            grace,
+        )
+        return [r["_orderid"] for r in rows]
+
+    async def pending_counts(self) -> dict[str, int]:
+        row = await self.conn.fetchrow(
+            """SELECT (SELECT count(*) FROM emailnotifications WHERE result = 'New') AS email_new,
+                      (SELECT count(*) FROM smsnotifications WHERE result = 'New') AS sms_new,
+                      (SELECT count(*) FROM orders WHERE processedstatus = 'Registered') AS orders_registered"""
+        )
+        return dict(row) if row else {}

@@ -1,0 +1,161 @@
+"""SQL of orders and their templates. Every query is scoped to the creator (spec 2.3)."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from altinn_notifications.db.pool import Connection
+from altinn_notifications.orders.models import NotificationOrder, OrderStatus
+
+# One round trip: the order row and its templates in a single statement.
+_INSERT_ORDER = """
+WITH o AS (
+    INSERT INTO orders (alternateid, creatorname, sendersreference, created, requestedsendtime, processed,
+                        processedstatus, notificationorder, sendingtimepolicy, type, _orderchainid)
+    VALUES ($1, $2, $3, $4, $5, $4, $6::orderprocessingstate, $7, $8, $9::notificationordertype, $10)
+    RETURNING _id
+), e AS (
+    INSERT INTO emailtexts (_orderid, fromaddress, subject, body, contenttype)
+    SELECT o._id, $11, $12, $13, $14 FROM o WHERE $13::text IS NOT NULL
+), s AS (
+    INSERT INTO smstexts (_orderid, sendernumber, body)
+    SELECT o._id, $15, $16 FROM o WHERE $16::text IS NOT NULL
+)
+SELECT _id FROM o
+"""
+
+_ORDER_COLUMNS = "o.notificationorder, o.processedstatus::text AS status, o.processed"
+
+
+@dataclass(frozen=True)
+class StoredOrder:
+    order: NotificationOrder
+    status: OrderStatus
+    last_update: datetime
+
+
+@dataclass(frozen=True)
+class ChannelCounts:
+    generated: int
+    succeeded: int
+
+
+@dataclass(frozen=True)
+class OrderWithCounts:
+    stored: StoredOrder
+    email: ChannelCounts
+    sms: ChannelCounts
+
+
+class CancelOutcome(enum.Enum):
+    NOT_FOUND = "not_found"
+    PROHIBITED = "prohibited"
+    CANCELLED = "cancelled"
+
+
+def order_json(order: NotificationOrder) -> dict[str, Any]:
+    return order.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def _stored(row: Any) -> StoredOrder:
+    return StoredOrder(
+        order=NotificationOrder.model_validate(row["notificationorder"]),
+        status=OrderStatus(row["status"]),
+        last_update=row["processed"],
+    )
+
+
+class OrderRepository:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    async def insert(self, order: NotificationOrder, *, status: OrderStatus = OrderStatus.Registered) -> int:
+        email, sms = order.email_template, order.sms_template
+        order_id: int = await self.conn.fetchval(
+            _INSERT_ORDER,
+            order.id,
+            order.creator,
+            order.senders_reference,
+            order.created,
+            order.requested_send_time,
+            status.value,
+            order_json(order),
+            int(order.sending_time_policy) if order.sending_time_policy else None,
+            order.type.value,
+            None,
+            email.from_address if email else None,
+            email.subject if email else None,
+            email.body if email else None,
+            email.content_type.value if email else None,
+            sms.sender_number if sms else None,
+            sms.body if sms else None,
+        )
+        return order_id
+
+    async def get(self, order_id: UUID, creator: str) -> StoredOrder | None:
+        row = await self.conn.fetchrow(
+            f"SELECT {_ORDER_COLUMNS} FROM orders o WHERE o.alternateid = $1 AND o.creatorname = $2",
+            order_id,
+            creator,
+        )
+        return _stored(row) if row else None
+
+    async def list_by_senders_reference(self, reference: str, creator: str) -> list[StoredOrder]:
+        rows = await self.conn.fetch(
+            f"SELECT {_ORDER_COLUMNS} FROM orders o"
+            " WHERE o.sendersreference = $1 AND o.creatorname = $2 ORDER BY o.created, o._id",
+            reference,
+            creator,
+        )
+        return [_stored(r) for r in rows]
+
+    async def get_with_counts(self, order_id: UUID, creator: str) -> OrderWithCounts | None:
+        """The order plus generated/succeeded counts per channel (spec 3.8: SMS succeeded = Accepted only)."""
+        row = await self.conn.fetchrow(
+            f"""
+            SELECT {_ORDER_COLUMNS},
+                   (SELECT count(*) FROM emailnotifications e WHERE e._orderid = o._id) AS email_generated,
+                   (SELECT count(*) FROM emailnotifications e WHERE e._orderid = o._id
+                        AND e.result IN ('Succeeded', 'Delivered')) AS email_succeeded,
+                   (SELECT count(*) FROM smsnotifications s WHERE s._orderid = o._id) AS sms_generated,
+                   (SELECT count(*) FROM smsnotifications s WHERE s._orderid = o._id
+                        AND s.result = 'Accepted') AS sms_succeeded
+            FROM orders o WHERE o.alternateid = $1 AND o.creatorname = $2
+            """,
+            order_id,
+            creator,
+        )
+        if row is None:
+            return None
+        return OrderWithCounts(
+            stored=_stored(row),
+            email=ChannelCounts(row["email_generated"], row["email_succeeded"]),
+            sms=ChannelCounts(row["sms_generated"], row["sms_succeeded"]),
+        )
+
+    async def cancel(self, order_id: UUID, creator: str, now: datetime) -> CancelOutcome:
+        """Spec 3.9: lock; already cancelled → ok; not Registered or due within 5 minutes → prohibited."""
+        row = await self.conn.fetchrow(
+            "SELECT _id, processedstatus::text AS status, requestedsendtime FROM orders"
+            " WHERE alternateid = $1 AND creatorname = $2 FOR UPDATE",
+            order_id,
+            creator,
+        )
+        if row is None:
+            return CancelOutcome.NOT_FOUND
+        if row["status"] == OrderStatus.Cancelled:
+            return CancelOutcome.CANCELLED
+        updated = await self.conn.fetchval(
+            """
+            UPDATE orders SET processedstatus = 'Cancelled', processed = $2::timestamptz
+            WHERE _id = $1 AND processedstatus = 'Registered' AND requestedsendtime > $2::timestamptz + interval '5 minutes'
+            RETURNING _id
+            """,
+            row["_id"],
+            now,
+        )
+        return CancelOutcome.CANCELLED if updated is not None else CancelOutcome.PROHIBITED

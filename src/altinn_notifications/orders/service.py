@@ -1,0 +1,220 @@
+"""v1 order registration and reads (spec 3.1-3.9, 10.1). Services never commit: callers own the transaction."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from uuid import UUID
+
+from altinn_notifications.auth.models import Caller
+from altinn_notifications.config import Settings
+from altinn_notifications.db.pool import Connection
+from altinn_notifications.errors import ConflictError, NotFoundError, RequestValidationFailed
+from altinn_notifications.orders import validation
+from altinn_notifications.orders.models import (
+    EmailContentType,
+    EmailNotificationOrderRequestExt,
+    EmailTemplate,
+    EmailTemplateOut,
+    NotificationChannel,
+    NotificationOrder,
+    NotificationOrderExt,
+    NotificationOrderRequestExt,
+    NotificationOrderRequestResponseExt,
+    OrderLinksExt,
+    OrderRequestBaseExt,
+    Recipient,
+    RecipientExt,
+    RecipientLookupResultExt,
+    SmsNotificationOrderRequestExt,
+    SmsTemplate,
+    SmsTemplateOut,
+)
+from altinn_notifications.orders.repository import CancelOutcome, OrderRepository, StoredOrder
+from altinn_notifications.recipients.models import RecipientLookupResult
+from altinn_notifications.recipients.ports import ContactPointsPort
+from altinn_notifications.recipients.service import lookup_at_registration
+from altinn_notifications.status.models import NotificationOrderWithStatusExt
+from altinn_notifications.status.service import Links, get_order_with_status
+
+
+def _raise_if_invalid(errors: dict[str, list[str]]) -> None:
+    if errors:
+        raise RequestValidationFailed(errors)
+
+
+def _blank_to_none(value: str | None) -> str | None:
+    return value.strip() or None if value is not None else None
+
+
+def _subject(value: str) -> str:
+    """CR/LF sequences in an email subject become one space (spec 3.2)."""
+    return " ".join(value.replace("\r\n", "\n").replace("\r", "\n").split("\n"))
+
+
+def _recipients(items: list[RecipientExt], *, email: bool, sms: bool) -> list[Recipient]:
+    """Map v1 recipients, keeping only the address kinds the channel uses (spec 7.4)."""
+    return [
+        Recipient(
+            email_address=_blank_to_none(r.email_address) if email else None,
+            mobile_number=_blank_to_none(r.mobile_number) if sms else None,
+            organization_number=_blank_to_none(r.organization_number),
+            national_identity_number=_blank_to_none(r.national_identity_number),
+        )
+        for r in items
+    ]
+
+
+def _base_order(
+    request: OrderRequestBaseExt, caller: Caller, now: datetime, channel: NotificationChannel
+) -> NotificationOrder:
+    send_time = request.requested_send_time.astimezone(UTC) if request.requested_send_time else now
+    return NotificationOrder(
+        id=uuid.uuid4(),
+        creator=caller.org,
+        created=now,
+        requested_send_time=send_time,
+        notification_channel=channel,
+        senders_reference=_blank_to_none(request.senders_reference),
+        ignore_reservation=request.ignore_reservation,
+        resource_id=_blank_to_none(request.resource_id),
+        resource_action=_blank_to_none(request.resource_action),
+        condition_endpoint=_blank_to_none(request.condition_endpoint),
+    )
+
+
+def build_email_order(
+    request: EmailNotificationOrderRequestExt, caller: Caller, settings: Settings, now: datetime
+) -> NotificationOrder:
+    _raise_if_invalid(validation.validate_email_order(request, now))
+    order = _base_order(request, caller, now, NotificationChannel.Email)
+    order.email_template = EmailTemplate(
+        from_address=settings.default_email_from_address,
+        subject=_subject(request.subject),
+        body=request.body,
+        content_type=request.content_type or EmailContentType.Plain,
+    )
+    order.recipients = _recipients(request.recipients, email=True, sms=False)
+    return order
+
+
+def build_sms_order(
+    request: SmsNotificationOrderRequestExt, caller: Caller, settings: Settings, now: datetime
+) -> NotificationOrder:
+    _raise_if_invalid(validation.validate_sms_order(request, now))
+    order = _base_order(request, caller, now, NotificationChannel.Sms)
+    order.sms_template = SmsTemplate(
+        sender_number=_blank_to_none(request.sender_number) or settings.default_sms_sender_number,
+        body=request.body,
+    )
+    order.recipients = _recipients(request.recipients, email=False, sms=True)
+    return order
+
+
+def build_generic_order(
+    request: NotificationOrderRequestExt, caller: Caller, settings: Settings, now: datetime
+) -> NotificationOrder:
+    _raise_if_invalid(validation.validate_order(request, now))
+    assert request.notification_channel is not None  # guaranteed by validation
+    order = _base_order(request, caller, now, request.notification_channel)
+    if request.email_template is not None:
+        t = request.email_template
+        order.email_template = EmailTemplate(
+            from_address=(_blank_to_none(t.from_address) or settings.default_email_from_address).strip(),
+            subject=_subject(t.subject or ""),
+            body=t.body or "",
+            content_type=t.content_type or EmailContentType.Plain,
+        )
+    if request.sms_template is not None:
+        s = request.sms_template
+        order.sms_template = SmsTemplate(
+            sender_number=_blank_to_none(s.sender_number) or settings.default_sms_sender_number,
+            body=s.body or "",
+        )
+    order.recipients = _recipients(request.recipients, email=True, sms=True)
+    return order
+
+
+def order_ext(stored: StoredOrder, links: Links) -> NotificationOrderExt:
+    """The order as registered (spec 3.6); looked-up contact details are never part of it."""
+    order = stored.order
+    email, sms = order.email_template, order.sms_template
+    return NotificationOrderExt(
+        id=order.id,
+        senders_reference=order.senders_reference,
+        requested_send_time=order.requested_send_time,
+        creator=order.creator,
+        created=order.created,
+        notification_channel=order.notification_channel,
+        ignore_reservation=order.ignore_reservation,
+        resource_id=order.resource_id,
+        resource_action=order.resource_action,
+        condition_endpoint=order.condition_endpoint,
+        recipients=[
+            RecipientExt(
+                email_address=r.email_address,
+                mobile_number=r.mobile_number,
+                organization_number=r.organization_number,
+                national_identity_number=r.national_identity_number,
+                is_reserved=r.is_reserved,
+            )
+            for r in order.recipients
+        ],
+        email_template=EmailTemplateOut.model_validate(email.model_dump()) if email else None,
+        sms_template=SmsTemplateOut.model_validate(sms.model_dump()) if sms else None,
+        links=OrderLinksExt(self=links.order(order.id), status=links.status(order.id)),
+    )
+
+
+async def get_order(conn: Connection, order_id: UUID, caller: Caller, links: Links) -> NotificationOrderExt:
+    stored = await OrderRepository(conn).get(order_id, caller.org)
+    if stored is None:
+        raise NotFoundError()
+    return order_ext(stored, links)
+
+
+async def list_orders(
+    conn: Connection, senders_reference: str, caller: Caller, links: Links
+) -> list[NotificationOrderExt]:
+    return [
+        order_ext(s, links)
+        for s in await OrderRepository(conn).list_by_senders_reference(senders_reference, caller.org)
+    ]
+
+
+async def cancel_order(
+    conn: Connection, order_id: UUID, caller: Caller, links: Links, now: datetime
+) -> NotificationOrderWithStatusExt:
+    outcome = await OrderRepository(conn).cancel(order_id, caller.org, now)
+    if outcome is CancelOutcome.NOT_FOUND:
+        raise NotFoundError()
+    if outcome is CancelOutcome.PROHIBITED:
+        raise ConflictError()
+    return await get_order_with_status(conn, order_id, caller.org, links)
+
+
+def lookup_response(
+    order: NotificationOrder, lookup: RecipientLookupResult | None
+) -> NotificationOrderRequestResponseExt:
+    """The 202 body (spec 3.5): `recipientLookup` only when some recipient needed a lookup."""
+    if lookup is None:
+        return NotificationOrderRequestResponseExt(order_id=order.id)
+    return NotificationOrderRequestResponseExt(
+        order_id=order.id,
+        recipient_lookup=RecipientLookupResultExt(
+            status=lookup.status, is_reserved=lookup.is_reserved, missing_contact=lookup.missing_contact
+        ),
+    )
+
+
+async def lookup_for_registration(
+    order: NotificationOrder, port: ContactPointsPort, settings: Settings
+) -> RecipientLookupResult | None:
+    """Informational lookup at registration (v1 never rejects on it; spec 3.5, 10.1)."""
+    return await lookup_at_registration(
+        port,
+        order.notification_channel,
+        order.recipients,
+        use_stale_contact_info=order.use_stale_contact_information
+        or order.creator in settings.stale_contact_orgs,
+    )

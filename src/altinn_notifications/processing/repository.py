@@ -1,0 +1,174 @@
+"""SQL of order processing: claiming due orders, rescheduling, and persisting what was generated."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import timedelta
+
+from altinn_notifications.db.pool import Connection
+from altinn_notifications.processing.models import ClaimedOrder, NewEmailNotification, NewSmsNotification
+
+ORDERS_CHANNEL = "orders_due"
+EMAIL_CHANNEL = "email_new"
+SMS_CHANNEL = "sms_new"
+
+# Spec 10.2 with leases: oldest first, SKIP LOCKED so any number of workers can claim side by side.
+_CLAIM_DUE = """
+WITH due AS (
+    SELECT _id FROM orders
+    WHERE processedstatus = 'Registered'
+      AND requestedsendtime <= now() + $2::interval
+      AND (next_attempt_at IS NULL OR next_attempt_at <= now())
+    ORDER BY requestedsendtime, _id
+    FOR UPDATE SKIP LOCKED
+    LIMIT $1
+)
+UPDATE orders o
+SET processedstatus = 'Processing', processed = now(), claimed_until = now() + $3::interval,
+    attempts = o.attempts + 1
+FROM due WHERE o._id = due._id
+RETURNING o._id, o.attempts, o.notificationorder
+"""
+
+_NEXT_DUE = """
+SELECT min(GREATEST(requestedsendtime - $1::interval, COALESCE(next_attempt_at, requestedsendtime)))
+FROM orders WHERE processedstatus = 'Registered'
+"""
+
+_EMAIL_COLUMNS = (
+    "_orderid",
+    "alternateid",
+    "toaddress",
+    "result",
+    "resulttime",
+    "expirytime",
+    "recipientorgno",
+    "recipientnin",
+    "customizedsubject",
+    "customizedbody",
+)
+_SMS_COLUMNS = (
+    "_orderid",
+    "alternateid",
+    "mobilenumber",
+    "result",
+    "resulttime",
+    "expirytime",
+    "recipientorgno",
+    "recipientnin",
+    "customizedbody",
+)
+
+
+class ProcessingRepository:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    async def claim_due_orders(
+        self, limit: int, lookahead: timedelta, lease: timedelta
+    ) -> list[ClaimedOrder]:
+        rows = await self.conn.fetch(_CLAIM_DUE, limit, lookahead, lease)
+        return [ClaimedOrder(r["_id"], r["attempts"], r["notificationorder"]) for r in rows]
+
+    async def seconds_until_next_due(self, lookahead: timedelta) -> float | None:
+        moment = await self.conn.fetchval(_NEXT_DUE, lookahead)
+        if moment is None:
+            return None
+        delay: float = await self.conn.fetchval(
+            "SELECT EXTRACT(EPOCH FROM ($1::timestamptz - now()))", moment
+        )
+        return max(0.0, float(delay))
+
+    async def reschedule(self, order_id: int, delay: timedelta) -> bool:
+        """Processing → Registered, due again after `delay` (dependency failure, inconclusive condition)."""
+        result: str = await self.conn.execute(
+            """UPDATE orders SET processedstatus = 'Registered', processed = now(), claimed_until = NULL,
+                      next_attempt_at = now() + $2::interval
+               WHERE _id = $1 AND processedstatus = 'Processing'""",
+            order_id,
+            delay,
+        )
+        return result.endswith(" 1")
+
+    async def extend_lease(self, order_id: int, lease: timedelta) -> None:
+        await self.conn.execute(
+            "UPDATE orders SET claimed_until = now() + $2::interval WHERE _id = $1 AND processedstatus = 'Processing'",
+            order_id,
+            lease,
+        )
+
+    async def finish(self, order_id: int, status: str) -> bool:
+        """Guarded Processing → `status`; False when another worker got there first (spec 9.1)."""
+        result: str = await self.conn.execute(
+            f"""UPDATE orders SET processedstatus = '{_checked(status)}', processed = now(), claimed_until = NULL
+               WHERE _id = $1 AND processedstatus = 'Processing'""",
+            order_id,
+        )
+        return result.endswith(" 1")
+
+    async def insert_emails(self, order_id: int, rows: Iterable[NewEmailNotification]) -> int:
+        records = [
+            (
+                order_id,
+                n.id,
+                n.to_address,
+                n.result,
+                _NOW,
+                n.expiry_time,
+                n.recipient_org_no,
+                n.recipient_nin,
+                n.customized_subject,
+                n.customized_body,
+            )
+            for n in rows
+        ]
+        return await self._copy("emailnotifications", _EMAIL_COLUMNS, records)
+
+    async def insert_sms(self, order_id: int, rows: Iterable[NewSmsNotification]) -> int:
+        records = [
+            (
+                order_id,
+                n.id,
+                n.mobile_number,
+                n.result,
+                _NOW,
+                n.expiry_time,
+                n.recipient_org_no,
+                n.recipient_nin,
+                n.customized_body,
+            )
+            for n in rows
+        ]
+        return await self._copy("smsnotifications", _SMS_COLUMNS, records)
+
+    async def _copy(self, table: str, columns: tuple[str, ...], records: Sequence[tuple[object, ...]]) -> int:
+        if not records:
+            return 0
+        now = await self.conn.fetchval("SELECT now()")
+        records = [tuple(now if v is _NOW else v for v in r) for r in records]
+        await self.conn.copy_records_to_table(
+            table, records=records, columns=list(columns), schema_name="notifications"
+        )
+        return len(records)
+
+    async def notify(self, channel: str) -> None:
+        """Wake workers on commit (LISTEN/NOTIFY is a hint; polling remains the truth)."""
+        await self.conn.execute("SELECT pg_notify($1, '')", channel)
+
+    async def rescue_expired_leases(self) -> int:
+        """Orders whose worker died mid-processing become claimable again (nothing stays `Processing`)."""
+        result: str = await self.conn.execute(
+            """UPDATE orders SET processedstatus = 'Registered', claimed_until = NULL, processed = now()
+               WHERE processedstatus = 'Processing' AND claimed_until < now()"""
+        )
+        return int(result.split()[-1])
+
+
+_NOW = object()
+_STATUSES = {"Processed", "Completed", "SendConditionNotMet"}
+
+
+def _checked(status: str) -> str:
+    if status not in _STATUSES:
+        raise ValueError(f"not a processing outcome: {status}")
+    return status

@@ -1,0 +1,198 @@
+"""A simulated email vendor: the outcome follows the recipient address (DESIGN.md, "Simulated providers").
+
+| recipient                 | send outcome                                        | later report          |
+|---------------------------|-----------------------------------------------------|-----------------------|
+| `transient-fail@test.com` | first attempt per notification id: transient error  | —                     |
+|                           | later attempts: as any other address                |                       |
+| `permanent-fail@test.com` | `Failed` (final)                                    | —                     |
+| `bounce@test.com`         | `Succeeded` + reference                             | `Failed_Bounced`      |
+| `slow-delivery@test.com`  | `Succeeded` + reference                             | `Delivered` after 3 × |
+| any other address         | `Succeeded` + reference (a uuid, like an ACS id)    | `Delivered`           |
+
+Addresses are compared trimmed and case-insensitively. Reports are pushed to the sink given to `start` by
+background tasks after `report_delay` seconds ("slow" delivery: two silent "still sending" intervals, then
+the report after 3 × `report_delay`). A report due before `start` is held and scheduled when `start` is
+called. The transient-once memory is per process: with several worker processes a retry that lands on
+another process fails once more there, so such a notification needs at most one attempt per process.
+
+Every send attempt is written to the outbox (when given) with its send-time result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import deque
+from typing import Any
+from uuid import UUID
+
+import structlog
+
+from altinn_notifications.providers.base import (
+    Channel,
+    DeliveryReport,
+    EmailMessage,
+    ReportSink,
+    SendOutcome,
+)
+from altinn_notifications.providers.outbox import Outbox
+
+log = structlog.get_logger(__name__)
+
+TRANSIENT_FAIL = "transient-fail@test.com"
+PERMANENT_FAIL = "permanent-fail@test.com"
+BOUNCE = "bounce@test.com"
+SLOW_DELIVERY = "slow-delivery@test.com"
+
+#: Status polls that answer "still sending" before a slow delivery completes.
+SLOW_STILL_SENDING_POLLS = 2
+
+#: Reports kept while `start` has not been called; beyond this the oldest are dropped.
+MAX_HELD_REPORTS = 100_000
+
+
+class ReportScheduler:
+    """Delivers delivery reports to a sink after a delay, from tracked background tasks.
+
+    Shared by the simulated email and SMS providers. Reports scheduled before `start` are held and
+    scheduled (with their full delay) once a sink exists. A failing sink is logged, never fatal.
+    """
+
+    def __init__(self, channel: Channel) -> None:
+        self._channel = channel
+        self._sink: ReportSink | None = None
+        self._held: deque[tuple[float, DeliveryReport]] = deque(maxlen=MAX_HELD_REPORTS)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
+
+    @property
+    def pending(self) -> int:
+        """Reports scheduled or held and not yet delivered."""
+        return len(self._tasks) + len(self._held)
+
+    def start(self, sink: ReportSink) -> None:
+        self._sink = sink
+        self._closed = False
+        held = list(self._held)
+        self._held.clear()
+        for delay, report in held:
+            self.schedule(delay, report)
+
+    def schedule(self, delay: float, report: DeliveryReport) -> None:
+        if self._closed:
+            return
+        if self._sink is None:
+            if len(self._held) == MAX_HELD_REPORTS:
+                log.warning("simulated reports held without a sink; oldest dropped", channel=self._channel)
+            self._held.append((delay, report))
+            return
+        task = asyncio.get_running_loop().create_task(self._deliver(self._sink, delay, report))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _deliver(self, sink: ReportSink, delay: float, report: DeliveryReport) -> None:
+        if delay > 0:
+            await asyncio.sleep(delay)
+        try:
+            await sink(report)
+        except Exception:
+            log.exception(
+                "delivery report sink failed",
+                channel=self._channel,
+                notification_id=str(report.notification_id),
+                result=report.result,
+            )
+
+    async def close(self) -> None:
+        """Cancel pending reports and wait for the tasks to end."""
+        self._closed = True
+        self._held.clear()
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks.clear()
+
+
+def _normalise(address: str) -> str:
+    return address.strip().lower()
+
+
+class SimulatedEmailProvider:
+    """Email provider that sends nothing; outcomes follow the recipient address (see module docstring)."""
+
+    name = "simulated"
+
+    def __init__(
+        self,
+        outbox: Outbox | None,
+        *,
+        report_delay: float = 0.2,
+        transient_retry_hint: float | None = None,
+    ) -> None:
+        self._outbox = outbox
+        self._report_delay = report_delay
+        self._transient_retry_hint = transient_retry_hint
+        self._transient_seen: set[UUID] = set()
+        self._reports = ReportScheduler("email")
+
+    @property
+    def pending_reports(self) -> int:
+        return self._reports.pending
+
+    async def start(self, sink: ReportSink) -> None:
+        self._reports.start(sink)
+
+    async def send(self, message: EmailMessage) -> SendOutcome:
+        outcome = self._decide(message)
+        if self._outbox is not None:
+            self._outbox.record_email(
+                provider=self.name,
+                notification_id=message.notification_id,
+                to=message.to_address,
+                from_=message.from_address,
+                subject=message.subject,
+                body=message.body,
+                result=outcome.result,
+                reference=outcome.reference,
+                attachments=message.attachments,
+            )
+        return outcome
+
+    def _decide(self, message: EmailMessage) -> SendOutcome:
+        address = _normalise(message.to_address)
+        if address == TRANSIENT_FAIL and message.notification_id not in self._transient_seen:
+            self._transient_seen.add(message.notification_id)
+            return SendOutcome(
+                result="Failed_TransientError",
+                transient=True,
+                retry_after=self._transient_retry_hint,
+                detail="simulated transient error (first attempt)",
+            )
+        if address == PERMANENT_FAIL:
+            return SendOutcome(result="Failed", detail="simulated permanent failure")
+
+        reference = str(uuid.uuid4())
+        if address == BOUNCE:
+            self._report(message, reference, "Failed_Bounced", "Bounced", self._report_delay)
+        elif address == SLOW_DELIVERY:
+            delay = self._report_delay * (SLOW_STILL_SENDING_POLLS + 1)
+            self._report(message, reference, "Delivered", "Delivered", delay)
+        else:
+            self._report(message, reference, "Delivered", "Delivered", self._report_delay)
+        return SendOutcome(result="Succeeded", reference=reference)
+
+    def _report(self, message: EmailMessage, reference: str, result: str, status: str, delay: float) -> None:
+        raw: dict[str, Any] = {"messageId": reference, "status": status, "simulated": True}
+        report = DeliveryReport(
+            channel="email",
+            result=result,
+            reference=reference,
+            notification_id=message.notification_id,
+            raw=raw,
+        )
+        self._reports.schedule(delay, report)
+
+    async def close(self) -> None:
+        await self._reports.close()

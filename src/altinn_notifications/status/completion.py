@@ -1,0 +1,99 @@
+"""Order completion and the status feed (spec 8.3 `trymarkorderascompleted`, 10.8, 10.10), set-based.
+
+Only the status package writes order completion; dispatch, results, TTL and processing call it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from altinn_notifications.db.pool import Connection
+
+EMAIL_PENDING = ("New", "Sending", "Succeeded")
+SMS_PENDING = ("New", "Sending", "Accepted")
+
+# Lifecycle names of spec 9.4, computed in SQL so a feed entry is one statement.
+_EMAIL_LIFECYCLE = """CASE n.result::text
+    WHEN 'Failed_InvalidEmailFormat' THEN 'Email_Failed_InvalidFormat'
+    WHEN 'Failed_SupressedRecipient' THEN 'Email_Failed_SuppressedRecipient'
+    ELSE 'Email_' || n.result::text END"""
+_SMS_LIFECYCLE = """CASE n.result::text
+    WHEN 'Failed_InvalidReceiver' THEN 'SMS_Failed_InvalidRecipient'
+    WHEN 'Failed_Recipientreserved' THEN 'SMS_Failed_RecipientReserved'
+    ELSE 'SMS_' || n.result::text END"""
+
+SHIPMENT_RECIPIENTS_SQL = f"""
+    SELECT 'Email' AS kind, n.toaddress AS destination, {_EMAIL_LIFECYCLE} AS status, n.resulttime, n._id
+    FROM emailnotifications n WHERE n._orderid = o._id
+    UNION ALL
+    SELECT 'SMS', n.mobilenumber, {_SMS_LIFECYCLE}, n.resulttime, n._id
+    FROM smsnotifications n WHERE n._orderid = o._id
+"""
+
+_INSERT_FEED = f"""
+INSERT INTO statusfeed (orderid, creatorname, created, orderstatus)
+SELECT o._id, o.creatorname, now(), jsonb_strip_nulls(jsonb_build_object(
+    'shipmentId', o.alternateid,
+    'sendersReference', o.sendersreference,
+    'shipmentType', o.type::text,
+    'status', 'Order_' || o.processedstatus::text,
+    'lastUpdate', to_char(o.processed AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+    'recipients', COALESCE((
+        SELECT jsonb_agg(jsonb_build_object(
+            'destination', r.destination,
+            'status', r.status,
+            'lastUpdate', to_char(r.resulttime AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'))
+            ORDER BY r.kind, r._id)
+        FROM ({SHIPMENT_RECIPIENTS_SQL}) r), '[]'::jsonb)))
+FROM orders o
+WHERE o._id = ANY($1::bigint[]) AND o.processedstatus IN ('Completed', 'SendConditionNotMet')
+ON CONFLICT (orderid) DO NOTHING
+"""
+
+_COMPLETE = f"""
+WITH candidates AS (
+    SELECT o._id FROM orders o
+    WHERE o._id = ANY($1::bigint[]) AND o.processedstatus = 'Processed'
+    ORDER BY o._id
+    FOR UPDATE
+), done AS (
+    SELECT c._id FROM candidates c
+    WHERE NOT EXISTS (SELECT 1 FROM emailnotifications e
+                      WHERE e._orderid = c._id AND e.result IN {EMAIL_PENDING})
+      AND NOT EXISTS (SELECT 1 FROM smsnotifications s
+                      WHERE s._orderid = c._id AND s.result IN {SMS_PENDING})
+)
+UPDATE orders o SET processedstatus = 'Completed', processed = now(), claimed_until = NULL
+FROM done WHERE o._id = done._id
+RETURNING o._id
+"""
+
+
+class CompletionRepository:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    async def complete_orders(self, order_ids: Sequence[int]) -> list[int]:
+        """Mark `Processed` orders with no pending notification `Completed`; returns those completed.
+
+        Locks the orders in id order (no deadlocks between workers completing overlapping sets).
+        """
+        if not order_ids:
+            return []
+        rows = await self.conn.fetch(_COMPLETE, sorted(set(order_ids)))
+        return [r["_id"] for r in rows]
+
+    async def write_status_feed(self, order_ids: Sequence[int]) -> int:
+        """One feed entry per final order; a repeat is a no-op (`ON CONFLICT DO NOTHING`)."""
+        if not order_ids:
+            return 0
+        result: str = await self.conn.execute(_INSERT_FEED, list(order_ids))
+        return int(result.split()[-1])
+
+
+async def complete_orders(conn: Connection, order_ids: Sequence[int]) -> list[int]:
+    """Complete what can be completed and write the feed entries, in the caller's transaction."""
+    repo = CompletionRepository(conn)
+    completed = await repo.complete_orders(order_ids)
+    await repo.write_status_feed(completed)
+    return completed

@@ -1,0 +1,58 @@
+"""v1 status and notification summary endpoints (spec 3.8, 3.10, 3.11)."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+
+from altinn_notifications.api.deps import ContainerDep, CreatorDep
+from altinn_notifications.api.responses import json_response
+from altinn_notifications.status import service
+from altinn_notifications.status.models import (
+    EmailNotificationSummaryExt,
+    NotificationOrderWithStatusExt,
+    SmsNotificationSummaryExt,
+)
+
+router = APIRouter(tags=["Orders (v1)"])
+_ERRORS: dict[int | str, dict[str, str]] = {
+    401: {"description": "Missing, invalid or expired token."},
+    403: {"description": "Missing scope or no org."},
+    404: {"description": "No such order for this creator."},
+}
+
+
+@router.get(
+    "/orders/{id}/status", response_model=NotificationOrderWithStatusExt, responses=_ERRORS, deprecated=True
+)
+async def get_order_status(id: UUID, container: ContainerDep, caller: CreatorDep) -> Response:
+    links = service.Links(container.settings.base_uri_str)
+    async with container.transaction() as conn:
+        result = await service.get_order_with_status(conn, id, caller.org, links)
+    return json_response(result)
+
+
+@router.get(
+    "/orders/{id}/notifications/email",
+    response_model=EmailNotificationSummaryExt,
+    responses=_ERRORS,
+    deprecated=True,
+)
+async def get_email_notifications(id: UUID, container: ContainerDep, caller: CreatorDep) -> Response:
+    async with container.transaction() as conn:
+        result = await service.email_summary(conn, id, caller.org)
+    return json_response(result)
+
+
+@router.get(
+    "/orders/{id}/notifications/sms",
+    response_model=SmsNotificationSummaryExt,
+    responses=_ERRORS,
+    deprecated=True,
+)
+async def get_sms_notifications(id: UUID, container: ContainerDep, caller: CreatorDep) -> Response:
+    async with container.transaction() as conn:
+        result = await service.sms_summary(conn, id, caller.org)
+    return json_response(result)

@@ -1,0 +1,199 @@
+"""The background loops: order processing, email and SMS dispatch, delivery reports, maintenance.
+
+Wake-ups: LISTEN/NOTIFY on commit (a hint), a timer for the next future send time, and polling as the
+safety net. Any number of processes may run these loops against one database. On stop, loops finish
+the batch in hand and exit; leases cover anything a killed process leaves behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import structlog
+
+from altinn_notifications.bootstrap import Container
+from altinn_notifications.dispatch.service import (
+    DispatchConfig,
+    EmailDispatcher,
+    Maintenance,
+    MaintenanceConfig,
+    ReportApplier,
+    SmsDispatcher,
+)
+from altinn_notifications.processing.repository import EMAIL_CHANNEL, ORDERS_CHANNEL, SMS_CHANNEL
+from altinn_notifications.processing.service import OrderProcessor, ProcessingConfig
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    poll_interval: float = 5.0
+    maintenance_interval: float = 15.0
+    ttl_interval: float = 60.0
+    feed_cleanup_interval: float = 3600.0
+
+
+async def _wait(events: list[asyncio.Event], seconds: float) -> None:
+    waiters = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waiters, timeout=max(0.0, seconds), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waiters:
+            w.cancel()
+
+
+async def run_loop(
+    name: str,
+    step: Callable[[], Awaitable[int]],
+    wake: asyncio.Event,
+    stop: asyncio.Event,
+    idle: Callable[[], Awaitable[float]],
+) -> None:
+    """Run `step` while it finds work; otherwise sleep until woken, stopped, or `idle()` seconds pass."""
+    while not stop.is_set():
+        wake.clear()
+        try:
+            found = await step()
+        except Exception as exc:  # the loop must survive a bad moment of the database or a dependency
+            log.error("worker step failed", loop=name, error=type(exc).__name__, exc_info=exc)
+            found = 0
+            await _wait([stop], 1.0)
+        if found:
+            continue
+        try:
+            timeout = await idle()
+        except Exception:
+            timeout = 1.0
+        await _wait([wake, stop], timeout)
+
+
+class Workers:
+    def __init__(self, container: Container, config: WorkerConfig | None = None) -> None:
+        self.container = container
+        self.config = config or WorkerConfig()
+        s = container.settings
+        tx = container.transaction
+        self.processor = OrderProcessor(
+            tx,
+            container.contact_points,
+            container.party_names,
+            container.condition,
+            ProcessingConfig(
+                batch_size=s.processing_batch_size,
+                concurrency=s.processing_concurrency,
+                condition_retry_delay=_seconds(s.condition_retry_seconds),
+                retry_base_delay=_seconds(s.dependency_retry_seconds),
+                stale_contact_orgs=frozenset(s.stale_contact_orgs),
+            ),
+        )
+        dispatch = DispatchConfig(batch_size=s.dispatch_batch_size, concurrency=s.dispatch_concurrency)
+        self.email = EmailDispatcher(tx, container.email_provider, dispatch)
+        self.sms = SmsDispatcher(tx, container.sms_provider, dispatch, container.clock)
+        self.reports = ReportApplier(tx, container.clock)
+        self.maintenance = Maintenance(tx, MaintenanceConfig())
+        self.wake = {
+            ORDERS_CHANNEL: asyncio.Event(),
+            EMAIL_CHANNEL: asyncio.Event(),
+            SMS_CHANNEL: asyncio.Event(),
+        }
+        self.stop = asyncio.Event()
+
+    async def run(self) -> None:
+        await self.container.email_provider.start(self.reports.submit)
+        await self.container.sms_provider.start(self.reports.submit)
+        poll = self.config.poll_interval
+
+        async def poll_idle() -> float:
+            return poll
+
+        async def orders_idle() -> float:
+            next_due = await self.processor.seconds_until_next_due()
+            return poll if next_due is None else min(poll, next_due)
+
+        async def email_idle() -> float:
+            paused = await self.email.paused_for()
+            return max(paused, 0.05) if paused else poll
+
+        async def sms_idle() -> float:
+            paused = await self.sms.paused_for()
+            return max(paused, 0.05) if paused else poll
+
+        tasks = [
+            asyncio.create_task(self._listen(), name="listen"),
+            asyncio.create_task(
+                run_loop("orders", self.processor.run_once, self.wake[ORDERS_CHANNEL], self.stop, orders_idle)
+            ),
+            asyncio.create_task(
+                run_loop("email", self.email.run_once, self.wake[EMAIL_CHANNEL], self.stop, email_idle)
+            ),
+            asyncio.create_task(
+                run_loop("sms", self.sms.run_once, self.wake[SMS_CHANNEL], self.stop, sms_idle)
+            ),
+            asyncio.create_task(self.reports.run(self.stop), name="reports"),
+            asyncio.create_task(
+                self._periodic("leases", self.maintenance.rescue_leases, self.config.maintenance_interval)
+            ),
+            asyncio.create_task(
+                self._periodic("ttl", self.maintenance.terminate_expired, self.config.ttl_interval)
+            ),
+            asyncio.create_task(
+                self._periodic(
+                    "feed-retention",
+                    self.maintenance.delete_old_feed_entries,
+                    self.config.feed_cleanup_interval,
+                )
+            ),
+        ]
+        _ = poll_idle
+        log.info("workers started")
+        try:
+            await self.stop.wait()
+        finally:
+            self.stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            log.info("workers stopped")
+
+    def request_stop(self) -> None:
+        self.stop.set()
+
+    async def _periodic(self, name: str, step: Callable[[], Awaitable[int]], interval: float) -> None:
+        while not self.stop.is_set():
+            try:
+                await step()
+            except Exception as exc:
+                log.error("maintenance step failed", task=name, error=type(exc).__name__, exc_info=exc)
+            await _wait([self.stop], interval)
+
+    async def _listen(self) -> None:
+        """Hold one connection LISTENing; reconnect when it drops (polling covers the gap)."""
+        while not self.stop.is_set():
+            conn: Any = None
+            try:
+                conn = await asyncpg.connect(self.container.database_url)
+                for channel in self.wake:
+                    await conn.add_listener(channel, self._on_notify)
+                await _wait([self.stop], float("inf"))
+            except Exception as exc:
+                log.warning("listen connection lost", error=type(exc).__name__)
+                await _wait([self.stop], 1.0)
+            finally:
+                if conn is not None:
+                    with contextlib.suppress(Exception):
+                        await conn.close(timeout=2)
+
+    def _on_notify(self, _conn: object, _pid: int, channel: str, _payload: str) -> None:
+        event = self.wake.get(channel)
+        if event is not None:
+            event.set()
+
+
+def _seconds(value: float) -> Any:
+    from datetime import timedelta
+
+    return timedelta(seconds=value)

@@ -1,0 +1,132 @@
+"""Application-wide behaviour: authentication on every route, health, docs, error bodies."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from altinn_notifications.api.app import create_app
+from altinn_notifications.bootstrap import Container
+from altinn_notifications.config import SCOPE_CREATE
+from tests.api.helpers import V1
+
+UNAUTHENTICATED = {"/health"}
+
+
+def _concrete(path: str) -> str:
+    return re.sub(r"\{[^}]+\}", str(uuid.uuid4()), path)
+
+
+def _protected_routes(container: Container) -> list[tuple[str, str]]:
+    """Every operation of the OpenAPI document (every public route) except the unauthenticated ones."""
+    app = create_app(container)
+    routes = [
+        (method.upper(), path)
+        for path, operations in app.openapi()["paths"].items()
+        if path not in UNAUTHENTICATED
+        for method in operations
+    ]
+    assert len(routes) >= 9  # the nine v1 endpoints at least
+    return routes
+
+
+async def test_every_route_rejects_unauthenticated_requests(
+    client: httpx.AsyncClient, container: Container
+) -> None:
+    for method, path in _protected_routes(container):
+        response = await client.request(method, _concrete(path), params={"sendersReference": "x"}, json={})
+        assert response.status_code == 401, f"{method} {path} answered {response.status_code}"
+
+
+async def test_every_route_rejects_bad_tokens(
+    client: httpx.AsyncClient, container: Container, make_token: Callable[..., str]
+) -> None:
+    expired = make_token("ttd", ttl_seconds=-60)
+    for token in ("garbage", expired):
+        for method, path in _protected_routes(container):
+            response = await client.request(
+                method, _concrete(path), headers={"Authorization": f"Bearer {token}"}, json={}
+            )
+            assert response.status_code == 401, f"{method} {path} answered {response.status_code}"
+
+
+async def test_missing_scope_or_org_is_forbidden(
+    client: httpx.AsyncClient, make_token: Callable[..., str]
+) -> None:
+    no_scope = make_token("ttd", scopes=["altinn:something.else"])
+    no_org = make_token(None)
+    for token in (no_scope, no_org):
+        response = await client.get(
+            f"{V1}/orders/{uuid.uuid4()}", headers={"Authorization": f"Bearer {token}"}
+        )
+        assert response.status_code == 403
+
+
+async def test_scope_claim_fallback_is_accepted(
+    client: httpx.AsyncClient, make_token: Callable[..., str]
+) -> None:
+    token = make_token("ttd", scopes=None, extra_claims={"scope": f"openid {SCOPE_CREATE}"})
+    response = await client.get(f"{V1}/orders/{uuid.uuid4()}", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 404  # authorised; the order simply does not exist
+
+
+async def test_platform_access_token_sets_the_creator(
+    client: httpx.AsyncClient, make_token: Callable[..., str]
+) -> None:
+    platform = make_token(None, scopes=None, issuer="ttd")
+    response = await client.post(
+        f"{V1}/orders/sms",
+        json={"body": "x", "recipients": [{"mobileNumber": "+4799999999"}]},
+        headers={"PlatformAccessToken": platform},
+    )
+    assert response.status_code == 202, response.text
+    order = await client.get(
+        f"{V1}/orders/{response.json()['orderId']}", headers={"Authorization": f"Bearer {make_token('ttd')}"}
+    )
+    assert order.json()["creator"] == "ttd"
+
+
+async def test_health_is_unauthenticated_and_checks_the_database(client: httpx.AsyncClient) -> None:
+    response = await client.get("/health")
+    assert response.status_code == 200
+    assert response.text == "Healthy"
+
+
+async def test_openapi_document_and_docs(client: httpx.AsyncClient) -> None:
+    spec = (await client.get("/swagger/v1/swagger.json")).json()
+    assert f"{V1}/orders/email" in spec["paths"]
+    assert "HTTPBearer" in spec["components"]["securitySchemes"]
+    docs = await client.get("/swagger")
+    assert docs.status_code == 200
+    assert "swagger-ui" in docs.text.lower()
+
+
+async def test_unhandled_error_is_a_problem_without_internals(container: Container) -> None:
+    app = create_app(container)
+
+    @app.get("/boom")
+    async def boom() -> dict[str, Any]:
+        raise RuntimeError("secret internals 16069412345")
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        response = await http.get("/boom")
+    assert response.status_code == 500
+    body = response.json()
+    assert body["status"] == 500
+    assert body["title"] == "An error occurred while processing your request."
+    assert "secret" not in response.text and "16069412345" not in response.text
+    assert body["traceId"].startswith("00-")
+
+
+async def test_trace_id_follows_incoming_traceparent(client: httpx.AsyncClient, auth: dict[str, str]) -> None:
+    trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    response = await client.post(
+        f"{V1}/orders/email", json={}, headers={**auth, "traceparent": f"00-{trace}-00f067aa0ba902b7-01"}
+    )
+    assert response.status_code == 400
+    assert response.json()["traceId"].startswith(f"00-{trace}-")

@@ -1,0 +1,178 @@
+"""The outbox: JSON Lines written off the event loop, read back newest last."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from pathlib import Path
+from uuid import uuid4
+
+from altinn_notifications.providers.base import Attachment
+from altinn_notifications.providers.outbox import OUTBOX_FILENAME, Outbox
+
+
+async def eventually(predicate: Callable[[], bool], within: float = 2.0) -> None:
+    """Wait (briefly polling) until `predicate()` holds; fail after `within` seconds."""
+    step = 0.005
+    for _ in range(int(within / step)):
+        if predicate():
+            return
+        await asyncio.sleep(step)
+    raise AssertionError("condition not met in time")
+
+
+def _email(outbox: Outbox, n: int, *, to: str = "a@example.com") -> None:
+    outbox.record_email(
+        provider="simulated",
+        notification_id=uuid4(),
+        to=to,
+        from_="noreply@example.com",
+        subject=f"subject {n}",
+        body=f"body {n}",
+        result="Succeeded",
+        reference=f"ref-{n}",
+    )
+
+
+def _sms(outbox: Outbox, n: int) -> None:
+    outbox.record_sms(
+        provider="simulated",
+        notification_id=uuid4(),
+        to="+4799999999",
+        from_="Altinn",
+        body=f"sms {n}",
+        result="Accepted",
+        reference=f"sms-ref-{n}",
+    )
+
+
+async def test_lines_are_buffered_then_flushed_with_all_fields(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path, flush_interval=60)
+    notification_id = uuid4()
+    outbox.record_email(
+        provider="smtp",
+        notification_id=notification_id,
+        to="to@example.com",
+        from_="from@example.com",
+        subject="Hei",
+        body="Innhold æøå",
+        result="Delivered",
+        reference="<x@example.com>",
+        attachments=(Attachment("a.pdf", "application/pdf", b"%PDF"),),
+    )
+    path = tmp_path / OUTBOX_FILENAME
+    assert not path.exists()  # nothing written on the caller's path
+    assert outbox.read(10)[0]["body"] == "Innhold æøå"  # unflushed entries are visible to read
+    await outbox.close()
+
+    lines = path.read_text("utf-8").splitlines()
+    assert len(lines) == 1
+    entry = json.loads(lines[0])
+    assert entry["sentAt"].endswith("Z")
+    assert {k: v for k, v in entry.items() if k != "sentAt"} == {
+        "provider": "smtp",
+        "channel": "email",
+        "notificationId": str(notification_id),
+        "to": "to@example.com",
+        "from": "from@example.com",
+        "subject": "Hei",
+        "body": "Innhold æøå",
+        "result": "Delivered",
+        "reference": "<x@example.com>",
+        "attachments": [{"filename": "a.pdf", "mimeType": "application/pdf", "size": 4}],
+    }
+    assert path.stat().st_mode & 0o777 == 0o600
+
+
+async def test_background_flush_writes_without_close(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path, flush_interval=0.01)
+    try:
+        _sms(outbox, 1)
+        path = tmp_path / OUTBOX_FILENAME
+        await eventually(path.exists)
+        assert json.loads(path.read_text("utf-8"))["channel"] == "sms"
+        assert "subject" not in json.loads(path.read_text("utf-8"))
+    finally:
+        await outbox.close()
+
+
+async def test_full_buffer_triggers_an_early_flush(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path, flush_interval=60, max_buffered=10)
+    try:
+        for n in range(10):
+            _email(outbox, n)
+        path = tmp_path / OUTBOX_FILENAME
+        await eventually(path.exists)
+        assert len(path.read_text("utf-8").splitlines()) == 10
+    finally:
+        await outbox.close()
+
+
+async def test_read_limit_channel_and_order(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "outbox.jsonl")  # a .jsonl path is the file itself
+    for n in range(5):
+        _email(outbox, n)
+        _sms(outbox, n)
+    await outbox.close()
+    assert (tmp_path / "outbox.jsonl").is_file()
+
+    reader = Outbox(tmp_path)
+    assert [e["subject"] for e in reader.read(3, channel="email")] == ["subject 2", "subject 3", "subject 4"]
+    assert [e["body"] for e in reader.read(2, channel="sms")] == ["sms 3", "sms 4"]
+    everything = reader.read(100)
+    assert len(everything) == 10
+    assert everything[-1]["body"] == "sms 4"
+    assert reader.read(0) == []
+
+
+async def test_read_tail_of_a_large_file_across_chunks(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path)
+    for n in range(2_000):
+        _email(outbox, n, to=f"user{n}@example.com")
+    await outbox.close()
+    path = tmp_path / OUTBOX_FILENAME
+    assert path.stat().st_size > 3 * 64 * 1024
+    with path.open("ab") as handle:
+        handle.write(b'{"truncated": ')  # a line still being written by another process
+    entries = Outbox(tmp_path).read(1_500)
+    assert len(entries) == 1_500
+    assert [e["subject"] for e in entries] == [f"subject {n}" for n in range(500, 2_000)]
+
+
+async def test_two_writers_on_one_file_write_whole_lines(tmp_path: Path) -> None:
+    first, second = Outbox(tmp_path, flush_interval=0.001), Outbox(tmp_path, flush_interval=0.001)
+    for n in range(300):
+        _email(first, n)
+        _sms(second, n)
+        if n % 50 == 0:
+            await asyncio.sleep(0.005)
+    await first.close()
+    await second.close()
+    lines = (tmp_path / OUTBOX_FILENAME).read_text("utf-8").splitlines()
+    assert len(lines) == 600
+    assert all(json.loads(line)["provider"] == "simulated" for line in lines)
+
+
+async def test_disabled_outbox_writes_nothing(tmp_path: Path) -> None:
+    for outbox in (Outbox(None), Outbox(tmp_path, enabled=False)):
+        assert not outbox.enabled
+        _email(outbox, 1)
+        assert outbox.read(10) == []
+        await outbox.close()
+    assert not (tmp_path / OUTBOX_FILENAME).exists()
+
+
+def test_without_an_event_loop_lines_are_written_at_once(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "nested" / "dir")
+    _email(outbox, 1)
+    assert len(outbox.read(10)) == 1
+    assert (tmp_path / "nested" / "dir" / OUTBOX_FILENAME).is_file()
+
+
+async def test_record_after_close_is_still_written(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path)
+    await outbox.close()
+    _email(outbox, 1)
+    await outbox.close()
+    assert len((tmp_path / OUTBOX_FILENAME).read_text("utf-8").splitlines()) == 1

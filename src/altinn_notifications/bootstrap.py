@@ -43,6 +43,7 @@ class Container:
     condition: ConditionPort
     email_provider: EmailProvider
     sms_provider: SmsProvider
+    outbox: Outbox | None = None
     clock: Callable[[], datetime] = field(default=utcnow)
 
     @asynccontextmanager
@@ -54,6 +55,8 @@ class Container:
     async def close(self) -> None:
         await self.email_provider.close()
         await self.sms_provider.close()
+        if self.outbox is not None:
+            await self.outbox.close()
         await self.authenticator.close()
         await self.http.aclose()
         await self.pool.close()
@@ -104,4 +107,5 @@ async def build_container(settings: Settings, database_url: str | None = None) -
         condition=HttpConditionClient(http),
         email_provider=build_email_provider(settings, outbox),
         sms_provider=build_sms_provider(settings, outbox),
+        outbox=outbox,
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 
@@ -28,7 +28,7 @@ DataOpt = Annotated[Path | None, typer.Option(help="Data folder [NOTIFICATIONS_D
 BaseOpt = Annotated[str | None, typer.Option(help="Base URI of links [NOTIFICATIONS_BASE_URI].")]
 
 
-def _run_api(settings: Settings) -> None:
+def _run_api(settings: Settings, *, run_workers: bool) -> None:
     import uvicorn
 
     from altinn_notifications.api.app import create_app
@@ -36,7 +36,8 @@ def _run_api(settings: Settings) -> None:
     from altinn_notifications.logging import configure_logging
 
     configure_logging(settings.log_level, settings.log_format)
-    app_ = create_app(container_factory=lambda: build_container(settings))
+    app_ = create_app(container_factory=lambda: build_container(settings), run_workers=run_workers)
+    # uvicorn handles SIGTERM/SIGINT: the lifespan then stops the workers and closes everything.
     uvicorn.run(app_, host=settings.host, port=settings.port, log_level="warning", access_log=False)
 
 
@@ -49,7 +50,10 @@ def serve(
     base_uri: BaseOpt = None,
 ) -> None:
     """Run the service (API and background work) with embedded defaults."""
-    _run_api(_settings(host=host, port=port, database_url=database_url, data_dir=data_dir, base_uri=base_uri))
+    settings = _settings(
+        host=host, port=port, database_url=database_url, data_dir=data_dir, base_uri=base_uri
+    )
+    _run_api(settings, run_workers=True)
 
 
 @app.command()
@@ -61,7 +65,56 @@ def api(
     base_uri: BaseOpt = None,
 ) -> None:
     """Run the HTTP API only."""
-    _run_api(_settings(host=host, port=port, database_url=database_url, data_dir=data_dir, base_uri=base_uri))
+    settings = _settings(
+        host=host, port=port, database_url=database_url, data_dir=data_dir, base_uri=base_uri
+    )
+    _run_api(settings, run_workers=False)
+
+
+@app.command()
+def worker(database_url: DbOpt = None, data_dir: DataOpt = None) -> None:
+    """Run the background loops only (processing, dispatch, reports, maintenance); stops on SIGTERM."""
+    import asyncio
+    import signal
+
+    from altinn_notifications.bootstrap import build_container
+    from altinn_notifications.logging import configure_logging
+    from altinn_notifications.workers import Workers
+
+    settings = _settings(database_url=database_url, data_dir=data_dir)
+    configure_logging(settings.log_level, settings.log_format)
+
+    async def main() -> None:
+        container = await build_container(settings)
+        workers = Workers(container)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, workers.request_stop)
+        try:
+            await workers.run()
+        finally:
+            await container.close()
+
+    asyncio.run(main())
+
+
+@app.command()
+def outbox(
+    limit: Annotated[int, typer.Option(help="How many of the newest messages.")] = 20,
+    channel: Annotated[str | None, typer.Option(help="email or sms")] = None,
+    data_dir: DataOpt = None,
+) -> None:
+    """List what the simulated and SMTP providers handed off (newest last)."""
+    import json
+
+    from altinn_notifications.providers.outbox import Outbox
+
+    if channel not in (None, "email", "sms"):
+        raise typer.BadParameter("channel must be email or sms")
+    settings = _settings(data_dir=data_dir)
+    wanted: Literal["email", "sms"] | None = "email" if channel == "email" else "sms" if channel else None
+    for line in Outbox(settings.data_dir / "outbox.jsonl").read(limit, channel=wanted):
+        typer.echo(json.dumps(line, ensure_ascii=False))
 
 
 @app.command()

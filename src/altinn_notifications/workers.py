@@ -11,12 +11,14 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
 import structlog
 
 from altinn_notifications.bootstrap import Container
+from altinn_notifications.config import Settings
 from altinn_notifications.dispatch.service import (
     DispatchConfig,
     EmailDispatcher,
@@ -74,27 +76,32 @@ async def run_loop(
 
 
 class Workers:
-    def __init__(self, container: Container, config: WorkerConfig | None = None) -> None:
+    def __init__(
+        self,
+        container: Container,
+        config: WorkerConfig | None = None,
+        *,
+        processing: ProcessingConfig | None = None,
+        dispatch: DispatchConfig | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
         self.container = container
-        self.config = config or WorkerConfig()
         s = container.settings
+        self.config = config or WorkerConfig(poll_interval=s.poll_interval_seconds)
         tx = container.transaction
         self.processor = OrderProcessor(
             tx,
             container.contact_points,
             container.party_names,
             container.condition,
-            ProcessingConfig(
-                batch_size=s.processing_batch_size,
-                concurrency=s.processing_concurrency,
-                condition_retry_delay=_seconds(s.condition_retry_seconds),
-                retry_base_delay=_seconds(s.dependency_retry_seconds),
-                stale_contact_orgs=frozenset(s.stale_contact_orgs),
-            ),
+            processing or processing_config(s),
         )
-        dispatch = DispatchConfig(batch_size=s.dispatch_batch_size, concurrency=s.dispatch_concurrency)
+        dispatch = dispatch or DispatchConfig(
+            batch_size=s.dispatch_batch_size, concurrency=s.dispatch_concurrency
+        )
         self.email = EmailDispatcher(tx, container.email_provider, dispatch)
-        self.sms = SmsDispatcher(tx, container.sms_provider, dispatch, container.clock)
+        # The clock decides the SMS daytime window; tests inject one instead of waiting for 09:00.
+        self.sms = SmsDispatcher(tx, container.sms_provider, dispatch, clock or container.clock)
         self.reports = ReportApplier(tx, container.clock)
         self.maintenance = Maintenance(tx, MaintenanceConfig())
         self.wake = {
@@ -108,9 +115,6 @@ class Workers:
         await self.container.email_provider.start(self.reports.submit)
         await self.container.sms_provider.start(self.reports.submit)
         poll = self.config.poll_interval
-
-        async def poll_idle() -> float:
-            return poll
 
         async def orders_idle() -> float:
             next_due = await self.processor.seconds_until_next_due()
@@ -150,7 +154,6 @@ class Workers:
                 )
             ),
         ]
-        _ = poll_idle
         log.info("workers started")
         try:
             await self.stop.wait()
@@ -193,7 +196,11 @@ class Workers:
             event.set()
 
 
-def _seconds(value: float) -> Any:
-    from datetime import timedelta
-
-    return timedelta(seconds=value)
+def processing_config(s: Settings) -> ProcessingConfig:
+    return ProcessingConfig(
+        batch_size=s.processing_batch_size,
+        concurrency=s.processing_concurrency,
+        condition_retry_delay=timedelta(seconds=s.condition_retry_seconds),
+        retry_base_delay=timedelta(seconds=s.dependency_retry_seconds),
+        stale_contact_orgs=frozenset(s.stale_contact_orgs),
+    )

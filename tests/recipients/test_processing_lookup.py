@@ -1,8 +1,8 @@
 """Processing-stage recipient lookup (spec 10.5, 10.6) and party names (spec 7.7) on real PostgreSQL.
 
 One contract suite, run against every `ContactPointsPort`/`PartyNamesPort` adapter: the local registry,
-and the Altinn HTTP adapters talking to a loopback Profile/Register/PDP that serves the same registry in
-the reference's wire formats (see `altinn_fake.py`).
+and the Altinn HTTP adapters talking to a real loopback Profile/Register/PDP that serves the same registry
+in the reference's wire formats (`altinn_fake.RegistryBackedAltinn`).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from altinn_notifications.recipients.models import (
 from altinn_notifications.recipients.ports import ContactPointsPort, PartyNamesPort
 from altinn_notifications.recipients.registry import import_registry_document
 from altinn_notifications.recipients.service import lookup_at_processing
+from tests.recipients.altinn_fake import RegistryBackedAltinn, altinn_adapters
 
 Ch = NotificationChannel
 
@@ -125,13 +126,20 @@ async def _seed(container: Container) -> None:
         )
 
 
-@pytest.fixture(params=["local"])
+@pytest.fixture(params=["local", "altinn"])
 async def adapters(
     request: pytest.FixtureRequest, container: Container
 ) -> AsyncIterator[tuple[ContactPointsPort, PartyNamesPort]]:
     await _seed(container)
     local = LocalRegistryContactPoints(container.pool)
-    yield local, local
+    if request.param == "local":
+        yield local, local
+        return
+    async with (
+        RegistryBackedAltinn.running(local, container.pool) as (_fake, base_url),
+        altinn_adapters(base_url) as (profile, register),
+    ):
+        yield profile, register
 
 
 @pytest.fixture

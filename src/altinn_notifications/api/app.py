@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
@@ -13,6 +14,7 @@ from altinn_notifications.api.tracing import TraceMiddleware
 from altinn_notifications.bootstrap import Container
 from altinn_notifications.orders import router as orders_router
 from altinn_notifications.status import router as status_router
+from altinn_notifications.workers import Workers
 
 API_PREFIX = "/notifications/api/v1"
 
@@ -21,8 +23,12 @@ def create_app(
     container: Container | None = None,
     *,
     container_factory: Callable[[], Awaitable[Container]] | None = None,
+    run_workers: bool = False,
 ) -> FastAPI:
-    """Build the app around a ready container (tests) or one built at start-up (serve)."""
+    """Build the app around a ready container (tests) or one built at start-up (serve, api).
+
+    With `run_workers` the background loops run in the same process (the embedded default, `serve`).
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -33,9 +39,14 @@ def create_app(
         assert container_factory is not None, "create_app needs a container or a container_factory"
         built = await container_factory()
         app.state.container = built
+        workers = Workers(built) if run_workers else None
+        task = asyncio.create_task(workers.run()) if workers else None
         try:
             yield
         finally:
+            if workers and task:
+                workers.request_stop()
+                await task
             await built.close()
 
     app = FastAPI(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from altinn_notifications.recipients.models import (
@@ -42,4 +43,13 @@ class PartyNamesPort(Protocol):
         self, organization_numbers: list[str], national_identity_numbers: list[str]
     ) -> dict[str, str]:
         """Names by organisation number or NIN (Register `parties/nameslookup`); unknown parties absent."""
+        ...
+
+
+class AuthorizationPort(Protocol):
+    async def authorized_users(
+        self, pairs: Sequence[tuple[int, int]], resource_id: str, action: str | None = None
+    ) -> set[tuple[int, int]]:
+        """The (user id, party id) pairs the PDP answers `Permit` for: may the user perform `action`
+        (None or blank: `read`) on the resource (bare id, or `app_{org}_{app}`) owned by the party?"""
         ...

@@ -1,0 +1,57 @@
+"""Fixtures to run the real background loops in the test's event loop."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from altinn_notifications.bootstrap import Container
+from altinn_notifications.dispatch.service import DispatchConfig
+from altinn_notifications.processing.service import ProcessingConfig
+from altinn_notifications.workers import WorkerConfig, Workers
+
+FAST_PROCESSING = ProcessingConfig(
+    condition_retry_delay=timedelta(seconds=0.5), retry_base_delay=timedelta(seconds=0.5)
+)
+FAST_DISPATCH = DispatchConfig(retry_base_seconds=0.2)
+
+RunWorkers = Callable[..., Any]
+
+
+@pytest.fixture
+def run_workers(container: Container) -> RunWorkers:
+    @asynccontextmanager
+    async def run(**overrides: Any) -> AsyncIterator[Workers]:
+        workers = Workers(
+            container,
+            WorkerConfig(poll_interval=0.2, maintenance_interval=0.5, ttl_interval=0.5),
+            processing=overrides.get("processing", FAST_PROCESSING),
+            dispatch=overrides.get("dispatch", FAST_DISPATCH),
+            clock=overrides.get("clock"),
+        )
+        task = asyncio.create_task(workers.run())
+        try:
+            yield workers
+        finally:
+            workers.request_stop()
+            await asyncio.wait_for(task, 10)
+
+    return run
+
+
+async def eventually(
+    check: Callable[[], Awaitable[bool]], timeout: float = 10.0, interval: float = 0.05
+) -> None:
+    """Poll until `check()` is true; fail with a clear message at the deadline."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        if await check():
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        await asyncio.sleep(interval)

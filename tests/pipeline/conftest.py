@@ -45,13 +45,13 @@ def run_workers(container: Container) -> RunWorkers:
 
 
 async def eventually(
-    check: Callable[[], Awaitable[bool]], timeout: float = 10.0, interval: float = 0.05
+    check: Callable[[], Awaitable[bool]], within: float = 10.0, interval: float = 0.05
 ) -> None:
     """Poll until `check()` is true; fail with a clear message at the deadline."""
-    deadline = asyncio.get_running_loop().time() + timeout
+    deadline = asyncio.get_running_loop().time() + within
     while True:
         if await check():
             return
         if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
+            raise AssertionError(f"condition not met within {within} s")
         await asyncio.sleep(interval)

@@ -340,4 +340,4 @@ async def test_order_due_within_the_lookahead_is_processed_at_once(
         },
     )
     async with run_workers():
-        await eventually(lambda: _completed(container, order_id), timeout=5)
+        await eventually(lambda: _completed(container, order_id), within=5)

@@ -81,11 +81,19 @@ def build_email_provider(settings: Settings, outbox: Outbox | None) -> EmailProv
             max_connections=settings.smtp_max_connections,
             outbox=outbox,
         )
-    return SimulatedEmailProvider(outbox, report_delay=settings.simulated_report_delay_seconds)
+    return SimulatedEmailProvider(
+        outbox,
+        report_delay=settings.simulated_report_delay_seconds,
+        send_delay=settings.simulated_send_delay_seconds,
+    )
 
 
 def build_sms_provider(settings: Settings, outbox: Outbox | None) -> SmsProvider:
-    return SimulatedSmsProvider(outbox, report_delay=settings.simulated_report_delay_seconds)
+    return SimulatedSmsProvider(
+        outbox,
+        report_delay=settings.simulated_report_delay_seconds,
+        send_delay=settings.simulated_send_delay_seconds,
+    )
 
 
 async def build_container(settings: Settings, database_url: str | None = None) -> Container:

@@ -57,10 +57,15 @@ class Settings(BaseSettings):
     smtp_tls: Literal["none", "starttls", "tls"] = "none"
     smtp_max_connections: int = Field(default=10, ge=1)
     simulated_report_delay_seconds: float = Field(default=0.2, ge=0)
+    simulated_send_delay_seconds: float = Field(default=0.0, ge=0)
     outbox_enabled: bool = True
 
     # Workers
     poll_interval_seconds: float = Field(default=5.0, gt=0)
+    lease_seconds: float = Field(
+        default=300.0, gt=0, description="How long a claimed order/notification is held."
+    )
+    maintenance_interval_seconds: float = Field(default=15.0, gt=0)
     processing_batch_size: int = Field(default=50, ge=1)
     processing_concurrency: int = Field(default=10, ge=1)
     dispatch_batch_size: int = Field(default=500, ge=1)

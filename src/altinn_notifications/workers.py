@@ -87,7 +87,9 @@ class Workers:
     ) -> None:
         self.container = container
         s = container.settings
-        self.config = config or WorkerConfig(poll_interval=s.poll_interval_seconds)
+        self.config = config or WorkerConfig(
+            poll_interval=s.poll_interval_seconds, maintenance_interval=s.maintenance_interval_seconds
+        )
         tx = container.transaction
         self.processor = OrderProcessor(
             tx,
@@ -97,7 +99,9 @@ class Workers:
             processing or processing_config(s),
         )
         dispatch = dispatch or DispatchConfig(
-            batch_size=s.dispatch_batch_size, concurrency=s.dispatch_concurrency
+            batch_size=s.dispatch_batch_size,
+            concurrency=s.dispatch_concurrency,
+            lease=timedelta(seconds=s.lease_seconds),
         )
         self.email = EmailDispatcher(tx, container.email_provider, dispatch)
         # The clock decides the SMS daytime window; tests inject one instead of waiting for 09:00.
@@ -202,5 +206,6 @@ def processing_config(s: Settings) -> ProcessingConfig:
         concurrency=s.processing_concurrency,
         condition_retry_delay=timedelta(seconds=s.condition_retry_seconds),
         retry_base_delay=timedelta(seconds=s.dependency_retry_seconds),
+        lease=timedelta(seconds=s.lease_seconds),
         stale_contact_orgs=frozenset(s.stale_contact_orgs),
     )

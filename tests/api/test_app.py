@@ -14,7 +14,7 @@ from altinn_notifications.bootstrap import Container
 from altinn_notifications.config import SCOPE_CREATE
 from tests.api.helpers import V1
 
-UNAUTHENTICATED = {"/health"}
+UNAUTHENTICATED = {"/health", "/notifications/api/v1/tests/sendcondition"}
 
 
 def _concrete(path: str) -> str:

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from altinn_notifications.api import health
+from altinn_notifications.api import health, misc, triggers
 from altinn_notifications.api.problems import install_error_handlers
 from altinn_notifications.api.tracing import TraceMiddleware
 from altinn_notifications.bootstrap import Container
@@ -62,6 +62,8 @@ def create_app(
     app.add_middleware(TraceMiddleware)
     install_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(misc.router)
+    app.include_router(triggers.router, prefix=API_PREFIX)
     app.include_router(orders_router.router, prefix=API_PREFIX)
     app.include_router(status_router.router, prefix=API_PREFIX)
     return app

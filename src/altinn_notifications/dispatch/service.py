@@ -7,6 +7,8 @@ vendor's rate-limit signal pauses the whole channel for every worker until the r
 from __future__ import annotations
 
 import asyncio
+import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -19,6 +21,7 @@ from altinn_notifications.db.pool import Connection
 from altinn_notifications.dispatch.models import ClaimedEmail, ClaimedSms, SendResult, is_final
 from altinn_notifications.dispatch.repository import DispatchRepository
 from altinn_notifications.logging import mask_id
+from altinn_notifications.metrics import DELIVERY_REPORTS, NOTIFICATIONS_SENT, SEND_SECONDS
 from altinn_notifications.processing.rules import is_daytime
 from altinn_notifications.providers.base import (
     Channel,
@@ -69,6 +72,7 @@ class _Dispatcher:
     ) -> None:
         async def one(item: ClaimedEmail | ClaimedSms) -> tuple[ClaimedEmail | ClaimedSms, SendOutcome]:
             async with self._slots:
+                started = time.perf_counter()
                 try:
                     return item, await send(item)
                 except Exception as exc:  # a provider bug must not lose the notification
@@ -76,9 +80,15 @@ class _Dispatcher:
                         "provider error", channel=self.channel, id=mask_id(item.id), error=type(exc).__name__
                     )
                     return item, SendOutcome(result="New", transient=True, detail=type(exc).__name__)
+                finally:
+                    SEND_SECONDS.labels(channel=self.channel).observe(time.perf_counter() - started)
 
         outcomes = await asyncio.gather(*(one(i) for i in items))
         results = [_result(item, outcome, self.config) for item, outcome in outcomes]
+        for result, count in Counter(
+            "Failed_TransientError" if r.retry_in_seconds else r.result for r in results
+        ).items():
+            NOTIFICATIONS_SENT.labels(channel=self.channel, result=result).inc(count)
         pause = max((o.retry_after or 0.0 for _, o in outcomes if o.retry_after), default=0.0)
         async with self.transaction() as conn:
             repo = DispatchRepository(conn)
@@ -246,6 +256,7 @@ class ReportApplier:
             orders, reasons = await repo.apply_reports(
                 channel, [(ref, p.report.result, p.report.raw) for ref, p in by_ref.items()]
             )
+            DELIVERY_REPORTS.labels(channel=channel, outcome="applied").inc(len(by_ref) - len(reasons))
             await complete_orders(conn, orders)
             retry: list[_Pending] = []
             for ref, why in reasons.items():
@@ -259,6 +270,7 @@ class ReportApplier:
                     else:
                         dead.append((p, "RETRY_THRESHOLD_EXCEEDED", "no notification with this reference"))
             for p, reason, message in dead:
+                DELIVERY_REPORTS.labels(channel=channel, outcome=reason).inc()
                 await repo.add_dead_report(
                     channel,
                     {"reference": p.report.reference, "result": p.report.result, "report": p.report.raw},

@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from altinn_notifications.api.deps import ContainerDep, CreatorDep
 from altinn_notifications.api.responses import json_response
 from altinn_notifications.bootstrap import Container
+from altinn_notifications.metrics import ORDERS_REGISTERED
 from altinn_notifications.orders import service
 from altinn_notifications.orders.models import (
     EmailNotificationOrderRequestExt,
@@ -46,6 +47,7 @@ async def _register(container: Container, order: NotificationOrder) -> Response:
     lookup = await service.lookup_for_registration(order, container.contact_points, container.settings)
     async with container.transaction() as conn:
         await OrderRepository(conn).insert(order)
+    ORDERS_REGISTERED.labels(channel=order.notification_channel.value).inc()
     return json_response(
         service.lookup_response(order, lookup),
         status_code=202,

@@ -7,6 +7,7 @@ one short transaction whose status change is guarded, so a second worker can nev
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ import structlog
 from altinn_notifications.db.pool import Connection
 from altinn_notifications.errors import DependencyError
 from altinn_notifications.logging import mask_id
+from altinn_notifications.metrics import NOTIFICATIONS_GENERATED, ORDERS_PROCESSED
 from altinn_notifications.orders.models import NotificationOrder
 from altinn_notifications.processing import rules
 from altinn_notifications.processing.condition import ConditionPort
@@ -83,6 +85,8 @@ class OrderProcessor:
         async with self._slots:
             try:
                 await self.process(claimed)
+            except _AlreadyProcessed:
+                log.info("order already processed elsewhere", order_id=mask_id(claimed.order_json.get("id")))
             except Exception as exc:  # never leave an order stuck: back off and try again later
                 delay = self.config.retry_delay(claimed.attempts)
                 log.warning(
@@ -138,11 +142,11 @@ class OrderProcessor:
         return await self.names.party_names(orgs, nins)
 
     async def _persist(self, order_id: int, generated: GeneratedNotifications) -> None:
+        final = generated.all_failed_at_generation
         async with self.transaction() as conn:
             repo = ProcessingRepository(conn)
             await repo.insert_emails(order_id, generated.emails)
             await repo.insert_sms(order_id, generated.sms)
-            final = generated.all_failed_at_generation
             if not await repo.finish(order_id, "Completed" if final else "Processed"):
                 raise _AlreadyProcessed()
             if final:
@@ -151,10 +155,18 @@ class OrderProcessor:
                 await repo.notify(EMAIL_CHANNEL)
             if any(s.result == "New" for s in generated.sms):
                 await repo.notify(SMS_CHANNEL)
+        ORDERS_PROCESSED.labels(outcome="Completed" if final else "Processed").inc()
+        _count_generated("email", [e.result for e in generated.emails])
+        _count_generated("sms", [s.result for s in generated.sms])
 
 
 class _AlreadyProcessed(Exception):
     """The guarded status change found the order no longer `Processing`: roll back, do nothing."""
+
+
+def _count_generated(channel: str, results: list[str]) -> None:
+    for result, count in Counter(results).items():
+        NOTIFICATIONS_GENERATED.labels(channel=channel, result=result).inc(count)
 
 
 def generate(

@@ -130,8 +130,10 @@ class SimulatedEmailProvider:
         *,
         report_delay: float = 0.2,
         transient_retry_hint: float | None = None,
+        send_delay: float = 0.0,
     ) -> None:
         self._outbox = outbox
+        self._send_delay = send_delay
         self._report_delay = report_delay
         self._transient_retry_hint = transient_retry_hint
         self._transient_seen: set[UUID] = set()
@@ -145,6 +147,8 @@ class SimulatedEmailProvider:
         self._reports.start(sink)
 
     async def send(self, message: EmailMessage) -> SendOutcome:
+        if self._send_delay:
+            await asyncio.sleep(self._send_delay)  # a vendor's latency (benchmarks, crash tests)
         outcome = self._decide(message)
         if self._outbox is not None:
             self._outbox.record_email(

@@ -16,6 +16,7 @@ outbox (when given) with its send-time result.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 from uuid import UUID
@@ -41,9 +42,10 @@ class SimulatedSmsProvider:
 
     name = "simulated"
 
-    def __init__(self, outbox: Outbox | None, *, report_delay: float = 0.2) -> None:
+    def __init__(self, outbox: Outbox | None, *, report_delay: float = 0.2, send_delay: float = 0.0) -> None:
         self._outbox = outbox
         self._report_delay = report_delay
+        self._send_delay = send_delay
         self._transient_seen: set[UUID] = set()
         self._reports = ReportScheduler("sms")
 
@@ -55,6 +57,8 @@ class SimulatedSmsProvider:
         self._reports.start(sink)
 
     async def send(self, message: SmsMessage) -> SendOutcome:
+        if self._send_delay:
+            await asyncio.sleep(self._send_delay)  # a vendor's latency (benchmarks, crash tests)
         outcome = self._decide(message)
         if self._outbox is not None:
             self._outbox.record_sms(

@@ -1,0 +1,28 @@
+"""Small unauthenticated endpoints: the condition test endpoint (spec 5.3) and Prometheus `/metrics`."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from altinn_notifications.api.deps import ContainerDep
+from altinn_notifications.dispatch.repository import DispatchRepository
+from altinn_notifications.metrics import QUEUE_DEPTH
+
+router = APIRouter()
+
+
+@router.get("/notifications/api/v1/tests/sendcondition", tags=["Tests"])
+async def send_condition(conditionMet: bool) -> JSONResponse:
+    """A condition endpoint for senders' own tests: answers what it is asked to."""
+    return JSONResponse({"sendNotification": conditionMet})
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics(container: ContainerDep) -> Response:
+    async with container.transaction() as conn:
+        depths = await DispatchRepository(conn).pending_counts()
+    for queue, depth in depths.items():
+        QUEUE_DEPTH.labels(queue=queue).set(depth)
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

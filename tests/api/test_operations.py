@@ -1,0 +1,101 @@
+"""Operational endpoints: triggers (spec 5.1), the condition test endpoint (5.3), Prometheus metrics."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from uuid import UUID
+
+import httpx
+
+from altinn_notifications.bootstrap import Container
+from tests.api.helpers import V1, add_notification, set_order_status
+
+
+async def test_send_condition_test_endpoint(client: httpx.AsyncClient) -> None:
+    yes = await client.get(f"{V1}/tests/sendcondition", params={"conditionMet": "true"})
+    assert yes.status_code == 200 and yes.json() == {"sendNotification": True}
+    no = await client.get(f"{V1}/tests/sendcondition", params={"conditionMet": "false"})
+    assert no.json() == {"sendNotification": False}
+    assert (await client.get(f"{V1}/tests/sendcondition")).status_code == 400
+
+
+async def test_past_due_trigger_processes_due_orders(
+    client: httpx.AsyncClient, auth: dict[str, str], container: Container
+) -> None:
+    placed = await client.post(
+        f"{V1}/orders/email",
+        json={"subject": "s", "body": "b", "recipients": [{"emailAddress": "a@b.no"}]},
+        headers=auth,
+    )
+    order_id = placed.json()["orderId"]
+    assert (await client.post(f"{V1}/trigger/pastdueorders")).status_code == 200
+    status = (await client.get(f"{V1}/orders/{order_id}/status", headers=auth)).json()
+    assert status["processingStatus"]["description"] == (
+        "Order processing is done. Notifications have been successfully generated."
+    )
+    summary = (await client.get(f"{V1}/orders/{order_id}/notifications/email", headers=auth)).json()
+    assert summary["generated"] == 1
+
+
+async def test_signal_triggers_answer_ok(client: httpx.AsyncClient) -> None:
+    for path in ("sendemail", "sendsmsanytime", "sendsms", "sendsmsdaytime", "deleteoldstatusfeedrecords"):
+        assert (await client.post(f"{V1}/trigger/{path}")).status_code == 200, path
+
+
+async def test_terminate_expired_trigger_fails_stale_notifications_and_completes_orders(
+    client: httpx.AsyncClient, auth: dict[str, str], container: Container
+) -> None:
+    placed = await client.post(
+        f"{V1}/orders/email",
+        json={"subject": "s", "body": "b", "recipients": [{"emailAddress": "a@b.no"}]},
+        headers=auth,
+    )
+    order_id = placed.json()["orderId"]
+    await set_order_status(container, order_id, "Processed")
+    stuck = await add_notification(container, order_id, "email", "Sending", "a@b.no")
+    async with container.pool.acquire() as conn:
+        await conn.execute(
+            "UPDATE emailnotifications SET expirytime = now() - $2::interval WHERE alternateid = $1",
+            stuck,
+            timedelta(minutes=10),
+        )
+    assert (await client.post(f"{V1}/trigger/terminateexpirednotifications")).status_code == 200
+    async with container.pool.acquire() as conn:
+        assert (
+            await conn.fetchval("SELECT result::text FROM emailnotifications WHERE alternateid = $1", stuck)
+            == "Failed_TTL"
+        )
+        assert (
+            await conn.fetchval(
+                "SELECT processedstatus::text FROM orders WHERE alternateid = $1", UUID(order_id)
+            )
+            == "Completed"
+        )
+        assert await conn.fetchval("SELECT count(*) FROM statusfeed") == 1
+
+
+async def test_triggers_can_be_switched_off(container: Container) -> None:
+    from altinn_notifications.api.app import create_app
+
+    settings = container.settings.model_copy(update={"triggers_enabled": False})
+    original = container.settings
+    container.settings = settings
+    try:
+        transport = httpx.ASGITransport(app=create_app(container))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            assert (await http.post(f"{V1}/trigger/sendemail")).status_code == 404
+    finally:
+        container.settings = original
+
+
+async def test_metrics_are_exposed(client: httpx.AsyncClient, auth: dict[str, str]) -> None:
+    await client.post(
+        f"{V1}/orders/email",
+        json={"subject": "s", "body": "b", "recipients": [{"emailAddress": "a@b.no"}]},
+        headers=auth,
+    )
+    response = await client.get("/metrics")
+    assert response.status_code == 200
+    text = response.text
+    assert 'notifications_orders_registered_total{channel="Email"}' in text
+    assert 'notifications_queue_depth{queue="orders_registered"} 1.0' in text

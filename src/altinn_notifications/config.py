@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     )
     maintenance_interval_seconds: float = Field(default=15.0, gt=0)
     processing_batch_size: int = Field(default=50, ge=1)
+    processing_lookahead_seconds: float = Field(
+        default=0.0, ge=0, description="Claim orders this early (the reference's cron claims 60 s early)."
+    )
     processing_concurrency: int = Field(default=10, ge=1)
     dispatch_batch_size: int = Field(default=500, ge=1)
     dispatch_concurrency: int = Field(default=50, ge=1)

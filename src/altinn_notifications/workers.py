@@ -206,6 +206,7 @@ def processing_config(s: Settings) -> ProcessingConfig:
         concurrency=s.processing_concurrency,
         condition_retry_delay=timedelta(seconds=s.condition_retry_seconds),
         retry_base_delay=timedelta(seconds=s.dependency_retry_seconds),
+        lookahead=timedelta(seconds=s.processing_lookahead_seconds),
         lease=timedelta(seconds=s.lease_seconds),
         stale_contact_orgs=frozenset(s.stale_contact_orgs),
     )

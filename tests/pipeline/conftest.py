@@ -29,7 +29,9 @@ def run_workers(container: Container) -> RunWorkers:
     async def run(**overrides: Any) -> AsyncIterator[Workers]:
         workers = Workers(
             container,
-            WorkerConfig(poll_interval=0.2, maintenance_interval=0.5, ttl_interval=0.5),
+            WorkerConfig(
+                poll_interval=overrides.get("poll_interval", 0.2), maintenance_interval=0.5, ttl_interval=0.5
+            ),
             processing=overrides.get("processing", FAST_PROCESSING),
             dispatch=overrides.get("dispatch", FAST_DISPATCH),
             clock=overrides.get("clock"),

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from altinn_notifications.db.pool import Connection
 from altinn_notifications.orders.models import NotificationOrder, OrderStatus
 
-# One round trip: the order row and its templates in a single statement.
+# One round trip: the order row, its templates, and a wake-up for the workers when it is due now.
 _INSERT_ORDER = """
 WITH o AS (
     INSERT INTO orders (alternateid, creatorname, sendersreference, created, requestedsendtime, processed,
@@ -25,8 +25,11 @@ WITH o AS (
     INSERT INTO smstexts (_orderid, sendernumber, body)
     SELECT o._id, $15, $16 FROM o WHERE $16::text IS NOT NULL
 )
-SELECT _id FROM o
+SELECT _id, CASE WHEN $5::timestamptz <= now() + $17::interval THEN pg_notify('orders_due', '') END FROM o
 """
+
+# Orders due within this horizon wake the workers at once; later ones are found by their timer.
+NOTIFY_HORIZON = timedelta(minutes=1)
 
 _ORDER_COLUMNS = "o.notificationorder, o.processedstatus::text AS status, o.processed"
 
@@ -93,6 +96,7 @@ class OrderRepository:
             email.content_type.value if email else None,
             sms.sender_number if sms else None,
             sms.body if sms else None,
+            NOTIFY_HORIZON,
         )
         return order_id
 

@@ -38,7 +38,7 @@ Transaction = Callable[[], AbstractAsyncContextManager[Connection]]
 class ProcessingConfig:
     batch_size: int = 50
     concurrency: int = 10
-    lookahead: timedelta = timedelta(minutes=1)
+    lookahead: timedelta = timedelta(0)
     lease: timedelta = timedelta(minutes=5)
     condition_retry_delay: timedelta = timedelta(seconds=60)
     retry_base_delay: timedelta = timedelta(seconds=60)

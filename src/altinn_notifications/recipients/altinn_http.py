@@ -6,6 +6,7 @@
 - `AltinnRegisterNames` (`PartyNamesPort`): Register's `parties/nameslookup`.
 - `AltinnAuthorizationPdp` (`AuthorizationPort`): XACML 3.0 JSON multi-requests to the PDP's `decision`
   endpoint, 500 user–party pairs per call, calls in parallel.
+- `build_recipient_ports`: the choice between these and the local registry, for the composition root.
 
 Answers are returned as the registers give them (numbers not normalised): clean-up is the lookup
 service's job. Every failure (connection error, timeout, non-2xx status, malformed or unexpected JSON)
@@ -29,7 +30,7 @@ from altinn_notifications.recipients.models import (
     PersonContactPoints,
     UserContactPoints,
 )
-from altinn_notifications.recipients.ports import AuthorizationPort
+from altinn_notifications.recipients.ports import AuthorizationPort, ContactPointsPort, PartyNamesPort
 from altinn_notifications.recipients.service import sanitize_resource_id
 
 # Paths relative to the configured base URLs (e.g. `https://platform.altinn.no/profile/api/v1/`).
@@ -559,3 +560,41 @@ class AltinnAuthorizationPdp:
             return permitted_pairs(answer)
         except _UnexpectedAnswer as exc:
             raise self._api.unexpected(operation) from exc
+
+
+# --- selection (called by the composition root) ---
+
+
+def build_recipient_ports(
+    client: httpx.AsyncClient,
+    *,
+    local_contact_points: ContactPointsPort,
+    local_party_names: PartyNamesPort,
+    profile_url: str | None = None,
+    register_url: str | None = None,
+    authorization_url: str | None = None,
+    platform_access_token: TokenSource = None,
+    timeout: float | None = None,
+    authorization_batch_size: int = AUTHORIZATION_BATCH_SIZE,
+) -> tuple[ContactPointsPort, PartyNamesPort]:
+    """Contact points from Altinn Profile when `profile_url` is set (user contact points authorised by
+    the PDP at `authorization_url` when set), else the local registry; names from Altinn Register when
+    `register_url` is set, else the local registry. `platform_access_token` goes to Register and PDP."""
+    contact_points = local_contact_points
+    if profile_url:
+        pdp = (
+            AltinnAuthorizationPdp(
+                client,
+                authorization_url,
+                authorization_batch_size,
+                timeout=timeout,
+                platform_access_token=platform_access_token,
+            )
+            if authorization_url
+            else None
+        )
+        contact_points = AltinnProfileContactPoints(client, profile_url, pdp, timeout=timeout)
+    party_names = local_party_names
+    if register_url:
+        party_names = AltinnRegisterNames(client, register_url, platform_access_token, timeout=timeout)
+    return contact_points, party_names

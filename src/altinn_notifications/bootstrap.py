@@ -21,6 +21,7 @@ from altinn_notifications.providers.email.simulated import SimulatedEmailProvide
 from altinn_notifications.providers.email.smtp import SmtpEmailProvider
 from altinn_notifications.providers.outbox import Outbox
 from altinn_notifications.providers.sms.simulated import SimulatedSmsProvider
+from altinn_notifications.recipients.altinn_http import build_recipient_ports
 from altinn_notifications.recipients.local import LocalRegistryContactPoints
 from altinn_notifications.recipients.ports import ContactPointsPort, PartyNamesPort
 
@@ -103,6 +104,19 @@ async def build_container(settings: Settings, database_url: str | None = None) -
     pool = await create_pool(url, min_size=settings.db_pool_min_size, max_size=settings.db_pool_max_size)
     http = httpx.AsyncClient(timeout=settings.condition_timeout_seconds, follow_redirects=False)
     registry = LocalRegistryContactPoints(pool)
+    contact_points, party_names = build_recipient_ports(
+        http,
+        local_contact_points=registry,
+        local_party_names=registry,
+        profile_url=str(settings.profile_url) if settings.profile_url else None,
+        register_url=str(settings.register_url) if settings.register_url else None,
+        authorization_url=str(settings.authorization_url) if settings.authorization_url else None,
+        platform_access_token=(
+            settings.platform_access_token.get_secret_value() if settings.platform_access_token else None
+        ),
+        timeout=settings.platform_timeout_seconds,
+        authorization_batch_size=settings.authorization_batch_size,
+    )
     outbox = Outbox(settings.data_dir / "outbox.jsonl") if settings.outbox_enabled else None
     return Container(
         settings=settings,
@@ -110,8 +124,8 @@ async def build_container(settings: Settings, database_url: str | None = None) -
         pool=pool,
         http=http,
         authenticator=build_authenticator(settings),
-        contact_points=registry,
-        party_names=registry,
+        contact_points=contact_points,
+        party_names=party_names,
         condition=HttpConditionClient(http),
         email_provider=build_email_provider(settings, outbox),
         sms_provider=build_sms_provider(settings, outbox),

@@ -47,6 +47,22 @@ class Settings(BaseSettings):
 
     triggers_enabled: bool = True
 
+    # Altinn platform (unset: the local registry)
+    profile_url: AnyHttpUrl | None = Field(
+        default=None, description="Altinn Profile base URL, e.g. .../profile/api/v1/"
+    )
+    register_url: AnyHttpUrl | None = Field(
+        default=None, description="Altinn Register base URL, e.g. .../register/api/v1/"
+    )
+    authorization_url: AnyHttpUrl | None = Field(
+        default=None, description="Altinn Authorization base URL (PDP), e.g. .../authorization/api/v1/"
+    )
+    platform_timeout_seconds: float = Field(default=30.0, gt=0)
+    platform_access_token: SecretStr | None = Field(
+        default=None, description="Sent as PlatformAccessToken to Register and PDP."
+    )
+    authorization_batch_size: int = Field(default=500, ge=1)
+
     # Providers
     email_provider: Literal["simulated", "smtp"] = "simulated"
     sms_provider: Literal["simulated"] = "simulated"
@@ -91,6 +107,15 @@ class Settings(BaseSettings):
     def _smtp_needs_host(self) -> Settings:
         if self.email_provider == "smtp" and not self.smtp_host:
             raise ValueError("NOTIFICATIONS_SMTP_HOST is required when NOTIFICATIONS_EMAIL_PROVIDER is smtp")
+        return self
+
+    @model_validator(mode="after")
+    def _profile_needs_authorization(self) -> Settings:
+        # Without a PDP every user with contact points for an org would be notified about any resource.
+        if self.profile_url is not None and self.authorization_url is None:
+            raise ValueError(
+                "NOTIFICATIONS_AUTHORIZATION_URL is required when NOTIFICATIONS_PROFILE_URL is set"
+            )
         return self
 
     @cached_property

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator
 from datetime import timedelta
+from itertools import islice
 
 from altinn_notifications.db.pool import Connection
 from altinn_notifications.processing.models import ClaimedOrder, NewEmailNotification, NewSmsNotification
+
+COPY_CHUNK = 5000
+
+
+def batched(items: Iterable[tuple[object, ...]], size: int) -> Iterator[list[tuple[object, ...]]]:
+    """itertools.batched, which needs Python 3.12."""
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
 
 ORDERS_CHANNEL = "orders_due"
 EMAIL_CHANNEL = "email_new"
@@ -107,13 +118,12 @@ class ProcessingRepository:
         return result.endswith(" 1")
 
     async def insert_emails(self, order_id: int, rows: Iterable[NewEmailNotification]) -> int:
-        records = [
+        records = (
             (
                 order_id,
                 n.id,
                 n.to_address,
                 n.result,
-                _NOW,
                 n.expiry_time,
                 n.recipient_org_no,
                 n.recipient_nin,
@@ -121,35 +131,38 @@ class ProcessingRepository:
                 n.customized_body,
             )
             for n in rows
-        ]
+        )
         return await self._copy("emailnotifications", _EMAIL_COLUMNS, records)
 
     async def insert_sms(self, order_id: int, rows: Iterable[NewSmsNotification]) -> int:
-        records = [
+        records = (
             (
                 order_id,
                 n.id,
                 n.mobile_number,
                 n.result,
-                _NOW,
                 n.expiry_time,
                 n.recipient_org_no,
                 n.recipient_nin,
                 n.customized_body,
             )
             for n in rows
-        ]
+        )
         return await self._copy("smsnotifications", _SMS_COLUMNS, records)
 
-    async def _copy(self, table: str, columns: tuple[str, ...], records: Sequence[tuple[object, ...]]) -> int:
-        if not records:
-            return 0
-        now = await self.conn.fetchval("SELECT now()")
-        records = [tuple(now if v is _NOW else v for v in r) for r in records]
-        await self.conn.copy_records_to_table(
-            table, records=records, columns=list(columns), schema_name="notifications"
-        )
-        return len(records)
+    async def _copy(self, table: str, columns: tuple[str, ...], records: Iterable[tuple[object, ...]]) -> int:
+        """COPY in chunks so a 100,000-recipient order never builds one giant buffer."""
+        now = None
+        total = 0
+        for chunk in batched(records, COPY_CHUNK):
+            if now is None:
+                now = await self.conn.fetchval("SELECT now()")
+            stamped = [(*r[:4], now, *r[4:]) for r in chunk]  # resulttime = the transaction's now()
+            await self.conn.copy_records_to_table(
+                table, records=stamped, columns=list(columns), schema_name="notifications"
+            )
+            total += len(stamped)
+        return total
 
     async def notify(self, channel: str) -> None:
         """Wake workers on commit (LISTEN/NOTIFY is a hint; polling remains the truth)."""
@@ -164,7 +177,6 @@ class ProcessingRepository:
         return int(result.split()[-1])
 
 
-_NOW = object()
 _STATUSES = {"Processed", "Completed", "SendConditionNotMet"}
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from altinn_notifications.orders.models import NotificationChannel, NotificationOrder, SendingTimePolicy
@@ -24,19 +24,24 @@ NUMBER = "$recipientNumber$"
 
 
 def email_expiry(requested_send_time: datetime) -> datetime:
-    return requested_send_time + EXPIRY
+    return requested_send_time.astimezone(UTC) + EXPIRY
 
 
 def sms_expiry(requested_send_time: datetime, policy: SendingTimePolicy | None) -> datetime:
-    """Daytime: inside (09:00, 17:00) Oslo → +48 h; before 09:00 → that day 09:00 + 48 h; else 09:00 + 72 h."""
+    """Daytime: inside (09:00, 17:00) Oslo → +48 h; before 09:00 → that day 09:00 + 48 h; else 09:00 + 72 h.
+
+    Hours are elapsed hours (computed in UTC, as the reference does), so a DST change in between does not
+    shift the expiry by an hour.
+    """
+    requested = requested_send_time.astimezone(UTC)
     if policy is not SendingTimePolicy.Daytime:
-        return requested_send_time + EXPIRY
-    local = requested_send_time.astimezone(OSLO)
-    start = datetime.combine(local.date(), time(WINDOW_START_HOUR), tzinfo=OSLO)
-    end = datetime.combine(local.date(), time(WINDOW_END_HOUR), tzinfo=OSLO)
-    if start < local < end:
-        return requested_send_time + EXPIRY
-    if local < start:
+        return requested + EXPIRY
+    local = requested.astimezone(OSLO)
+    start = datetime.combine(local.date(), time(WINDOW_START_HOUR), tzinfo=OSLO).astimezone(UTC)
+    end = datetime.combine(local.date(), time(WINDOW_END_HOUR), tzinfo=OSLO).astimezone(UTC)
+    if start < requested < end:
+        return requested + EXPIRY
+    if requested < start:
         return start + EXPIRY
     return start + timedelta(hours=72)
 

@@ -50,22 +50,27 @@ WHERE o._id = ANY($1::bigint[]) AND o.processedstatus IN ('Completed', 'SendCond
 ON CONFLICT (orderid) DO NOTHING
 """
 
+_LOCK = """
+SELECT _id FROM orders WHERE _id = ANY($1::bigint[]) AND processedstatus = 'Processed' ORDER BY _id FOR UPDATE
+"""
+
+# A separate statement after the lock: under READ COMMITTED it takes a fresh snapshot, so it sees the
+# results committed by whoever held the lock before us. (Checking in the locking statement would use
+# the snapshot from before the wait, and two last results racing would each miss the other's.)
 _COMPLETE = f"""
-WITH candidates AS (
-    SELECT o._id FROM orders o
-    WHERE o._id = ANY($1::bigint[]) AND o.processedstatus = 'Processed'
-    ORDER BY o._id
-    FOR UPDATE
-), done AS (
-    SELECT c._id FROM candidates c
-    WHERE NOT EXISTS (SELECT 1 FROM emailnotifications e
-                      WHERE e._orderid = c._id AND e.result IN {EMAIL_PENDING})
-      AND NOT EXISTS (SELECT 1 FROM smsnotifications s
-                      WHERE s._orderid = c._id AND s.result IN {SMS_PENDING})
-)
 UPDATE orders o SET processedstatus = 'Completed', processed = now(), claimed_until = NULL
-FROM done WHERE o._id = done._id
+WHERE o._id = ANY($1::bigint[]) AND o.processedstatus = 'Processed'
+  AND NOT EXISTS (SELECT 1 FROM emailnotifications e WHERE e._orderid = o._id AND e.result IN {EMAIL_PENDING})
+  AND NOT EXISTS (SELECT 1 FROM smsnotifications s WHERE s._orderid = o._id AND s.result IN {SMS_PENDING})
 RETURNING o._id
+"""
+
+_COMPLETABLE = f"""
+SELECT o._id FROM orders o
+WHERE o.processedstatus = 'Processed'
+  AND NOT EXISTS (SELECT 1 FROM emailnotifications e WHERE e._orderid = o._id AND e.result IN {EMAIL_PENDING})
+  AND NOT EXISTS (SELECT 1 FROM smsnotifications s WHERE s._orderid = o._id AND s.result IN {SMS_PENDING})
+LIMIT $1
 """
 
 
@@ -80,8 +85,15 @@ class CompletionRepository:
         """
         if not order_ids:
             return []
-        rows = await self.conn.fetch(_COMPLETE, sorted(set(order_ids)))
+        locked = [r["_id"] for r in await self.conn.fetch(_LOCK, sorted(set(order_ids)))]
+        if not locked:
+            return []
+        rows = await self.conn.fetch(_COMPLETE, locked)
         return [r["_id"] for r in rows]
+
+    async def completable_orders(self, limit: int) -> list[int]:
+        """`Processed` orders with nothing pending: the safety net of the maintenance loop."""
+        return [r["_id"] for r in await self.conn.fetch(_COMPLETABLE, limit)]
 
     async def write_status_feed(self, order_ids: Sequence[int]) -> int:
         """One feed entry per final order; a repeat is a no-op (`ON CONFLICT DO NOTHING`)."""

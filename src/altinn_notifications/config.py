@@ -6,7 +6,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import AliasChoices, AnyHttpUrl, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SCOPE_CREATE = "altinn:serviceowner/notifications.create"
@@ -47,6 +47,16 @@ class Settings(BaseSettings):
 
     triggers_enabled: bool = True
 
+    # Statistics exports (spec 5.2)
+    metrics_api_key: SecretStr | None = Field(
+        default=None, description="X-API-Key of the Parquet metrics exports; unset: exports refused."
+    )
+    environment_name: str = Field(
+        default="local",
+        validation_alias=AliasChoices("environment_name", "NOTIFICATIONS_ENVIRONMENT"),
+        description="Environment name in metrics file names and X-Environment.",
+    )
+
     # Altinn platform (unset: the local registry)
     profile_url: AnyHttpUrl | None = Field(
         default=None, description="Altinn Profile base URL, e.g. .../profile/api/v1/"
@@ -64,14 +74,38 @@ class Settings(BaseSettings):
     authorization_batch_size: int = Field(default=500, ge=1)
 
     # Providers
-    email_provider: Literal["simulated", "smtp"] = "simulated"
-    sms_provider: Literal["simulated"] = "simulated"
+    email_provider: Literal["simulated", "smtp", "acs"] = "simulated"
+    sms_provider: Literal["simulated", "linkmobility"] = "simulated"
     smtp_host: str | None = None
     smtp_port: int = Field(default=25, ge=1, le=65535)
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
     smtp_tls: Literal["none", "starttls", "tls"] = "none"
     smtp_max_connections: int = Field(default=10, ge=1)
+    acs_connection_string: SecretStr | None = Field(
+        default=None, description="ACS email: `endpoint=https://...;accesskey=...`."
+    )
+    acs_reports_access_key: SecretStr | None = Field(
+        default=None, description="Key the Event Grid webhook must send as `?accesskey=`."
+    )
+    acs_poll_interval_seconds: float = Field(default=8.0, gt=0, description="ACS operation status polls.")
+    acs_timeout_seconds: float = Field(default=30.0, gt=0)
+    linkmobility_url: AnyHttpUrl | None = Field(default=None, description="LINK Mobility PSWin XML gateway.")
+    linkmobility_username: str | None = None
+    linkmobility_password: SecretStr | None = None
+    linkmobility_timeout_seconds: float = Field(default=30.0, gt=0)
+    linkmobility_retry_schedule_seconds: list[float] = Field(
+        default_factory=lambda: [300.0, 600.0, 900.0, 1800.0],
+        description="Waits after gateway errors; when used up the SMS fails.",
+    )
+    sms_reports_username: str | None = Field(
+        default=None, description="Basic auth of the SMS report webhook."
+    )
+    sms_reports_password: SecretStr | None = None
+    report_retry_schedule_seconds: list[float] = Field(
+        default_factory=lambda: [1.0, 5.0, 10.0, 60.0, 120.0, 120.0],
+        description="Waits before retrying a delivery report whose notification is not found yet.",
+    )
     simulated_report_delay_seconds: float = Field(default=0.2, ge=0)
     simulated_send_delay_seconds: float = Field(default=0.0, ge=0)
     outbox_enabled: bool = True
@@ -107,6 +141,58 @@ class Settings(BaseSettings):
     def _smtp_needs_host(self) -> Settings:
         if self.email_provider == "smtp" and not self.smtp_host:
             raise ValueError("NOTIFICATIONS_SMTP_HOST is required when NOTIFICATIONS_EMAIL_PROVIDER is smtp")
+        return self
+
+    @model_validator(mode="after")
+    def _vendors_fully_configured(self) -> Settings:
+        """A vendor without its credentials, or without its delivery-report webhook (every message would
+        end `Failed_TTL`), is refused at start-up with the names of the missing settings."""
+        problems: list[str] = []
+
+        def missing(names: dict[str, object], when: str) -> None:
+            absent = [
+                n
+                for n, v in names.items()
+                if v is None or v == "" or (isinstance(v, SecretStr) and not v.get_secret_value())
+            ]
+            if absent:
+                problems.append(
+                    ", ".join(absent) + f" {'is' if len(absent) == 1 else 'are'} required when {when}"
+                )
+
+        if self.email_provider == "acs":
+            missing(
+                {
+                    "NOTIFICATIONS_ACS_CONNECTION_STRING": self.acs_connection_string,
+                    "NOTIFICATIONS_ACS_REPORTS_ACCESS_KEY": self.acs_reports_access_key,
+                },
+                "NOTIFICATIONS_EMAIL_PROVIDER is acs",
+            )
+            if self.acs_connection_string is not None:
+                from altinn_notifications.providers.email.acs import (
+                    ConnectionStringError,
+                    parse_connection_string,
+                )
+
+                try:
+                    parse_connection_string(self.acs_connection_string.get_secret_value())
+                except ConnectionStringError as exc:
+                    problems.append(f"NOTIFICATIONS_ACS_CONNECTION_STRING: {exc}")
+        if self.sms_provider == "linkmobility":
+            missing(
+                {
+                    "NOTIFICATIONS_LINKMOBILITY_URL": self.linkmobility_url,
+                    "NOTIFICATIONS_LINKMOBILITY_USERNAME": self.linkmobility_username,
+                    "NOTIFICATIONS_LINKMOBILITY_PASSWORD": self.linkmobility_password,
+                    "NOTIFICATIONS_SMS_REPORTS_USERNAME": self.sms_reports_username,
+                    "NOTIFICATIONS_SMS_REPORTS_PASSWORD": self.sms_reports_password,
+                },
+                "NOTIFICATIONS_SMS_PROVIDER is linkmobility",
+            )
+        if any(d < 0 for d in self.linkmobility_retry_schedule_seconds + self.report_retry_schedule_seconds):
+            problems.append("retry schedules must not contain negative waits")
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     @model_validator(mode="after")

@@ -13,7 +13,9 @@ from altinn_notifications.api.problems import install_error_handlers
 from altinn_notifications.api.tracing import TraceMiddleware
 from altinn_notifications.bootstrap import Container
 from altinn_notifications.orders import router as orders_router
+from altinn_notifications.statistics import router as statistics_router
 from altinn_notifications.status import router as status_router
+from altinn_notifications.status import shipment_router
 from altinn_notifications.workers import Workers
 
 API_PREFIX = "/notifications/api/v1"
@@ -66,4 +68,6 @@ def create_app(
     app.include_router(triggers.router, prefix=API_PREFIX)
     app.include_router(orders_router.router, prefix=API_PREFIX)
     app.include_router(status_router.router, prefix=API_PREFIX)
+    app.include_router(shipment_router.router, prefix=API_PREFIX)
+    app.include_router(statistics_router.router, prefix=API_PREFIX)
     return app

@@ -71,6 +71,15 @@ def resolve_database_url(settings: Settings) -> str:
 
 
 def build_email_provider(settings: Settings, outbox: Outbox | None) -> EmailProvider:
+    if settings.email_provider == "acs":
+        from altinn_notifications.providers.email.acs import AcsEmailProvider
+
+        assert settings.acs_connection_string is not None  # enforced by Settings
+        return AcsEmailProvider(
+            settings.acs_connection_string.get_secret_value(),
+            timeout=settings.acs_timeout_seconds,
+            poll_interval=settings.acs_poll_interval_seconds,
+        )
     if settings.email_provider == "smtp":
         assert settings.smtp_host is not None  # enforced by Settings
         return SmtpEmailProvider(
@@ -90,6 +99,18 @@ def build_email_provider(settings: Settings, outbox: Outbox | None) -> EmailProv
 
 
 def build_sms_provider(settings: Settings, outbox: Outbox | None) -> SmsProvider:
+    if settings.sms_provider == "linkmobility":
+        from altinn_notifications.providers.sms.linkmobility import LinkMobilitySmsProvider
+
+        # enforced by Settings
+        assert settings.linkmobility_url and settings.linkmobility_username and settings.linkmobility_password
+        return LinkMobilitySmsProvider(
+            str(settings.linkmobility_url),
+            settings.linkmobility_username,
+            settings.linkmobility_password.get_secret_value(),
+            timeout=settings.linkmobility_timeout_seconds,
+            retry_delays=settings.linkmobility_retry_schedule_seconds,
+        )
     return SimulatedSmsProvider(
         outbox,
         report_delay=settings.simulated_report_delay_seconds,

@@ -1,4 +1,4 @@
-"""The `altinn-notifications` command line: serve | api | migrate | token | registry."""
+"""The `altinn-notifications` command line: serve | api | migrate | token | registry | reports."""
 
 from __future__ import annotations
 
@@ -152,3 +152,12 @@ def _mount_registry() -> None:
 
 
 _mount_registry()
+
+
+def _mount_reports() -> None:
+    from altinn_notifications.reports.cli import reports_app
+
+    app.add_typer(reports_app, name="reports", help="Dead delivery reports: list and replay.")
+
+
+_mount_reports()

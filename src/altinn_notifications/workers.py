@@ -1,4 +1,5 @@
-"""The background loops: order processing, email and SMS dispatch, delivery reports, maintenance.
+"""The background loops: order processing, email and SMS dispatch, vendor status polls, delivery reports
+(and their retries), maintenance.
 
 Wake-ups: LISTEN/NOTIFY on commit (a hint), a timer for the next future send time, and polling as the
 safety net. Any number of processes may run these loops against one database. On stop, loops finish
@@ -26,9 +27,12 @@ from altinn_notifications.dispatch.service import (
     MaintenanceConfig,
     ReportApplier,
     SmsDispatcher,
+    StatusPoller,
 )
 from altinn_notifications.processing.repository import EMAIL_CHANNEL, ORDERS_CHANNEL, SMS_CHANNEL
 from altinn_notifications.processing.service import OrderProcessor, ProcessingConfig
+from altinn_notifications.providers.base import poller_of
+from altinn_notifications.reports.service import ReportRetrier
 
 log = structlog.get_logger(__name__)
 
@@ -106,7 +110,15 @@ class Workers:
         self.email = EmailDispatcher(tx, container.email_provider, dispatch)
         # The clock decides the SMS daytime window; tests inject one instead of waiting for 09:00.
         self.sms = SmsDispatcher(tx, container.sms_provider, dispatch, clock or container.clock)
-        self.reports = ReportApplier(tx, container.clock)
+        report_schedule = tuple(s.report_retry_schedule_seconds)
+        self.reports = ReportApplier(tx, container.clock, report_schedule)
+        self.report_retries = ReportRetrier(tx, report_schedule)
+        # Vendors with long-running operations (ACS) are polled from the database by any worker.
+        self.pollers = [
+            StatusPoller(tx, dispatcher.channel, poller, dispatch)
+            for dispatcher in (self.email, self.sms)
+            if (poller := poller_of(dispatcher.provider)) is not None
+        ]
         self.maintenance = Maintenance(tx, MaintenanceConfig())
         self.wake = {
             ORDERS_CHANNEL: asyncio.Event(),
@@ -132,6 +144,25 @@ class Workers:
             paused = await self.sms.paused_for()
             return max(paused, 0.05) if paused else poll
 
+        async def retries_idle() -> float:
+            due = await self.report_retries.seconds_until_due()
+            return poll if due is None else min(poll, max(due, 0.01))
+
+        def poll_idle(poller: StatusPoller) -> Callable[[], Awaitable[float]]:
+            async def idle() -> float:
+                paused = await poller.paused_for()
+                if paused:
+                    return max(paused, 0.05)
+                due = await poller.seconds_until_due()
+                return poll if due is None else min(poll, max(due, 0.01))
+
+            return idle
+
+        poll_wake = {
+            "email": self.email.polls_scheduled,
+            "sms": self.sms.polls_scheduled,
+        }
+
         tasks = [
             asyncio.create_task(self._listen(), name="listen"),
             asyncio.create_task(
@@ -144,6 +175,21 @@ class Workers:
                 run_loop("sms", self.sms.run_once, self.wake[SMS_CHANNEL], self.stop, sms_idle)
             ),
             asyncio.create_task(self.reports.run(self.stop), name="reports"),
+            asyncio.create_task(
+                run_loop(
+                    "report-retries",
+                    self.report_retries.run_once,
+                    asyncio.Event(),
+                    self.stop,
+                    retries_idle,
+                )
+            ),
+            *(
+                asyncio.create_task(
+                    run_loop(f"{p.channel}-polls", p.run_once, poll_wake[p.channel], self.stop, poll_idle(p))
+                )
+                for p in self.pollers
+            ),
             asyncio.create_task(
                 self._periodic("leases", self.maintenance.rescue_leases, self.config.maintenance_interval)
             ),

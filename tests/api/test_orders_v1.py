@@ -425,3 +425,30 @@ async def test_cancel_after_processing_started_is_conflict(
     order_id = await _place(client, auth, requestedSendTime=future(60).isoformat())
     await set_order_status(container, order_id, "Processing")
     assert (await client.put(f"{V1}/orders/{order_id}/cancel", headers=auth)).status_code == 409
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            {**EMAIL_ORDER, "sendersReference": "x" * 501},
+            "SendersReference must not be longer than 500 characters.",
+        ),
+        (
+            {**EMAIL_ORDER, "requestedSendTime": "9999-12-31T00:00:00Z"},
+            "The send time must not be later than 9999-12-24T00:00:00Z.",
+        ),
+    ],
+)
+async def test_values_the_database_cannot_hold_are_400_not_500(
+    client: httpx.AsyncClient, auth: dict[str, str], body: dict[str, Any], message: str
+) -> None:
+    response = await _post(client, "/orders/email", body, auth)
+    assert response.status_code == 400
+    assert message in messages(response.json())
+
+
+async def test_unstorable_text_is_a_binding_error(client: httpx.AsyncClient, auth: dict[str, str]) -> None:
+    response = await _post(client, "/orders/email", {**EMAIL_ORDER, "body": "nul \u0000 inside"}, auth)
+    assert response.status_code == 400
+    assert list(response.json()["errors"]) == ["$.body"]

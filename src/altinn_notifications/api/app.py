@@ -12,7 +12,9 @@ from altinn_notifications.api import health, misc, triggers
 from altinn_notifications.api.problems import install_error_handlers
 from altinn_notifications.api.tracing import TraceMiddleware
 from altinn_notifications.bootstrap import Container
+from altinn_notifications.chains import router as chains_router
 from altinn_notifications.orders import router as orders_router
+from altinn_notifications.reports import router as reports_router
 from altinn_notifications.statistics import router as statistics_router
 from altinn_notifications.status import router as status_router
 from altinn_notifications.status import shipment_router
@@ -67,7 +69,9 @@ def create_app(
     app.include_router(misc.router)
     app.include_router(triggers.router, prefix=API_PREFIX)
     app.include_router(orders_router.router, prefix=API_PREFIX)
+    app.include_router(chains_router.router, prefix=API_PREFIX)
     app.include_router(status_router.router, prefix=API_PREFIX)
     app.include_router(shipment_router.router, prefix=API_PREFIX)
     app.include_router(statistics_router.router, prefix=API_PREFIX)
+    app.include_router(reports_router.router)
     return app

@@ -203,6 +203,12 @@ emailnotifications = Table(
     Index("ix_emailnotifications_nin", "recipientnin", "_orderid", "_id"),
     Index("ix_emailnotifications_orgno", "recipientorgno", "_orderid", "_id"),
     Index("ix_emailnotifications_resulttime", "resulttime"),
+    # ACS operations waiting for their next status poll (0002).
+    Index(
+        "ix_emailnotifications_polling",
+        "next_attempt_at",
+        postgresql_where=text("result = 'Sending' AND operationid IS NOT NULL"),
+    ),
 )
 
 smsnotifications = Table(
@@ -271,6 +277,24 @@ deaddeliveryreports = Table(
     Column("reason", Text, nullable=True),
     Column("message", Text, nullable=True),
     CheckConstraint("attemptcount > 0", name="ck_deaddeliveryreports_attemptcount"),
+    Index("ix_deaddeliveryreports_unresolved", "id", postgresql_where=text("NOT resolved")),  # 0002
+)
+
+# Delivery reports whose notification was not found yet (they may have overtaken the send result), each
+# with the time of its next attempt; after the retry schedule they become dead reports (0002).
+deliveryreportretries = Table(
+    "deliveryreportretries",
+    metadata,
+    Column("id", BigInteger, Identity(always=False), primary_key=True),
+    Column("channel", SmallInteger, nullable=False),
+    Column("reference", Text, nullable=False),
+    Column("result", Text, nullable=False),
+    Column("deliveryreport", JSONB, nullable=False),
+    Column("firstseen", TZ, nullable=False),
+    Column("attemptcount", Integer, nullable=False),
+    Column("next_attempt_at", TZ, nullable=False),
+    CheckConstraint("attemptcount > 0", name="ck_deliveryreportretries_attemptcount"),
+    Index("ix_deliveryreportretries_due", "next_attempt_at"),
 )
 
 # "The vendor is rate-limiting us until this time", per channel (the reference keeps email only).

@@ -37,14 +37,27 @@ class ClaimedSms:
     sender: str
     mobile_number: str
     body: str
+    time_to_live_seconds: int | None = None  # instant SMS: what is left of the caller's time to live
+
+
+@dataclass(frozen=True)
+class ClaimedPoll:
+    """A notification still `Sending` with a vendor reference (an ACS operation), due for a status poll."""
+
+    id: UUID
+    order_id: int
+    attempts: int
+    reference: str
 
 
 @dataclass(frozen=True)
 class SendResult:
-    """What to write for one sent notification: a result (and vendor reference) or a retry."""
+    """What to write for one sent notification: a result (and vendor reference), a retry, or a poll."""
 
     id: UUID
     order_id: int
     result: str
     reference: str | None = None
     retry_in_seconds: float | None = None  # set: back to `New`, eligible again after this many seconds
+    poll_in_seconds: float | None = None  # set: stays `Sending` with `reference`, polled after this long
+    segments: int | None = None  # SMS: segments the text costs (`smscount`)

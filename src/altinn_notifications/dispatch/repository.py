@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from altinn_notifications.db.pool import Connection
-from altinn_notifications.dispatch.models import ClaimedEmail, ClaimedSms, SendResult
+from altinn_notifications.dispatch.models import ClaimedEmail, ClaimedPoll, ClaimedSms, SendResult
 from altinn_notifications.providers.base import Channel
 
 _TABLE: dict[Channel, str] = {"email": "emailnotifications", "sms": "smsnotifications"}
@@ -56,10 +56,28 @@ WITH c AS (
 )
 UPDATE smsnotifications s
 SET result = 'Sending', resulttime = now(), claimed_until = now() + $2::interval, attempts = s.attempts + 1
-FROM c, smstexts t
-WHERE s._id = c._id AND t._orderid = s._orderid
+FROM c, smstexts t, orders o
+WHERE s._id = c._id AND t._orderid = s._orderid AND o._id = s._orderid
 RETURNING s.alternateid, s._orderid, s.attempts, t.sendernumber, s.mobilenumber,
-          COALESCE(NULLIF(s.customizedbody, ''), t.body) AS body
+          COALESCE(NULLIF(s.customizedbody, ''), t.body) AS body,
+          CASE WHEN o.type = 'Instant'
+               THEN GREATEST(60, ceil(EXTRACT(EPOCH FROM s.expirytime - now())))::int END AS ttl
+"""
+
+# Rows still `Sending` with a vendor reference whose next status poll is due (ACS operations). The claim
+# moves `next_attempt_at` a lease ahead: a poller that dies is replaced when that time comes.
+_CLAIM_POLLS = """
+WITH c AS (
+    SELECT _id FROM {table}
+    WHERE result = 'Sending' AND {ref} IS NOT NULL
+      AND (next_attempt_at IS NULL OR next_attempt_at <= now())
+    ORDER BY next_attempt_at NULLS FIRST
+    FOR UPDATE SKIP LOCKED
+    LIMIT $1
+)
+UPDATE {table} n SET claimed_until = now() + $2::interval, next_attempt_at = now() + $2::interval
+FROM c WHERE n._id = c._id
+RETURNING n.alternateid, n._orderid, n.attempts, n.{ref} AS ref
 """
 
 
@@ -94,24 +112,58 @@ class DispatchRepository:
                 sender=r["sendernumber"],
                 mobile_number=r["mobilenumber"],
                 body=r["body"],
+                time_to_live_seconds=r["ttl"],
             )
             for r in rows
         ]
 
+    async def claim_polls(self, channel: Channel, limit: int, lease: timedelta) -> list[ClaimedPoll]:
+        rows = await self.conn.fetch(
+            _CLAIM_POLLS.format(table=_TABLE[channel], ref=_REFERENCE[channel]), limit, lease
+        )
+        return [
+            ClaimedPoll(
+                id=r["alternateid"], order_id=r["_orderid"], attempts=r["attempts"], reference=r["ref"]
+            )
+            for r in rows
+        ]
+
+    async def seconds_until_next_poll(self, channel: Channel) -> float | None:
+        value: float | None = await self.conn.fetchval(
+            f"""SELECT EXTRACT(EPOCH FROM min(COALESCE(next_attempt_at, now())) - now())::float8
+                FROM {_TABLE[channel]} WHERE result = 'Sending' AND {_REFERENCE[channel]} IS NOT NULL"""
+        )
+        return value
+
     async def write_send_results(self, channel: Channel, results: Sequence[SendResult]) -> None:
-        """Results of our own sends: only rows still `Sending` change (a report may have overtaken us)."""
-        done = [r for r in results if r.retry_in_seconds is None]
+        """Results of our own sends and polls: only rows still `Sending` change (a report may have overtaken
+        us). A poll result keeps the row `Sending` with its reference and sets the next poll time."""
+        done = [r for r in results if r.retry_in_seconds is None and r.poll_in_seconds is None]
         retry = [r for r in results if r.retry_in_seconds is not None]
+        poll = [r for r in results if r.retry_in_seconds is None and r.poll_in_seconds is not None]
         table, ref, rtype = _TABLE[channel], _REFERENCE[channel], _RESULT_TYPE[channel]
+        segments = ", smscount = COALESCE(i.segments, n.smscount)" if channel == "sms" else ""
         if done:
             await self.conn.execute(
                 f"""UPDATE {table} n SET result = i.result::{rtype}, resulttime = now(), claimed_until = NULL,
-                           {ref} = COALESCE(i.ref, n.{ref})
-                    FROM unnest($1::uuid[], $2::text[], $3::text[]) AS i(id, result, ref)
+                           {ref} = COALESCE(i.ref, n.{ref}){segments}
+                    FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int[]) AS i(id, result, ref, segments)
                     WHERE n.alternateid = i.id AND n.result = 'Sending'""",
                 [r.id for r in done],
                 [r.result for r in done],
                 [r.reference for r in done],
+                [r.segments for r in done],
+            )
+        if poll:
+            await self.conn.execute(
+                f"""UPDATE {table} n SET claimed_until = NULL, {ref} = COALESCE(i.ref, n.{ref}),
+                           next_attempt_at = now() + make_interval(secs => i.delay){segments}
+                    FROM unnest($1::uuid[], $2::text[], $3::float8[], $4::int[]) AS i(id, ref, delay, segments)
+                    WHERE n.alternateid = i.id AND n.result = 'Sending'""",
+                [r.id for r in poll],
+                [r.reference for r in poll],
+                [r.poll_in_seconds for r in poll],
+                [r.segments for r in poll],
             )
         if retry:
             await self.conn.execute(
@@ -164,28 +216,6 @@ class DispatchRepository:
             reasons = {x: known.get(x, "not_found") for x in missing}
         return orders, reasons
 
-    async def add_dead_report(
-        self,
-        channel: Channel,
-        report: dict[str, Any],
-        *,
-        attempts: int,
-        first_seen: datetime,
-        reason: str,
-        message: str,
-    ) -> None:
-        await self.conn.execute(
-            """INSERT INTO deaddeliveryreports (channel, deliveryreport, firstseen, lastattempt, resolved,
-                                                attemptcount, reason, message)
-               VALUES ($1, $2::jsonb, $3, now(), false, $4, $5, $6)""",
-            1 if channel == "email" else 2,
-            json.dumps(report),
-            first_seen,
-            attempts,
-            reason,
-            message,
-        )
-
     async def paused_until(self, channel: Channel) -> datetime | None:
         value: datetime | None = await self.conn.fetchval(
             "SELECT emaillimittimeout FROM resourcelimitlog WHERE channel = $1 AND emaillimittimeout > now()",
@@ -205,12 +235,19 @@ class DispatchRepository:
         )
 
     async def rescue_expired_leases(self, channel: Channel) -> int:
-        """`Sending` rows whose worker died go back to `New` (at most the in-flight work is sent twice)."""
-        result: str = await self.conn.execute(
-            f"""UPDATE {_TABLE[channel]} SET result = 'New', claimed_until = NULL, resulttime = now()
-                WHERE result = 'Sending' AND claimed_until < now()"""
+        """`Sending` rows whose worker died: without a vendor reference they go back to `New` (at most the
+        in-flight work is sent twice); with one (an ACS operation the vendor already accepted) they are
+        polled now instead of sent again."""
+        table, ref = _TABLE[channel], _REFERENCE[channel]
+        resend: str = await self.conn.execute(
+            f"""UPDATE {table} SET result = 'New', claimed_until = NULL, resulttime = now()
+                WHERE result = 'Sending' AND claimed_until < now() AND {ref} IS NULL"""
         )
-        return int(result.split()[-1])
+        repoll: str = await self.conn.execute(
+            f"""UPDATE {table} SET claimed_until = NULL, next_attempt_at = now()
+                WHERE result = 'Sending' AND claimed_until < now() AND {ref} IS NOT NULL"""
+        )
+        return int(resend.split()[-1]) + int(repoll.split()[-1])
 
     async def terminate_expired(self, channel: Channel, limit: int, grace: timedelta) -> list[int]:
         """Spec 10.9, extended to every pending state: rows past expiry + grace become `Failed_TTL`."""

@@ -1,7 +1,16 @@
 """Dispatch: claim a batch, send it concurrently, write results in short transactions (spec 10.7, 10.8).
 
-No transaction is open while a provider is called. Transient failures go back to `New` with back-off; a
-vendor's rate-limit signal pauses the whole channel for every worker until the reset time.
+No transaction is open while a provider is called. Transient failures go back to `New` with back-off (the
+provider's own `retry_schedule` when it has one, e.g. LINK Mobility's 5/10/15/30 minutes, after which the
+notification fails); a vendor's rate-limit signal pauses the whole channel for every worker until the reset
+time.
+
+Long-running vendor operations (ACS): a send that answers `poll_after` leaves the row `Sending` with the
+operation id and `next_attempt_at` = the next poll time. `StatusPoller` claims due rows with
+`FOR UPDATE SKIP LOCKED` (moving `next_attempt_at` a lease ahead, so a poller that dies is simply replaced),
+asks the provider's `poll`, and writes the answer through the same guarded `write_send_results`. Nothing
+about an operation lives in process memory: any worker polls any operation, before or after a crash, and
+the lease rescue polls (never resends) a `Sending` row that already has a vendor reference.
 """
 
 from __future__ import annotations
@@ -18,20 +27,27 @@ from typing import Any
 import structlog
 
 from altinn_notifications.db.pool import Connection
-from altinn_notifications.dispatch.models import ClaimedEmail, ClaimedSms, SendResult, is_final
+from altinn_notifications.dispatch.models import ClaimedEmail, ClaimedPoll, ClaimedSms, SendResult, is_final
 from altinn_notifications.dispatch.repository import DispatchRepository
 from altinn_notifications.logging import mask_id
-from altinn_notifications.metrics import DELIVERY_REPORTS, NOTIFICATIONS_SENT, SEND_SECONDS
+from altinn_notifications.metrics import NOTIFICATIONS_SENT, SEND_SECONDS
 from altinn_notifications.processing.rules import is_daytime
 from altinn_notifications.providers.base import (
+    DEFAULT_SMS_TTL_SECONDS,
     Channel,
     DeliveryReport,
     EmailMessage,
     EmailProvider,
+    PollingProvider,
+    RetrySchedule,
     SendOutcome,
     SmsMessage,
     SmsProvider,
+    retry_schedule_of,
 )
+from altinn_notifications.providers.sms.segments import segment_count
+from altinn_notifications.reports.models import DEFAULT_RETRY_SCHEDULE, PendingReport
+from altinn_notifications.reports.service import apply_reports
 from altinn_notifications.status.completion import complete_orders
 
 log = structlog.get_logger(__name__)
@@ -47,25 +63,50 @@ class DispatchConfig:
     retry_base_seconds: float = 5.0
     retry_max_seconds: float = 30 * 60.0
     default_pause_seconds: float = 60.0
+    poll_retry_seconds: float = 8.0  # a status poll that failed transiently is asked again after this
 
     def retry_delay(self, attempts: int) -> float:
         return float(min(self.retry_base_seconds * (2 ** max(0, attempts - 1)), self.retry_max_seconds))
 
 
-def _result(item: ClaimedEmail | ClaimedSms, outcome: SendOutcome, config: DispatchConfig) -> SendResult:
+def _result(
+    item: ClaimedEmail | ClaimedSms,
+    outcome: SendOutcome,
+    config: DispatchConfig,
+    schedule: RetrySchedule | None = None,
+) -> SendResult:
+    segments = segment_count(item.body) if isinstance(item, ClaimedSms) else None
     if outcome.transient:
-        delay = max(config.retry_delay(item.attempts), outcome.retry_after or 0.0)
+        if schedule is not None:
+            planned = schedule.delay_after(item.attempts)
+            if planned is None:  # the vendor's retries are used up
+                return SendResult(item.id, item.order_id, schedule.final_result, segments=segments)
+            delay = max(planned, outcome.retry_after or 0.0)
+        else:
+            delay = max(config.retry_delay(item.attempts), outcome.retry_after or 0.0)
         return SendResult(item.id, item.order_id, "New", retry_in_seconds=delay)
-    return SendResult(item.id, item.order_id, outcome.result, reference=outcome.reference)
+    if outcome.poll_after is not None:
+        return SendResult(
+            item.id,
+            item.order_id,
+            "Sending",
+            reference=outcome.reference,
+            poll_in_seconds=outcome.poll_after,
+            segments=segments,
+        )
+    return SendResult(item.id, item.order_id, outcome.result, reference=outcome.reference, segments=segments)
 
 
 class _Dispatcher:
     channel: Channel
+    provider: object  # the channel's EmailProvider or SmsProvider
 
     def __init__(self, transaction: Transaction, config: DispatchConfig) -> None:
         self.transaction = transaction
         self.config = config
         self._slots = asyncio.Semaphore(config.concurrency)
+        #: Set when a write scheduled status polls (wakes this process's poller early).
+        self.polls_scheduled = asyncio.Event()
 
     async def _send_all(
         self, items: Sequence[ClaimedEmail | ClaimedSms], send: Callable[[Any], Awaitable[SendOutcome]]
@@ -84,7 +125,8 @@ class _Dispatcher:
                     SEND_SECONDS.labels(channel=self.channel).observe(time.perf_counter() - started)
 
         outcomes = await asyncio.gather(*(one(i) for i in items))
-        results = [_result(item, outcome, self.config) for item, outcome in outcomes]
+        schedule = retry_schedule_of(self.provider)
+        results = [_result(item, outcome, self.config, schedule) for item, outcome in outcomes]
         for result, count in Counter(
             "Failed_TransientError" if r.retry_in_seconds else r.result for r in results
         ).items():
@@ -101,6 +143,8 @@ class _Dispatcher:
             await complete_orders(conn, finals)
         if pause:
             log.warning("channel paused by provider rate limit", channel=self.channel, seconds=pause)
+        if any(r.poll_in_seconds is not None for r in results):
+            self.polls_scheduled.set()
 
     async def paused_for(self) -> float:
         async with self.transaction() as conn:
@@ -113,6 +157,7 @@ class _Dispatcher:
 
 class EmailDispatcher(_Dispatcher):
     channel: Channel = "email"
+    provider: EmailProvider
 
     def __init__(self, transaction: Transaction, provider: EmailProvider, config: DispatchConfig) -> None:
         super().__init__(transaction, config)
@@ -143,6 +188,7 @@ class EmailDispatcher(_Dispatcher):
 
 class SmsDispatcher(_Dispatcher):
     channel: Channel = "sms"
+    provider: SmsProvider
 
     def __init__(
         self,
@@ -170,51 +216,135 @@ class SmsDispatcher(_Dispatcher):
     async def _send(self, item: ClaimedSms) -> SendOutcome:
         return await self.provider.send(
             SmsMessage(
-                notification_id=item.id, sender=item.sender, mobile_number=item.mobile_number, body=item.body
+                notification_id=item.id,
+                sender=item.sender,
+                mobile_number=item.mobile_number,
+                body=item.body,
+                time_to_live_seconds=item.time_to_live_seconds or DEFAULT_SMS_TTL_SECONDS,
             )
         )
+
+
+class StatusPoller:
+    """Polls vendor operations still `Sending` (see the module docstring). One per channel whose provider
+    has `poll`; respects the channel's rate-limit pause."""
+
+    def __init__(
+        self,
+        transaction: Transaction,
+        channel: Channel,
+        provider: PollingProvider,
+        config: DispatchConfig,
+    ) -> None:
+        self.transaction = transaction
+        self.channel: Channel = channel
+        self.provider = provider
+        self.config = config
+        self._slots = asyncio.Semaphore(config.concurrency)
+
+    async def paused_for(self) -> float:
+        async with self.transaction() as conn:
+            until = await DispatchRepository(conn).paused_until(self.channel)
+            if until is None:
+                return 0.0
+            now: datetime = await conn.fetchval("SELECT now()")
+        return max(0.0, (until - now).total_seconds())
+
+    async def seconds_until_due(self) -> float | None:
+        async with self.transaction() as conn:
+            return await DispatchRepository(conn).seconds_until_next_poll(self.channel)
+
+    async def run_once(self) -> int:
+        if await self.paused_for() > 0:
+            return 0
+        async with self.transaction() as conn:
+            batch = await DispatchRepository(conn).claim_polls(
+                self.channel, self.config.batch_size, self.config.lease
+            )
+        if not batch:
+            return 0
+
+        async def one(item: ClaimedPoll) -> tuple[ClaimedPoll, SendOutcome | None]:
+            async with self._slots:
+                try:
+                    return item, await self.provider.poll(item.reference)
+                except Exception as exc:  # a provider bug must not lose the notification: ask again later
+                    log.warning(
+                        "poll error", channel=self.channel, id=mask_id(item.id), error=type(exc).__name__
+                    )
+                    return item, None
+
+        outcomes = await asyncio.gather(*(one(i) for i in batch))
+        results: list[SendResult] = []
+        pause = 0.0
+        for item, outcome in outcomes:
+            if outcome is None or outcome.transient:
+                retry_after = outcome.retry_after if outcome is not None else None
+                pause = max(pause, retry_after or 0.0)
+                delay = max(self.config.poll_retry_seconds, retry_after or 0.0)
+                results.append(
+                    SendResult(
+                        item.id, item.order_id, "Sending", reference=item.reference, poll_in_seconds=delay
+                    )
+                )
+            elif outcome.poll_after is not None:
+                results.append(
+                    SendResult(
+                        item.id,
+                        item.order_id,
+                        "Sending",
+                        reference=item.reference,
+                        poll_in_seconds=outcome.poll_after,
+                    )
+                )
+            else:
+                results.append(SendResult(item.id, item.order_id, outcome.result, reference=item.reference))
+        async with self.transaction() as conn:
+            repo = DispatchRepository(conn)
+            await repo.write_send_results(self.channel, results)
+            if pause:
+                await repo.pause(self.channel, pause)
+            finals = [
+                r.order_id for r in results if r.poll_in_seconds is None and is_final(self.channel, r.result)
+            ]
+            await complete_orders(conn, finals)
+        if pause:
+            log.warning("channel paused by provider rate limit", channel=self.channel, seconds=pause)
+        return len(batch)
 
 
 # --- delivery reports (spec 10.8) ---
 
 
-@dataclass
-class _Pending:
-    report: DeliveryReport
-    first_seen: datetime
-    attempts: int = 0
-
-
 class ReportApplier:
-    """Applies delivery reports in small batches; a report that overtook its send result is retried on a
-    schedule, then kept as a dead delivery report (`RETRY_THRESHOLD_EXCEEDED`); reports for expired
-    notifications are dead at once (`NOTIFICATION_EXPIRED`)."""
+    """The providers' `ReportSink` in a worker: collects reports for a moment and applies them in one
+    transaction through `reports.service.apply_reports`. A report whose notification is not found yet (it
+    overtook its send result) is persisted for a retry on `retry_schedule` (the `ReportRetrier` loop), then
+    kept as a dead delivery report (`RETRY_THRESHOLD_EXCEEDED`); reports for expired notifications are dead
+    at once (`NOTIFICATION_EXPIRED`). Only reports not yet committed are in memory."""
 
     def __init__(
         self,
         transaction: Transaction,
         clock: Callable[[], datetime],
-        retry_schedule: Sequence[float] = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0),
+        retry_schedule: Sequence[float] = DEFAULT_RETRY_SCHEDULE,
         flush_interval: float = 0.05,
     ) -> None:
         self.transaction = transaction
         self.clock = clock
         self.retry_schedule = tuple(retry_schedule)
         self.flush_interval = flush_interval
-        self._queue: list[_Pending] = []
+        self._queue: list[PendingReport] = []
         self._wake = asyncio.Event()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._applying = 0
 
     async def submit(self, report: DeliveryReport) -> None:
         """The provider's `ReportSink`."""
-        self._enqueue(_Pending(report, self.clock()))
-
-    def _enqueue(self, pending: _Pending) -> None:
-        self._queue.append(pending)
+        self._queue.append(PendingReport(report, self.clock()))
         self._wake.set()
 
     def pending(self) -> int:
-        return len(self._queue) + len(self._tasks)
+        return len(self._queue) + self._applying
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set() or self._queue:
@@ -228,68 +358,19 @@ class ReportApplier:
                 continue
             await asyncio.sleep(self.flush_interval)
             batch, self._queue = self._queue, []
+            self._applying = len(batch)
             try:
                 await self.apply(batch)
             except Exception as exc:  # keep the reports: retry the whole batch shortly
                 log.warning("applying delivery reports failed; retrying", error=type(exc).__name__)
                 self._queue.extend(batch)
                 await asyncio.sleep(1.0)
-        for task in list(self._tasks):
-            task.cancel()
+            finally:
+                self._applying = 0
 
-    async def apply(self, batch: Sequence[_Pending]) -> None:
-        for channel in ("email", "sms"):
-            items = [p for p in batch if p.report.channel == channel]
-            if items:
-                await self._apply_channel(channel, items)
-
-    async def _apply_channel(self, channel: Channel, items: Sequence[_Pending]) -> None:
-        by_ref: dict[str, _Pending] = {}
-        dead: list[tuple[_Pending, str, str]] = []
-        for p in items:
-            if p.report.reference:
-                by_ref[p.report.reference] = p
-            else:
-                dead.append((p, "INVALID_NOTIFICATION_IDENTIFIER", "report carries no reference"))
+    async def apply(self, batch: Sequence[PendingReport]) -> None:
         async with self.transaction() as conn:
-            repo = DispatchRepository(conn)
-            orders, reasons = await repo.apply_reports(
-                channel, [(ref, p.report.result, p.report.raw) for ref, p in by_ref.items()]
-            )
-            DELIVERY_REPORTS.labels(channel=channel, outcome="applied").inc(len(by_ref) - len(reasons))
-            await complete_orders(conn, orders)
-            retry: list[_Pending] = []
-            for ref, why in reasons.items():
-                p = by_ref[ref]
-                p.attempts += 1
-                if why == "expired":
-                    dead.append((p, "NOTIFICATION_EXPIRED", "the notification has expired"))
-                elif why == "not_found":
-                    if p.attempts <= len(self.retry_schedule):
-                        retry.append(p)
-                    else:
-                        dead.append((p, "RETRY_THRESHOLD_EXCEEDED", "no notification with this reference"))
-            for p, reason, message in dead:
-                DELIVERY_REPORTS.labels(channel=channel, outcome=reason).inc()
-                await repo.add_dead_report(
-                    channel,
-                    {"reference": p.report.reference, "result": p.report.result, "report": p.report.raw},
-                    attempts=max(1, p.attempts),
-                    first_seen=p.first_seen,
-                    reason=reason,
-                    message=message,
-                )
-        for p in retry:
-            self._later(p, self.retry_schedule[p.attempts - 1])
-
-    def _later(self, pending: _Pending, delay: float) -> None:
-        async def requeue() -> None:
-            await asyncio.sleep(delay)
-            self._enqueue(pending)
-
-        task = asyncio.create_task(requeue())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+            await apply_reports(conn, batch, self.retry_schedule)
 
 
 # --- maintenance (DESIGN.md: no stuck states) ---

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, field_validator
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
@@ -118,6 +118,16 @@ class SmsTemplate(ApiModel):
     body: str
 
 
+class EmailAttachment(ApiModel):
+    """A file of a composed email, referenced by a SAS URL (spec 4.2, 7.2 `EmailAttachments`).
+
+    The SAS URL is a credential: never log it."""
+
+    sas_url: str
+    filename: str
+    mime_type: str
+
+
 class NotificationOrder(ApiModel):
     """An order (= shipment) as registered; also the unit the processing pipeline works on."""
 
@@ -137,12 +147,37 @@ class NotificationOrder(ApiModel):
     email_template: EmailTemplate | None = None
     sms_template: SmsTemplate | None = None
     recipients: list[Recipient] = Field(default_factory=list)
+    email_attachments: list[EmailAttachment] | None = None
 
 
 # --- v1 requests (spec 3.1-3.4). Types are lenient: business rules live in orders.validation ---
 
 
-class RecipientExt(ApiModel):
+def storable_text(value: str) -> bool:
+    """PostgreSQL text holds any Unicode except NUL; lone surrogates (legal in JSON escapes) are not UTF-8."""
+    if "\x00" in value:
+        return False
+    if value.isascii():
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+class RequestModel(ApiModel):
+    """Base of request shapes: text the database cannot store is a binding error (400), not a 500."""
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _storable(cls, value: Any) -> Any:
+        if isinstance(value, str) and not storable_text(value):
+            raise PydanticCustomError("string_unstorable", "The JSON value could not be converted.")
+        return value
+
+
+class RecipientExt(RequestModel):
     email_address: str | None = None
     mobile_number: str | None = None
     organization_number: str | None = None
@@ -150,7 +185,7 @@ class RecipientExt(ApiModel):
     is_reserved: bool | None = None
 
 
-class OrderRequestBaseExt(ApiModel):
+class OrderRequestBaseExt(RequestModel):
     senders_reference: str | None = None
     requested_send_time: datetime | None = None
     condition_endpoint: str | None = None
@@ -176,14 +211,14 @@ class SmsNotificationOrderRequestExt(OrderRequestBaseExt):
     recipients: list[RecipientExt]
 
 
-class EmailTemplateExt(ApiModel):
+class EmailTemplateExt(RequestModel):
     from_address: str | None = None
     subject: str | None = None
     body: str | None = None
     content_type: ContentTypeIn = EmailContentType.Plain
 
 
-class SmsTemplateExt(ApiModel):
+class SmsTemplateExt(RequestModel):
     sender_number: str | None = None
     body: str | None = None
 

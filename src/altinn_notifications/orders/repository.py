@@ -76,7 +76,14 @@ class OrderRepository:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
-    async def insert(self, order: NotificationOrder, *, status: OrderStatus = OrderStatus.Registered) -> int:
+    async def insert(
+        self,
+        order: NotificationOrder,
+        *,
+        status: OrderStatus = OrderStatus.Registered,
+        order_chain_id: int | None = None,
+    ) -> int:
+        """Insert the order and its texts; `order_chain_id` is the internal id of its `orderschain` row."""
         email, sms = order.email_template, order.sms_template
         order_id: int = await self.conn.fetchval(
             _INSERT_ORDER,
@@ -89,7 +96,7 @@ class OrderRepository:
             order_json(order),
             int(order.sending_time_policy) if order.sending_time_policy else None,
             order.type.value,
-            None,
+            order_chain_id,
             email.from_address if email else None,
             email.subject if email else None,
             email.body if email else None,

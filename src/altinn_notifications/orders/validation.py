@@ -122,6 +122,11 @@ ValidationErrors = dict[str, list[str]]
 MSG_SEND_TIME_ZONE: Final = "The requested send time value must have specified a time zone."
 MSG_SEND_TIME_PAST: Final = "Send time must be in the future. Leave blank to send immediately."
 MSG_CONDITION_ENDPOINT: Final = "The condition endpoint must be a valid URL."
+# Not in the reference (which answers 500 here): limits of what the database can index and compute.
+MSG_SEND_TIME_TOO_LATE: Final = "The send time must not be later than 9999-12-24T00:00:00Z."
+MSG_SENDERS_REFERENCE_LENGTH: Final = "SendersReference must not be longer than 500 characters."
+LATEST_SEND_TIME: Final = datetime(9999, 12, 24, tzinfo=UTC)
+MAX_REFERENCE_LENGTH: Final = 500
 MSG_RESOURCE_ACTION_WITHOUT_ID: Final = "ResourceAction cannot be specified without a ResourceId."
 MSG_RESOURCE_ACTION_BLANK: Final = "ResourceAction cannot be blank or whitespace."
 
@@ -277,6 +282,11 @@ def _validate_base(request: OrderRequestBaseExt, now: datetime, errors: Validati
             now = now.replace(tzinfo=UTC)
         if send_time < now - SEND_TIME_TOLERANCE:
             _add(errors, "RequestedSendTime", MSG_SEND_TIME_PAST)
+        if send_time > LATEST_SEND_TIME:  # later steps add days; beyond this the calendar overflows
+            _add(errors, "RequestedSendTime", MSG_SEND_TIME_TOO_LATE)
+
+    if request.senders_reference is not None and len(request.senders_reference) > MAX_REFERENCE_LENGTH:
+        _add(errors, "SendersReference", MSG_SENDERS_REFERENCE_LENGTH)
 
     endpoint = request.condition_endpoint
     if endpoint is not None and not is_valid_condition_endpoint(endpoint):

@@ -13,6 +13,9 @@ from uuid import UUID
 
 Channel = Literal["email", "sms"]
 
+#: Validity of an SMS at the gateway: 48 hours (instant SMS: the caller's time to live).
+DEFAULT_SMS_TTL_SECONDS = 48 * 3600
+
 
 @dataclass(frozen=True)
 class Attachment:
@@ -38,7 +41,7 @@ class SmsMessage:
     sender: str
     mobile_number: str
     body: str
-    time_to_live_seconds: int = 48 * 3600
+    time_to_live_seconds: int = DEFAULT_SMS_TTL_SECONDS
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,9 @@ class SendOutcome:
     - `transient`: the send failed for now; the notification goes back to `New` and is retried with back-off.
     - `retry_after`: seconds the whole channel must pause (vendor rate limit, spec 10.7.1).
     - `detail`: a short reason for logs; never an address, body or secret.
+    - `poll_after`: the vendor accepted the work but its outcome is not known yet (ACS operations): the
+      notification stays `Sending` with `reference`, and a worker asks `poll(reference)` after this many
+      seconds. Only providers with a `poll` method answer this.
     """
 
     result: str
@@ -58,6 +64,26 @@ class SendOutcome:
     transient: bool = False
     retry_after: float | None = None
     detail: str | None = None
+    poll_after: float | None = None
+
+
+@dataclass(frozen=True)
+class RetrySchedule:
+    """A vendor's own retry policy for transient send failures, instead of dispatch's exponential back-off.
+
+    `delays[n]` is the wait (seconds) after the (n+1)-th failed attempt; once the delays are used up the
+    notification gets `final_result`. LINK Mobility: 5, 10, 15, 30 minutes, then `Failed` (spec 10.7.2), so
+    the gateway is never hammered.
+    """
+
+    delays: tuple[float, ...]
+    final_result: str = "Failed"
+
+    def delay_after(self, attempts: int) -> float | None:
+        """Wait before the next attempt after `attempts` failed ones (1-based), or None: give up."""
+        if 1 <= attempts <= len(self.delays):
+            return self.delays[attempts - 1]
+        return None
 
 
 @dataclass(frozen=True)
@@ -71,10 +97,24 @@ class DeliveryReport:
     raw: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class RejectedReport:
+    """A vendor report that cannot be applied (spec 10.8): kept as a dead delivery report with `reason`
+    (`UNRECOGNIZED_SEND_RESULT` for an unknown status, `INVALID_NOTIFICATION_IDENTIFIER` without a reference)."""
+
+    channel: Channel
+    reason: str
+    message: str
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
 ReportSink = Callable[[DeliveryReport], Awaitable[None]]
 
 
 class EmailProvider(Protocol):
+    """An email vendor. Optional members, looked up with `getattr`: `retry_schedule: RetrySchedule | None`
+    (see `RetrySchedule`) and `async def poll(reference) -> SendOutcome | None` (see `PollingProvider`)."""
+
     name: str
 
     async def start(self, sink: ReportSink) -> None:
@@ -87,6 +127,8 @@ class EmailProvider(Protocol):
 
 
 class SmsProvider(Protocol):
+    """An SMS vendor; the same optional members as `EmailProvider`."""
+
     name: str
 
     async def start(self, sink: ReportSink) -> None: ...
@@ -94,3 +136,21 @@ class SmsProvider(Protocol):
     async def send(self, message: SmsMessage) -> SendOutcome: ...
 
     async def close(self) -> None: ...
+
+
+class PollingProvider(Protocol):
+    """A provider whose sends are long-running operations (ACS): `send` answers `poll_after`, and a worker
+    later asks for the outcome. `poll` returns a `SendOutcome` (`poll_after` set: still running; `transient`:
+    the status could not be read now, ask again) or None when the reference is not one of this provider's.
+    """
+
+    async def poll(self, reference: str) -> SendOutcome | None: ...
+
+
+def retry_schedule_of(provider: object) -> RetrySchedule | None:
+    schedule = getattr(provider, "retry_schedule", None)
+    return schedule if isinstance(schedule, RetrySchedule) else None
+
+
+def poller_of(provider: object) -> PollingProvider | None:
+    return provider if callable(getattr(provider, "poll", None)) else None  # type: ignore[return-value]

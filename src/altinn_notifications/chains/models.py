@@ -1,0 +1,310 @@
+"""The v2 ("future") order API: request and response shapes (spec 4.1-4.3) and the stored chain (spec 7.5).
+
+Request types are lenient where the reference's binder is lenient: business rules live in
+`chains.validation`. `[Required]` strings of the reference (`idempotencyId`, `emailAddress`, `phoneNumber`,
+`nationalIdentityNumber`, `orgNumber`, `externalIdentity`, settings `subject`/`body`, attachment fields) reject
+a missing or empty value at binding ("The X field is required.", spec 2.2); whitespace-only values reach
+validation and get the reference's FluentValidation messages.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict
+from pydantic.alias_generators import to_pascal
+from pydantic_core import PydanticCustomError
+
+from altinn_notifications.orders.models import (
+    ApiModel,
+    ContentTypeIn,
+    EmailContentType,
+    NotificationChannel,
+    RequestModel,
+    RequiredStr,
+    SendingTimePolicy,
+    lenient_enum,
+)
+
+# --- enums on input ---
+
+
+def _sending_time_policy(value: Any) -> Any:
+    """`SendingTimePolicyExt` as the reference's converter reads it: names case-insensitively, any integer.
+
+    An integer that names no policy (e.g. 0) is kept, so validation can answer with the reference's
+    message ("SMS only supports send time daytime and anytime") instead of a binding error.
+    """
+    if value is None or isinstance(value, SendingTimePolicy):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        for member in SendingTimePolicy:
+            if value.strip().lower() == member.name.lower():
+                return int(member)
+    raise PydanticCustomError(
+        "enum_value", "The JSON value could not be converted to {name}.", {"name": "SendingTimePolicyExt"}
+    )
+
+
+SendingTimePolicyIn = Annotated[int | None, BeforeValidator(_sending_time_policy)]
+ChannelSchemaIn = Annotated[NotificationChannel, lenient_enum(NotificationChannel)]
+
+
+class ChainType(enum.IntEnum):
+    """`orderchain->>'Type'` of an `orderschain` row: the order type of the request (spec 4.1.2, 4.2, 4.3)."""
+
+    Notification = 0
+    Instant = 2
+    Composed = 3
+
+
+# --- shared request parts (spec 4.1.1) ---
+
+
+class DialogportenIdentifiersExt(RequestModel):
+    dialog_id: str | None = None
+    transmission_id: str | None = None
+
+
+class EmailSendingOptionsExt(RequestModel):
+    sender_email_address: str | None = None
+    subject: RequiredStr
+    body: RequiredStr
+    content_type: ContentTypeIn = EmailContentType.Plain
+    sending_time_policy: SendingTimePolicyIn = int(SendingTimePolicy.Anytime)
+
+
+class SmsSendingOptionsExt(RequestModel):
+    sender: str | None = None
+    body: RequiredStr
+    sending_time_policy: SendingTimePolicyIn = int(SendingTimePolicy.Daytime)
+
+
+class RecipientEmailExt(RequestModel):
+    email_address: RequiredStr
+    email_settings: EmailSendingOptionsExt
+
+
+class RecipientSmsExt(RequestModel):
+    phone_number: RequiredStr
+    sms_settings: SmsSendingOptionsExt
+
+
+class RecipientBaseExt(RequestModel):
+    """Fields shared by the person, organisation and external-identity recipients."""
+
+    email_settings: EmailSendingOptionsExt | None = None
+    sms_settings: SmsSendingOptionsExt | None = None
+    resource_id: str | None = None
+    resource_action: str | None = None
+
+
+class RecipientPersonExt(RecipientBaseExt):
+    national_identity_number: RequiredStr
+    channel_schema: ChannelSchemaIn = NotificationChannel.EmailPreferred
+    ignore_reservation: bool = False
+    use_stale_contact_information: bool = False
+
+
+class RecipientOrganizationExt(RecipientBaseExt):
+    org_number: RequiredStr
+    channel_schema: ChannelSchemaIn  # required: no default (spec 4.1.1)
+
+
+class RecipientExternalIdentityExt(RecipientBaseExt):
+    external_identity: RequiredStr
+    channel_schema: ChannelSchemaIn = NotificationChannel.Email
+
+
+class NotificationRecipientExt(RequestModel):
+    """Exactly one of the five recipient kinds (checked by validation)."""
+
+    recipient_email: RecipientEmailExt | None = None
+    recipient_sms: RecipientSmsExt | None = None
+    recipient_person: RecipientPersonExt | None = None
+    recipient_organization: RecipientOrganizationExt | None = None
+    recipient_external_identity: RecipientExternalIdentityExt | None = None
+
+
+class NotificationReminderExt(RequestModel):
+    senders_reference: str | None = None
+    condition_endpoint: str | None = None
+    delay_days: int | None = None
+    requested_send_time: datetime | None = None
+    recipient: NotificationRecipientExt
+
+
+# --- requests ---
+
+
+class NotificationOrderChainRequestExt(RequestModel):
+    """`POST /future/orders` (spec 4.1.1)."""
+
+    idempotency_id: RequiredStr
+    senders_reference: str | None = None
+    requested_send_time: datetime | None = None
+    condition_endpoint: str | None = None
+    dialogporten_association: DialogportenIdentifiersExt | None = None
+    recipient: NotificationRecipientExt
+    reminders: list[NotificationReminderExt] | None = None
+
+
+class SasFileReferenceExt(RequestModel):
+    filename: RequiredStr
+    mime_type: RequiredStr
+    sas_url: RequiredStr
+
+
+class ComposedEmailSendingOptionsExt(EmailSendingOptionsExt):
+    attachments: list[SasFileReferenceExt] | None = None
+
+
+class RecipientComposedEmailExt(RequestModel):
+    email_address: RequiredStr
+    email_settings: ComposedEmailSendingOptionsExt
+
+
+class ComposedEmailRequestExt(RequestModel):
+    """`POST /future/orders/composed-email` (spec 4.2)."""
+
+    idempotency_id: RequiredStr
+    senders_reference: str | None = None
+    requested_send_time: datetime | None = None
+    condition_endpoint: str | None = None
+    dialogporten_association: DialogportenIdentifiersExt | None = None
+    recipient: RecipientComposedEmailExt
+
+
+class ShortMessageContentExt(RequestModel):
+    sender: str | None = None
+    body: RequiredStr
+
+
+class ShortMessageDeliveryDetailsExt(RequestModel):
+    phone_number: RequiredStr
+    time_to_live_in_seconds: int
+    sms_settings: ShortMessageContentExt
+
+
+class InstantSmsNotificationOrderRequestExt(RequestModel):
+    """`POST /future/orders/instant/sms` (spec 4.3)."""
+
+    idempotency_id: RequiredStr
+    senders_reference: str | None = None
+    recipient_sms: ShortMessageDeliveryDetailsExt
+
+
+class InstantEmailContentExt(RequestModel):
+    sender_email_address: str | None = None
+    subject: RequiredStr
+    body: RequiredStr
+    content_type: ContentTypeIn = EmailContentType.Plain
+
+
+class InstantEmailDetailsExt(RequestModel):
+    email_address: RequiredStr
+    email_settings: InstantEmailContentExt
+
+
+class InstantEmailNotificationOrderRequestExt(RequestModel):
+    """`POST /future/orders/instant/email` (spec 4.3)."""
+
+    idempotency_id: RequiredStr
+    senders_reference: str | None = None
+    recipient_email: InstantEmailDetailsExt
+
+
+class InstantNotificationRecipientExt(RequestModel):
+    recipient_sms: ShortMessageDeliveryDetailsExt
+
+
+class InstantNotificationOrderRequestExt(RequestModel):
+    """Deprecated `POST /future/orders/instant` (SMS only, spec 4.3)."""
+
+    idempotency_id: RequiredStr
+    senders_reference: str | None = None
+    recipient: InstantNotificationRecipientExt
+
+
+# --- responses (spec 4.1.2) ---
+
+
+class NotificationOrderChainShipmentExt(ApiModel):
+    shipment_id: UUID
+    senders_reference: str | None = None
+
+
+class NotificationOrderChainReceiptExt(NotificationOrderChainShipmentExt):
+    reminders: list[NotificationOrderChainShipmentExt] | None = None
+
+
+class NotificationOrderChainResponseExt(ApiModel):
+    """The receipt of every v2 create: `notificationOrderId` is the chain id, shipments are order ids."""
+
+    notification_order_id: UUID
+    notification: NotificationOrderChainReceiptExt
+
+
+# --- the stored chain (`orderschain.orderchain`, spec 7.5; PascalCase like the reference's JSON) ---
+
+
+class StoredModel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_pascal, populate_by_name=True, extra="ignore")
+
+
+class ChainCreator(StoredModel):
+    short_name: str
+
+
+class ChainDialogportenAssociation(StoredModel):
+    dialog_id: str | None = None
+    transmission_id: str | None = None
+
+
+class ChainReminder(StoredModel):
+    order_id: UUID
+    type: int = 1  # OrderType.Reminder
+    delay_days: int | None = None
+    requested_send_time: datetime
+    senders_reference: str | None = None
+    condition_endpoint: str | None = None
+    recipient: dict[str, Any]
+
+
+class OrderChain(StoredModel):
+    """What the reference keeps of a v2 request; the receipt is rebuilt from it on replay and on read."""
+
+    order_chain_id: UUID
+    order_id: UUID
+    idempotency_id: str
+    creator: ChainCreator
+    type: ChainType
+    requested_send_time: datetime
+    senders_reference: str | None = None
+    condition_endpoint: str | None = None
+    dialogporten_association: ChainDialogportenAssociation | None = None
+    recipient: dict[str, Any]
+    reminders: list[ChainReminder] | None = None
+
+    def receipt(self) -> NotificationOrderChainResponseExt:
+        reminders = (
+            [
+                NotificationOrderChainShipmentExt(
+                    shipment_id=r.order_id, senders_reference=r.senders_reference
+                )
+                for r in self.reminders
+            ]
+            if self.reminders
+            else None
+        )
+        return NotificationOrderChainResponseExt(
+            notification_order_id=self.order_chain_id,
+            notification=NotificationOrderChainReceiptExt(
+                shipment_id=self.order_id, senders_reference=self.senders_reference, reminders=reminders
+            ),
+        )

@@ -1,0 +1,105 @@
+"""SQL of order chains (`orderschain`) and of the notification row an instant order is stored with.
+
+Idempotency under races: the chain row is inserted with `ON CONFLICT DO NOTHING` on the unique index
+`(idempotencyid, creatorname, (orderchain ->> 'Type'))`. When a concurrent request with the same key holds
+the index entry, PostgreSQL makes the insert wait for that transaction: if it commits, the insert does
+nothing and returns no row; if it rolls back, ours goes ahead. At READ COMMITTED (the PostgreSQL default,
+which the pool does not change) the next statement takes a fresh snapshot and so sees the winner's row:
+the loser reads the original receipt in the same transaction, never a unique-violation error.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from altinn_notifications.chains.models import ChainType, OrderChain
+from altinn_notifications.db.pool import Connection
+from altinn_notifications.processing.repository import ORDERS_CHANNEL
+
+_INSERT_CHAIN = """
+INSERT INTO orderschain (orderid, idempotencyid, creatorname, created, processed, processedstatus, orderchain)
+VALUES ($1, $2, $3, $4, $4, 'Registered', $5)
+ON CONFLICT (idempotencyid, creatorname, (orderchain ->> 'Type')) DO NOTHING
+RETURNING _id
+"""
+
+_FIND_BY_IDEMPOTENCY = """
+SELECT orderchain FROM orderschain
+WHERE idempotencyid = $1 AND creatorname = $2 AND (orderchain ->> 'Type') = $3
+"""
+
+_INSERT_EMAIL_NOTIFICATION = """
+INSERT INTO emailnotifications (_orderid, alternateid, toaddress, result, resulttime, expirytime, operationid)
+VALUES ($1, $2, $3, $4::emailnotificationresulttype, now(), $5, $6)
+"""
+
+_INSERT_SMS_NOTIFICATION = """
+INSERT INTO smsnotifications (_orderid, alternateid, mobilenumber, result, resulttime, expirytime, gatewayreference)
+VALUES ($1, $2, $3, $4::smsnotificationresulttype, now(), $5, $6)
+"""
+
+
+def chain_json(chain: OrderChain) -> dict[str, Any]:
+    return chain.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+class ChainRepository:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    async def insert(self, chain: OrderChain, created: datetime) -> int | None:
+        """The chain row's internal id, or None when the creator already has a chain with this
+        idempotency id and type (the row of a concurrent request is waited for; see the module doc)."""
+        chain_id: int | None = await self.conn.fetchval(
+            _INSERT_CHAIN,
+            chain.order_chain_id,
+            chain.idempotency_id,
+            chain.creator.short_name,
+            created,
+            chain_json(chain),
+        )
+        return chain_id
+
+    async def find_by_idempotency_id(
+        self, creator: str, idempotency_id: str, chain_type: ChainType
+    ) -> OrderChain | None:
+        row = await self.conn.fetchrow(_FIND_BY_IDEMPOTENCY, idempotency_id, creator, str(int(chain_type)))
+        return OrderChain.model_validate(row["orderchain"]) if row else None
+
+    async def get(self, chain_id: UUID, creator: str) -> OrderChain | None:
+        row = await self.conn.fetchrow(
+            "SELECT orderchain FROM orderschain WHERE orderid = $1 AND creatorname = $2", chain_id, creator
+        )
+        return OrderChain.model_validate(row["orderchain"]) if row else None
+
+    async def insert_email_notification(
+        self,
+        order_id: int,
+        notification_id: UUID,
+        to_address: str,
+        result: str,
+        expiry_time: datetime,
+        reference: str | None,
+    ) -> None:
+        await self.conn.execute(
+            _INSERT_EMAIL_NOTIFICATION, order_id, notification_id, to_address, result, expiry_time, reference
+        )
+
+    async def insert_sms_notification(
+        self,
+        order_id: int,
+        notification_id: UUID,
+        mobile_number: str,
+        result: str,
+        expiry_time: datetime,
+        reference: str | None,
+    ) -> None:
+        await self.conn.execute(
+            _INSERT_SMS_NOTIFICATION, order_id, notification_id, mobile_number, result, expiry_time, reference
+        )
+
+    async def notify_orders_due(self) -> None:
+        """Wake the order workers on commit (a hint: polling remains the truth)."""
+        await self.conn.execute("SELECT pg_notify($1, '')", ORDERS_CHANNEL)

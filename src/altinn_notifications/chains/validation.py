@@ -1,0 +1,657 @@
+"""Business validation of the v2 requests: the reference's FluentValidation rules (spec 4.1.1, 4.2, 4.3, 6).
+
+Each ``validate_*`` function returns the ``errors`` map of a ValidationProblemDetails body (spec 2.4); an
+empty dict means valid. It runs after binding (spec 6.7 step 3): missing or empty ``[Required]`` values and
+unknown enum names never reach it.
+
+Keys are the FluentValidation property paths of the reference, built from its C# property names (which
+is why an address object's settings are ``.Settings``, not ``.EmailSettings``/``.SmsSettings``):
+
+================================================================  ==============================================
+key                                                               rule
+================================================================  ==============================================
+``IdempotencyId``                                                 not blank; at most 500 characters (*)
+``SendersReference``, ``Reminders[i].SendersReference``           at most 500 characters (*)
+``RequestedSendTime``                                             time zone required; not before now; not
+                                                                  after 9999-12-24 (*)
+``ConditionEndpoint``                                             absolute, well-formed; http or https
+``Recipient``                                                     exactly one recipient kind
+``Recipient.RecipientEmail.EmailAddress``                         email rule (spec 6.1)
+``Recipient.RecipientEmail.Settings.*``                           email settings (below)
+``Recipient.RecipientSms.PhoneNumber``                            not blank; mobile rule (spec 6.2)
+``Recipient.RecipientSms.Settings.*``                             SMS settings (below)
+``Recipient.RecipientPerson.NationalIdentityNumber``              11 digits
+``Recipient.RecipientOrganization.OrgNumber``                     9 digits
+``Recipient.RecipientExternalIdentity.ExternalIdentity``          URN formats of spec 4.1.1
+``Recipient.Recipient{Person,Organization,ExternalIdentity}.*``   ``EmailSettings``/``SmsSettings`` required by
+                                                                  the channel schema and validated when given;
+                                                                  ``ResourceId`` syntax; ``ResourceAction``
+``….Settings.Subject`` / ``.Body`` / ``.SenderEmailAddress``      email: not blank / not blank / email rule
+``….SendingTimePolicy``                                           email: ``Anytime`` only; SMS: a known policy
+``Reminders[i]``                                                  exactly one of ``delayDays`` / send time
+``Reminders[i].DelayDays`` / ``.RequestedSendTime``               ≥ 1 / time zone, not before now; neither
+                                                                  after 9999-12-24 (*)
+``Reminders[i].ConditionEndpoint``, ``Reminders[i].Recipient.*``  as for the main order
+================================================================  ==============================================
+
+Composed email (spec 4.2): ``Recipient.EmailAddress``, ``Recipient.Settings.*``,
+``Recipient.Settings.Attachments[i].{Filename,SasUrl,MimeType}`` and, for the "valid 15 minutes after the
+send time" rule, ``Recipient.Settings.Attachments[i]``. Instant (spec 4.3): ``RecipientSms.*``
+(``/instant/sms``), ``InstantNotificationRecipient.ShortMessageDeliveryDetails.*`` (deprecated
+``/instant``), ``InstantEmailDetails.*`` (``/instant/email``).
+
+(*) Additions to the reference, where it fails with a server error instead (a date past the end of its
+calendar, an index key over PostgreSQL's size limit). Text with NUL characters or lone surrogates, which
+PostgreSQL cannot store, is refused at binding (`chains.models.RequestModel`).
+
+Choices where the spec is silent (documented, consistent):
+
+* ``senderEmailAddress``: blank means "use the default" (spec 4.1.1); any other value must pass the rule.
+* A ``requestedSendTime`` without a zone is reported and then compared as if it were UTC.
+* Both reminder times given: the reference's three messages (the rule and one per property).
+* The organisation validator of the reference repeats the resource rules of the base validator; a
+  message is reported once per key.
+* SAS URL messages name the attachment's filename, never the URL (spec 4.2: SAS URLs are secrets).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Final
+from urllib.parse import parse_qsl, urlsplit
+
+from altinn_notifications.chains.models import (
+    ComposedEmailRequestExt,
+    EmailSendingOptionsExt,
+    InstantEmailNotificationOrderRequestExt,
+    InstantNotificationOrderRequestExt,
+    InstantSmsNotificationOrderRequestExt,
+    NotificationOrderChainRequestExt,
+    NotificationRecipientExt,
+    NotificationReminderExt,
+    RecipientBaseExt,
+    SasFileReferenceExt,
+    ShortMessageDeliveryDetailsExt,
+    SmsSendingOptionsExt,
+)
+from altinn_notifications.orders.models import NotificationChannel, SendingTimePolicy
+from altinn_notifications.recipients.addresses import (
+    is_national_identity_number,
+    is_organization_number,
+    is_valid_email,
+    is_valid_mobile_number,
+)
+from altinn_notifications.recipients.registry import is_external_identity
+
+ValidationErrors = dict[str, list[str]]
+
+# --- messages (exact strings of the reference) ---
+
+MSG_IDEMPOTENCY_ID: Final = "IdempotencyId cannot be null or empty."
+MSG_SEND_TIME_ZONE: Final = "The requested send time value must have specified a time zone."
+MSG_SEND_TIME_PAST: Final = "RequestedSendTime must be greater than or equal to now."
+MSG_CONDITION_ENDPOINT_URI: Final = "ConditionEndpoint must be a valid absolute URI or null."
+MSG_CONDITION_ENDPOINT_SCHEME: Final = "ConditionEndpoint must use http or https scheme."
+
+MSG_EXACTLY_ONE_RECIPIENT: Final = "Must have exactly one recipient."
+MSG_EMAIL_INVALID: Final = "Invalid email address format."
+MSG_PHONE_EMPTY: Final = "Recipient phone number cannot be null or empty."
+MSG_PHONE_INVALID: Final = "Recipient phone number is not a valid mobile number."
+MSG_NIN_EMPTY: Final = "'National Identity Number' must not be empty."
+MSG_NIN_LENGTH: Final = "National identity number must be 11 digits long."
+MSG_ORG_EMPTY: Final = "OrgNumber cannot be null or empty."
+MSG_ORG_LENGTH: Final = "Organization number must be 9 digits long."
+MSG_EXTERNAL_IDENTITY_EMPTY: Final = "ExternalIdentity cannot be null or empty."
+MSG_EXTERNAL_IDENTITY_INVALID: Final = "Invalid external identity URN format."
+MSG_RESOURCE_ID: Final = "ResourceId must have a valid syntax."
+MSG_RESOURCE_ACTION_WITHOUT_ID: Final = "ResourceAction cannot be specified without a ResourceId."
+MSG_RESOURCE_ACTION_BLANK: Final = "ResourceAction cannot be blank or whitespace."
+
+MSG_EMAIL_SETTINGS_FOR_EMAIL: Final = "EmailSettings must be set when ChannelSchema is Email"
+MSG_SMS_SETTINGS_FOR_SMS: Final = "SmsSettings must be set when ChannelSchema is Sms"
+MSG_EMAIL_SETTINGS_FOR_PREFERRED: Final = (
+    "EmailSettings must be set when ChannelSchema is SmsPreferred or EmailPreferred"
+)
+MSG_SMS_SETTINGS_FOR_PREFERRED: Final = (
+    "SmsSettings must be set when ChannelSchema is SmsPreferred or EmailPreferred"
+)
+MSG_EMAIL_SETTINGS_FOR_BOTH: Final = "EmailSettings must be set when ChannelSchema is EmailAndSms"
+MSG_SMS_SETTINGS_FOR_BOTH: Final = "SmsSettings must be set when ChannelSchema is EmailAndSms"
+
+MSG_SENDER_EMAIL_INVALID: Final = "The sender email address is not valid."
+MSG_EMAIL_SUBJECT_EMPTY: Final = "The email subject must not be empty."
+MSG_EMAIL_BODY_EMPTY: Final = "The email body must not be empty."
+MSG_EMAIL_SENDING_TIME: Final = "Email only supports send time anytime"
+MSG_SMS_BODY_EMPTY: Final = "SMS body cannot be null or empty."
+MSG_SMS_SENDING_TIME: Final = "SMS only supports send time daytime and anytime"
+
+MSG_REMINDER_TIMING: Final = "Either DelayDays or RequestedSendTime must be defined, but not both."
+MSG_DELAY_DAYS_MIN: Final = "DelayDays must be greater than or equal to 1 day."
+MSG_REMINDER_TIME_WITH_DELAY: Final = "RequestedSendTime must be null when DelayDays is set."
+MSG_REMINDER_DELAY_WITH_TIME: Final = "DelayDays must be null when RequestedSendTime is set."
+MSG_REMINDER_TIME_ZONE: Final = "The RequestedSendTime must have specified a time zone."
+MSG_REMINDER_TIME_PAST: Final = "RequestedSendTime must be greater than or equal to the current UTC time."
+
+# Not in the reference (whose date arithmetic fails with a server error there): times this close to the end
+# of the calendar would overflow expiry computations downstream.
+MSG_SEND_TIME_TOO_LATE: Final = "The send time must not be later than 9999-12-24T00:00:00Z."
+
+# Not in the reference either: both values are index keys, and PostgreSQL refuses index entries over ~2.7 kB.
+MSG_IDEMPOTENCY_ID_LENGTH: Final = "IdempotencyId must not be longer than 500 characters."
+MSG_SENDERS_REFERENCE_LENGTH: Final = "SendersReference must not be longer than 500 characters."
+
+MSG_TIME_TO_LIVE: Final = "Time-to-live must be between 60 and 172800 seconds (48 hours)."
+
+MSG_ATTACHMENT_FILENAME_EMPTY: Final = "Attachment filename must not be empty."
+# Attachment messages name the file: format with `filename=`.
+MSG_ATTACHMENT_FILENAME: Final = (
+    "Attachment '{filename}': filename must not contain path separators, and must include a file extension."
+)
+MSG_SAS_HTTPS: Final = "Attachment '{filename}': sasUrl must be an absolute HTTPS URI."
+MSG_SAS_HOST: Final = (
+    "Attachment '{filename}': sasUrl host must be within Azure Blob Storage (*.blob.core.windows.net)."
+)
+MSG_SAS_PARAMETERS: Final = (
+    "Attachment '{filename}': sasUrl is missing required SAS parameters (se, sig, sp, sr)."
+)
+MSG_SAS_EXPIRY: Final = "Attachment '{filename}': sasUrl has an invalid 'se' (signed expiry) value."
+MSG_SAS_READ: Final = (
+    "Attachment '{filename}': sasUrl does not grant read permission ('r' must be present in 'sp')."
+)
+MSG_SAS_VALIDITY: Final = (
+    "Attachment '{filename}': sasUrl must be valid for at least 15 minutes after requestedSendTime."
+)
+MSG_MIME_EMPTY: Final = "Attachment '{filename}': mimeType must not be empty."
+MSG_MIME_UNSUPPORTED: Final = (
+    "Attachment '{filename}': mimeType is not supported. Refer to ACS documentation for the list of "
+    "accepted MIME types."
+)
+
+# --- constants ---
+
+MAX_KEY_LENGTH: Final = 500
+TTL_MIN_SECONDS: Final = 60
+TTL_MAX_SECONDS: Final = 172_800
+SAS_MIN_VALIDITY: Final = timedelta(minutes=15)
+LATEST_SEND_TIME: Final = datetime(9999, 12, 24, tzinfo=UTC)
+_EARLIEST: Final = datetime.min.replace(tzinfo=UTC)
+_LATEST: Final = datetime.max.replace(tzinfo=UTC)
+RESOURCE_PREFIX: Final = "urn:altinn:resource:"
+
+# The MIME types Azure Communication Services accepts for email attachments (compared case-insensitively).
+ALLOWED_MIME_TYPES: Final = frozenset(
+    {
+        "video/3gpp",
+        "video/3gpp2",
+        "application/x-7z-compressed",
+        "audio/aac",
+        "video/x-msvideo",
+        "image/bmp",
+        "text/csv",
+        "application/msword",
+        "application/vnd.ms-word.document.macroenabled.12",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "application/vnd.ms-fontobject",
+        "application/epub+zip",
+        "image/gif",
+        "application/gzip",
+        "image/vnd.microsoft.icon",
+        "text/calendar",
+        "image/jpeg",
+        "application/json",
+        "audio/midi",
+        "audio/mpeg",
+        "video/mp4",
+        "video/mpeg",
+        "audio/ogg",
+        "video/ogg",
+        "application/ogg",
+        "application/onenote",
+        "audio/opus",
+        "font/otf",
+        "application/pdf",
+        "image/png",
+        "application/vnd.ms-powerpoint.slideshow.macroenabled.12",
+        "application/vnd.openxmlformats-officedocument.presentationml.slideshow",
+        "application/vnd.ms-powerpoint",
+        "application/vnd.ms-powerpoint.presentation.macroenabled.12",
+        "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+        "application/vnd.ms-publisher",
+        "application/x-rar-compressed",
+        "application/vnd.ms-outlook",
+        "application/rtf",
+        "image/svg+xml",
+        "application/x-tar",
+        "image/tiff",
+        "font/ttf",
+        "text/plain",
+        "application/vnd.visio",
+        "audio/wav",
+        "audio/webm",
+        "video/webm",
+        "image/webp",
+        "audio/x-ms-wma",
+        "video/x-ms-wmv",
+        "font/woff",
+        "font/woff2",
+        "application/vnd.ms-excel",
+        "application/vnd.ms-excel.sheet.binary.macroenabled.12",
+        "application/vnd.ms-excel.sheet.macroenabled.12",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "application/xml",
+        "text/xml",
+        "application/zip",
+    }
+)
+
+_SCHEME: Final = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*):")
+# RFC 3986 characters (unreserved, reserved, '%'); a well-formed URI string has nothing else.
+_URI_CHARACTERS: Final = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]*")
+_BAD_PERCENT: Final = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+_EMAIL_SETTINGS_REQUIRED: Final = {
+    NotificationChannel.Email: MSG_EMAIL_SETTINGS_FOR_EMAIL,
+    NotificationChannel.EmailPreferred: MSG_EMAIL_SETTINGS_FOR_PREFERRED,
+    NotificationChannel.SmsPreferred: MSG_EMAIL_SETTINGS_FOR_PREFERRED,
+    NotificationChannel.EmailAndSms: MSG_EMAIL_SETTINGS_FOR_BOTH,
+}
+_SMS_SETTINGS_REQUIRED: Final = {
+    NotificationChannel.Sms: MSG_SMS_SETTINGS_FOR_SMS,
+    NotificationChannel.EmailPreferred: MSG_SMS_SETTINGS_FOR_PREFERRED,
+    NotificationChannel.SmsPreferred: MSG_SMS_SETTINGS_FOR_PREFERRED,
+    NotificationChannel.EmailAndSms: MSG_SMS_SETTINGS_FOR_BOTH,
+}
+_SENDING_TIME_POLICIES: Final = frozenset(int(p) for p in SendingTimePolicy)
+
+
+# --- public API ---
+
+
+def validate_order_chain(request: NotificationOrderChainRequestExt, now: datetime) -> ValidationErrors:
+    """`POST /future/orders` (spec 4.1.1). ``now`` is the request's time (UTC-aware)."""
+    errors: ValidationErrors = {}
+    _validate_send_time(request.requested_send_time, now, errors)
+    _validate_condition_endpoint(request.condition_endpoint, "ConditionEndpoint", errors)
+    _validate_keys(request.idempotency_id, request.senders_reference, "", errors)
+    _validate_recipient(request.recipient, "Recipient", errors)
+    main_time = _as_utc(request.requested_send_time or now)
+    for index, reminder in enumerate(request.reminders or ()):
+        _validate_reminder(reminder, f"Reminders[{index}]", now, main_time, errors)
+    return errors
+
+
+def validate_composed_email(request: ComposedEmailRequestExt, now: datetime) -> ValidationErrors:
+    """`POST /future/orders/composed-email` (spec 4.2)."""
+    errors: ValidationErrors = {}
+    _validate_send_time(request.requested_send_time, now, errors)
+    _validate_condition_endpoint(request.condition_endpoint, "ConditionEndpoint", errors)
+    _validate_keys(request.idempotency_id, request.senders_reference, "", errors)
+    recipient = request.recipient
+    if not is_valid_email(recipient.email_address):
+        _add(errors, "Recipient.EmailAddress", MSG_EMAIL_INVALID)
+    settings = recipient.email_settings
+    _validate_email_settings(settings, "Recipient.Settings", errors)
+    send_time = _as_utc(request.requested_send_time) if request.requested_send_time else now
+    for index, attachment in enumerate(settings.attachments or ()):
+        key = f"Recipient.Settings.Attachments[{index}]"
+        _validate_attachment(attachment, key, errors)
+        expiry = sas_expiry(attachment.sas_url)
+        if expiry is not None and send_time <= LATEST_SEND_TIME and expiry < send_time + SAS_MIN_VALIDITY:
+            _add(errors, key, MSG_SAS_VALIDITY.format(filename=attachment.filename))
+    return errors
+
+
+def validate_instant_sms(request: InstantSmsNotificationOrderRequestExt) -> ValidationErrors:
+    """`POST /future/orders/instant/sms` (spec 4.3)."""
+    errors: ValidationErrors = {}
+    _validate_keys(request.idempotency_id, request.senders_reference, "", errors)
+    _validate_instant_sms_recipient(request.recipient_sms, "RecipientSms", errors)
+    return errors
+
+
+def validate_instant(request: InstantNotificationOrderRequestExt) -> ValidationErrors:
+    """Deprecated `POST /future/orders/instant` (SMS only, spec 4.3)."""
+    errors: ValidationErrors = {}
+    _validate_keys(request.idempotency_id, request.senders_reference, "", errors)
+    _validate_instant_sms_recipient(
+        request.recipient.recipient_sms, "InstantNotificationRecipient.ShortMessageDeliveryDetails", errors
+    )
+    return errors
+
+
+def validate_instant_email(request: InstantEmailNotificationOrderRequestExt) -> ValidationErrors:
+    """`POST /future/orders/instant/email` (spec 4.3)."""
+    errors: ValidationErrors = {}
+    _validate_keys(request.idempotency_id, request.senders_reference, "", errors)
+    details = request.recipient_email
+    if not is_valid_email(details.email_address):
+        _add(errors, "InstantEmailDetails.EmailAddress", MSG_EMAIL_INVALID)
+    settings = details.email_settings
+    prefix = "InstantEmailDetails.EmailSettings"
+    if not _is_blank(settings.sender_email_address) and not is_valid_email(settings.sender_email_address):
+        _add(errors, f"{prefix}.SenderEmailAddress", MSG_SENDER_EMAIL_INVALID)
+    if _is_blank(settings.subject):
+        _add(errors, f"{prefix}.Subject", MSG_EMAIL_SUBJECT_EMPTY)
+    if _is_blank(settings.body):
+        _add(errors, f"{prefix}.Body", MSG_EMAIL_BODY_EMPTY)
+    return errors
+
+
+def condition_endpoint_errors(value: str) -> list[str]:
+    """v2 rule (spec 6.5): an absolute, well-formed URI (.NET `IsWellFormedUriString`), scheme http/https."""
+    match = _SCHEME.match(value)
+    absolute = match is not None and _has_authority_if_hierarchical(value[match.end() :])
+    well_formed = _URI_CHARACTERS.fullmatch(value) is not None and _BAD_PERCENT.search(value) is None
+    messages: list[str] = []
+    if not (absolute and well_formed):
+        messages.append(MSG_CONDITION_ENDPOINT_URI)
+    if absolute and match is not None and match.group(1).lower() not in ("http", "https"):
+        messages.append(MSG_CONDITION_ENDPOINT_SCHEME)
+    return messages
+
+
+def is_valid_resource_id(value: str) -> bool:
+    """`urn:altinn:resource:` followed by at least one character (case-sensitive, as the reference)."""
+    return value.startswith(RESOURCE_PREFIX) and len(value) > len(RESOURCE_PREFIX)
+
+
+def sas_query(sas_url: str) -> dict[str, str]:
+    """The SAS URL's query parameters, keys lower-cased (the reference's NameValueCollection ignores case)."""
+    params: dict[str, str] = {}
+    for key, value in parse_qsl(urlsplit(sas_url.strip()).query, keep_blank_values=True):
+        lowered = key.lower()
+        params[lowered] = f"{params[lowered]},{value}" if lowered in params else value
+    return params
+
+
+def sas_expiry(sas_url: str) -> datetime | None:
+    """The `se` (signed expiry) of a SAS URL as an aware UTC time; None when absent or unparsable."""
+    value = sas_query(sas_url).get("se", "").strip()
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return _as_utc(parsed)
+
+
+# --- rules ---
+
+
+def _validate_keys(
+    idempotency_id: str | None, senders_reference: str | None, prefix: str, errors: ValidationErrors
+) -> None:
+    """`idempotencyId` not blank (requests only); both short enough to be index keys."""
+    if idempotency_id is not None:
+        if _is_blank(idempotency_id):
+            _add(errors, "IdempotencyId", MSG_IDEMPOTENCY_ID)
+        elif len(idempotency_id) > MAX_KEY_LENGTH:
+            _add(errors, "IdempotencyId", MSG_IDEMPOTENCY_ID_LENGTH)
+    if senders_reference is not None and len(senders_reference) > MAX_KEY_LENGTH:
+        _add(errors, f"{prefix}SendersReference", MSG_SENDERS_REFERENCE_LENGTH)
+
+
+def _validate_send_time(send_time: datetime | None, now: datetime, errors: ValidationErrors) -> None:
+    if send_time is None:
+        return
+    if send_time.utcoffset() is None:
+        _add(errors, "RequestedSendTime", MSG_SEND_TIME_ZONE)
+    if _as_utc(send_time) < _as_utc(now):
+        _add(errors, "RequestedSendTime", MSG_SEND_TIME_PAST)
+    elif _as_utc(send_time) > LATEST_SEND_TIME:
+        _add(errors, "RequestedSendTime", MSG_SEND_TIME_TOO_LATE)
+
+
+def _validate_condition_endpoint(value: str | None, key: str, errors: ValidationErrors) -> None:
+    if value is None:
+        return
+    for message in condition_endpoint_errors(value):
+        _add(errors, key, message)
+
+
+def _validate_reminder(
+    reminder: NotificationReminderExt,
+    prefix: str,
+    now: datetime,
+    main_time: datetime,
+    errors: ValidationErrors,
+) -> None:
+    delay, send_time = reminder.delay_days, reminder.requested_send_time
+    if (delay is None) == (send_time is None):
+        _add(errors, prefix, MSG_REMINDER_TIMING)
+    if delay is not None:
+        if delay < 1:
+            _add(errors, f"{prefix}.DelayDays", MSG_DELAY_DAYS_MIN)
+        elif delay > (LATEST_SEND_TIME - main_time).days:  # integer arithmetic: any size is safe
+            _add(errors, f"{prefix}.DelayDays", MSG_SEND_TIME_TOO_LATE)
+        if send_time is not None:
+            _add(errors, f"{prefix}.RequestedSendTime", MSG_REMINDER_TIME_WITH_DELAY)
+    if send_time is not None:
+        if delay is not None:
+            _add(errors, f"{prefix}.DelayDays", MSG_REMINDER_DELAY_WITH_TIME)
+        if send_time.utcoffset() is None:
+            _add(errors, f"{prefix}.RequestedSendTime", MSG_REMINDER_TIME_ZONE)
+        if _as_utc(send_time) < _as_utc(now):
+            _add(errors, f"{prefix}.RequestedSendTime", MSG_REMINDER_TIME_PAST)
+        elif _as_utc(send_time) > LATEST_SEND_TIME:
+            _add(errors, f"{prefix}.RequestedSendTime", MSG_SEND_TIME_TOO_LATE)
+    _validate_keys(None, reminder.senders_reference, f"{prefix}.", errors)
+    _validate_condition_endpoint(reminder.condition_endpoint, f"{prefix}.ConditionEndpoint", errors)
+    _validate_recipient(reminder.recipient, f"{prefix}.Recipient", errors)
+
+
+def _validate_recipient(recipient: NotificationRecipientExt, prefix: str, errors: ValidationErrors) -> None:
+    kinds = (
+        recipient.recipient_email,
+        recipient.recipient_sms,
+        recipient.recipient_person,
+        recipient.recipient_organization,
+        recipient.recipient_external_identity,
+    )
+    if sum(kind is not None for kind in kinds) != 1:
+        _add(errors, prefix, MSG_EXACTLY_ONE_RECIPIENT)
+
+    email = recipient.recipient_email
+    if email is not None:
+        key = f"{prefix}.RecipientEmail"
+        if not is_valid_email(email.email_address):
+            _add(errors, f"{key}.EmailAddress", MSG_EMAIL_INVALID)
+        _validate_email_settings(email.email_settings, f"{key}.Settings", errors)
+
+    sms = recipient.recipient_sms
+    if sms is not None:
+        key = f"{prefix}.RecipientSms"
+        if _is_blank(sms.phone_number):
+            _add(errors, f"{key}.PhoneNumber", MSG_PHONE_EMPTY)
+        if not is_valid_mobile_number(sms.phone_number):
+            _add(errors, f"{key}.PhoneNumber", MSG_PHONE_INVALID)
+        _validate_sms_settings(sms.sms_settings, f"{key}.Settings", errors)
+
+    person = recipient.recipient_person
+    if person is not None:
+        key = f"{prefix}.RecipientPerson"
+        _validate_recipient_base(person, person.channel_schema, key, errors)
+        nin = person.national_identity_number
+        if _is_blank(nin):
+            _add(errors, f"{key}.NationalIdentityNumber", MSG_NIN_EMPTY)
+        if nin and not is_national_identity_number(nin):
+            _add(errors, f"{key}.NationalIdentityNumber", MSG_NIN_LENGTH)
+
+    organization = recipient.recipient_organization
+    if organization is not None:
+        key = f"{prefix}.RecipientOrganization"
+        _validate_recipient_base(organization, organization.channel_schema, key, errors)
+        org_number = organization.org_number
+        if _is_blank(org_number):
+            _add(errors, f"{key}.OrgNumber", MSG_ORG_EMPTY)
+        if org_number and not is_organization_number(org_number):
+            _add(errors, f"{key}.OrgNumber", MSG_ORG_LENGTH)
+
+    external = recipient.recipient_external_identity
+    if external is not None:
+        key = f"{prefix}.RecipientExternalIdentity"
+        _validate_recipient_base(external, external.channel_schema, key, errors)
+        identity = external.external_identity
+        if _is_blank(identity):
+            _add(errors, f"{key}.ExternalIdentity", MSG_EXTERNAL_IDENTITY_EMPTY)
+        if identity and (_is_blank(identity) or not is_external_identity(identity)):
+            _add(errors, f"{key}.ExternalIdentity", MSG_EXTERNAL_IDENTITY_INVALID)
+
+
+def _validate_recipient_base(
+    recipient: RecipientBaseExt, channel: NotificationChannel, prefix: str, errors: ValidationErrors
+) -> None:
+    """The reference's `RecipientBaseValidator`: settings per channel schema, settings, resource fields."""
+    if recipient.email_settings is None:
+        message = _EMAIL_SETTINGS_REQUIRED.get(channel)
+        if message is not None:
+            _add(errors, f"{prefix}.EmailSettings", message)
+    if recipient.sms_settings is None:
+        message = _SMS_SETTINGS_REQUIRED.get(channel)
+        if message is not None:
+            _add(errors, f"{prefix}.SmsSettings", message)
+    if recipient.email_settings is not None:
+        _validate_email_settings(recipient.email_settings, f"{prefix}.EmailSettings", errors)
+    if recipient.sms_settings is not None:
+        _validate_sms_settings(recipient.sms_settings, f"{prefix}.SmsSettings", errors)
+
+    resource_id = recipient.resource_id
+    if resource_id is not None and not is_valid_resource_id(resource_id):
+        _add(errors, f"{prefix}.ResourceId", MSG_RESOURCE_ID)
+    action = recipient.resource_action
+    if action:  # null and "" are always allowed
+        if _is_blank(resource_id):
+            _add(errors, f"{prefix}.ResourceAction", MSG_RESOURCE_ACTION_WITHOUT_ID)
+        elif action.isspace():
+            _add(errors, f"{prefix}.ResourceAction", MSG_RESOURCE_ACTION_BLANK)
+
+
+def _validate_email_settings(settings: EmailSendingOptionsExt, prefix: str, errors: ValidationErrors) -> None:
+    sender = settings.sender_email_address
+    if not _is_blank(sender) and not is_valid_email(sender):
+        _add(errors, f"{prefix}.SenderEmailAddress", MSG_SENDER_EMAIL_INVALID)
+    if _is_blank(settings.subject):
+        _add(errors, f"{prefix}.Subject", MSG_EMAIL_SUBJECT_EMPTY)
+    if _is_blank(settings.body):
+        _add(errors, f"{prefix}.Body", MSG_EMAIL_BODY_EMPTY)
+    if settings.sending_time_policy is not None and settings.sending_time_policy != SendingTimePolicy.Anytime:
+        _add(errors, f"{prefix}.SendingTimePolicy", MSG_EMAIL_SENDING_TIME)
+
+
+def _validate_sms_settings(settings: SmsSendingOptionsExt, prefix: str, errors: ValidationErrors) -> None:
+    if _is_blank(settings.body):
+        _add(errors, f"{prefix}.Body", MSG_SMS_BODY_EMPTY)
+    if (
+        settings.sending_time_policy is not None
+        and settings.sending_time_policy not in _SENDING_TIME_POLICIES
+    ):
+        _add(errors, f"{prefix}.SendingTimePolicy", MSG_SMS_SENDING_TIME)
+
+
+def _validate_instant_sms_recipient(
+    details: ShortMessageDeliveryDetailsExt, prefix: str, errors: ValidationErrors
+) -> None:
+    if not is_valid_mobile_number(details.phone_number):
+        _add(errors, f"{prefix}.PhoneNumber", MSG_PHONE_INVALID)
+    if not TTL_MIN_SECONDS <= details.time_to_live_in_seconds <= TTL_MAX_SECONDS:
+        _add(errors, f"{prefix}.TimeToLiveInSeconds", MSG_TIME_TO_LIVE)
+
+
+def _validate_attachment(attachment: SasFileReferenceExt, prefix: str, errors: ValidationErrors) -> None:
+    """Spec 4.2: filename, then the SAS URL rules in the reference's dependent order, then the MIME type."""
+    filename = attachment.filename
+    if _is_blank(filename):
+        _add(errors, f"{prefix}.Filename", MSG_ATTACHMENT_FILENAME_EMPTY)
+    elif not _is_valid_filename(filename):
+        _add(errors, f"{prefix}.Filename", MSG_ATTACHMENT_FILENAME.format(filename=filename))
+
+    sas_key = f"{prefix}.SasUrl"
+    sas_url = attachment.sas_url.strip()
+    parts = urlsplit(sas_url)
+    if parts.scheme.lower() != "https" or not parts.hostname:
+        _add(errors, sas_key, MSG_SAS_HTTPS.format(filename=filename))
+    elif not parts.hostname.lower().endswith(".blob.core.windows.net"):
+        _add(errors, sas_key, MSG_SAS_HOST.format(filename=filename))
+    else:
+        query = sas_query(sas_url)
+        if not (
+            not _is_blank(query.get("se"))
+            and not _is_blank(query.get("sp"))
+            and query.get("sr", "").lower() == "b"
+            and not _is_blank(query.get("sig"))
+        ):
+            _add(errors, sas_key, MSG_SAS_PARAMETERS.format(filename=filename))
+        else:
+            if sas_expiry(sas_url) is None:
+                _add(errors, sas_key, MSG_SAS_EXPIRY.format(filename=filename))
+            if "r" not in query.get("sp", ""):
+                _add(errors, sas_key, MSG_SAS_READ.format(filename=filename))
+
+    mime_type = attachment.mime_type
+    if _is_blank(mime_type):
+        _add(errors, f"{prefix}.MimeType", MSG_MIME_EMPTY.format(filename=filename))
+    elif mime_type.lower() not in ALLOWED_MIME_TYPES:
+        _add(errors, f"{prefix}.MimeType", MSG_MIME_UNSUPPORTED.format(filename=filename))
+
+
+# --- helpers ---
+
+
+def _has_authority_if_hierarchical(rest: str) -> bool:
+    """`scheme://` needs a host (`http://` alone is not a URI); other absolute forms (`urn:...`) are fine."""
+    if not rest.startswith("//"):
+        return rest != ""
+    authority = rest[2:].split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+    host = authority.rsplit("@", 1)[-1]
+    if host.startswith("["):
+        return host.find("]") > 1
+    host, _, port = host.partition(":")
+    return host != "" and (port == "" or (port.isdigit() and int(port) <= 65535))
+
+
+def _is_valid_filename(filename: str) -> bool:
+    """No `/` or `\\`, and an extension of at least one character after the last dot."""
+    if "/" in filename or "\\" in filename:
+        return False
+    dot = filename.rfind(".")
+    return dot != -1 and dot < len(filename) - 1
+
+
+def _as_utc(moment: datetime) -> datetime:
+    """Aware times in UTC; a naive time is read as UTC (it has been reported as zone-less already)."""
+    if moment.utcoffset() is None:
+        return moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # year 1 or 9999 with an offset pointing outside the calendar
+        return _EARLIEST if moment.year == 1 else _LATEST
+
+
+def _is_blank(value: str | None) -> bool:
+    """FluentValidation's NotEmpty for strings: null, empty or whitespace-only."""
+    return not value or value.isspace()
+
+
+def _add(errors: ValidationErrors, key: str, message: str) -> None:
+    messages = errors.get(key)
+    if messages is None:
+        errors[key] = [message]
+    elif message not in messages:
+        messages.append(message)
+
+
+__all__: Sequence[str] = [
+    "ALLOWED_MIME_TYPES",
+    "ValidationErrors",
+    "condition_endpoint_errors",
+    "is_valid_resource_id",
+    "sas_expiry",
+    "validate_composed_email",
+    "validate_instant",
+    "validate_instant_email",
+    "validate_instant_sms",
+    "validate_order_chain",
+]

@@ -1,0 +1,147 @@
+"""SQL of delivery reports waiting for their notification (`deliveryreportretries`) and of dead reports
+(`deaddeliveryreports`, spec 8)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from altinn_notifications.db.pool import Connection
+from altinn_notifications.providers.base import Channel
+from altinn_notifications.reports.models import CHANNEL_CODE, DeadReport, RetryRow, channel_of
+
+
+def _jsonb(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+class ReportRepository:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    # --- reports that overtook their send result: retried on a schedule ---
+
+    async def schedule_retries(self, rows: Sequence[RetryRow]) -> None:
+        if not rows:
+            return
+        await self.conn.execute(
+            """INSERT INTO deliveryreportretries (channel, reference, result, deliveryreport, firstseen,
+                                                  attemptcount, next_attempt_at)
+               SELECT i.channel, i.reference, i.result, i.report::jsonb, i.firstseen, i.attempts,
+                      now() + make_interval(secs => i.delay)
+               FROM unnest($1::smallint[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::int[],
+                           $7::float8[]) AS i(channel, reference, result, report, firstseen, attempts, delay)""",
+            [CHANNEL_CODE[r.channel] for r in rows],
+            [r.reference for r in rows],
+            [r.result for r in rows],
+            [json.dumps(r.raw) for r in rows],
+            [r.first_seen for r in rows],
+            [r.attempts for r in rows],
+            [r.delay for r in rows],
+        )
+
+    async def take_due_retries(self, limit: int) -> list[RetryRow]:
+        """Remove and return due rows, skipping rows another worker holds. The caller re-inserts what is still
+        not found in the same transaction, so a rollback loses nothing."""
+        rows = await self.conn.fetch(
+            """WITH due AS (
+                   SELECT id FROM deliveryreportretries WHERE next_attempt_at <= now()
+                   ORDER BY next_attempt_at FOR UPDATE SKIP LOCKED LIMIT $1
+               )
+               DELETE FROM deliveryreportretries r USING due WHERE r.id = due.id
+               RETURNING r.channel, r.reference, r.result, r.deliveryreport, r.firstseen, r.attemptcount""",
+            limit,
+        )
+        return [
+            RetryRow(
+                channel=channel_of(r["channel"]),
+                reference=r["reference"],
+                result=r["result"],
+                raw=_jsonb(r["deliveryreport"]),
+                first_seen=r["firstseen"],
+                attempts=r["attemptcount"],
+            )
+            for r in rows
+        ]
+
+    async def seconds_until_next_retry(self) -> float | None:
+        value: float | None = await self.conn.fetchval(
+            "SELECT EXTRACT(EPOCH FROM min(next_attempt_at) - now())::float8 FROM deliveryreportretries"
+        )
+        return value
+
+    async def waiting_retries(self) -> int:
+        count: int = await self.conn.fetchval("SELECT count(*) FROM deliveryreportretries")
+        return count
+
+    # --- dead reports ---
+
+    async def add_dead(
+        self,
+        channel: Channel,
+        report: dict[str, Any],
+        *,
+        attempts: int,
+        first_seen: datetime,
+        reason: str,
+        message: str,
+    ) -> int:
+        new_id: int = await self.conn.fetchval(
+            """INSERT INTO deaddeliveryreports (channel, deliveryreport, firstseen, lastattempt, resolved,
+                                                attemptcount, reason, message)
+               VALUES ($1, $2::jsonb, LEAST($3::timestamptz, now()), now(), false, $4, $5, $6)
+               RETURNING id""",
+            CHANNEL_CODE[channel],
+            report,  # the pool's jsonb codec encodes it
+            first_seen,
+            max(1, attempts),
+            reason,
+            message,
+        )
+        return new_id
+
+    async def list_dead(self, limit: int, *, include_resolved: bool = False) -> list[DeadReport]:
+        rows = await self.conn.fetch(
+            """SELECT id, channel, deliveryreport, firstseen, lastattempt, resolved, attemptcount, reason, message
+               FROM deaddeliveryreports WHERE $2::boolean OR NOT resolved ORDER BY id DESC LIMIT $1""",
+            limit,
+            include_resolved,
+        )
+        return [_dead(r) for r in rows]
+
+    async def lock_dead(self, ids: Sequence[int] | None, limit: int) -> list[DeadReport]:
+        """Unresolved dead reports to replay (the given ids, or the oldest), locked for this transaction."""
+        rows = await self.conn.fetch(
+            """SELECT id, channel, deliveryreport, firstseen, lastattempt, resolved, attemptcount, reason, message
+               FROM deaddeliveryreports
+               WHERE NOT resolved AND ($1::bigint[] IS NULL OR id = ANY($1::bigint[]))
+               ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED""",
+            list(ids) if ids is not None else None,
+            limit,
+        )
+        return [_dead(r) for r in rows]
+
+    async def mark_replayed(self, ids: Sequence[int], *, resolved: bool) -> None:
+        if ids:
+            await self.conn.execute(
+                """UPDATE deaddeliveryreports SET lastattempt = now(), attemptcount = attemptcount + 1,
+                          resolved = $2 WHERE id = ANY($1::bigint[])""",
+                list(ids),
+                resolved,
+            )
+
+
+def _dead(r: Any) -> DeadReport:
+    return DeadReport(
+        id=r["id"],
+        channel=channel_of(r["channel"]),
+        report=_jsonb(r["deliveryreport"]),
+        first_seen=r["firstseen"],
+        last_attempt=r["lastattempt"],
+        resolved=r["resolved"],
+        attempts=r["attemptcount"],
+        reason=r["reason"],
+        message=r["message"],
+    )

@@ -1,0 +1,224 @@
+"""Instant notifications: synchronous hand-off, then storage of the known outcome (spec 4.3, 10.11)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import httpx
+
+from altinn_notifications.bootstrap import Container
+from altinn_notifications.dispatch.repository import DispatchRepository
+from altinn_notifications.providers.base import EmailMessage, SendOutcome, SmsMessage
+from altinn_notifications.status.completion import complete_orders
+from tests.api.helpers import V1
+from tests.chains.conftest import FakeProviders, count, fetch
+
+SMS_BODY: dict[str, Any] = {
+    "idempotencyId": "otp-verification-user123-20240115103000",
+    "sendersReference": "user-verification-123",
+    "recipientSms": {
+        "phoneNumber": "+4741234567",
+        "timeToLiveInSeconds": 300,
+        "smsSettings": {"body": "Your one-time code is: 123456."},
+    },
+}
+EMAIL_BODY: dict[str, Any] = {
+    "idempotencyId": "otp-email-user123-20240115103000",
+    "sendersReference": "user-verification-email-123",
+    "recipientEmail": {
+        "emailAddress": "user@example.com",
+        "emailSettings": {
+            "subject": "Your one-time code from Altinn",
+            "body": "<p>Your one-time code is: 123456</p>",
+            "senderEmailAddress": "noreply@etat.no",
+            "contentType": "Html",
+        },
+    },
+}
+
+
+async def _order(container: Container, shipment_id: str) -> dict[str, Any]:
+    (row,) = await fetch(
+        container,
+        """SELECT o._id, o.type::text AS type, o.processedstatus::text AS status, o.sendingtimepolicy,
+                  o.requestedsendtime, o.created, o.notificationorder, c.orderchain
+           FROM orders o JOIN orderschain c ON c._id = o._orderchainid WHERE o.alternateid = $1""",
+        UUID(shipment_id),
+    )
+    return row
+
+
+async def test_instant_sms_is_handed_off_then_stored_with_the_outcome(
+    client: httpx.AsyncClient, auth: dict[str, str], container: Container, providers: FakeProviders
+) -> None:
+    before = datetime.now(UTC)
+    response = await client.post(f"{V1}/future/orders/instant/sms", json=SMS_BODY, headers=auth)
+    assert response.status_code == 201, response.text
+    receipt = response.json()
+    chain_id, shipment_id = receipt["notificationOrderId"], receipt["notification"]["shipmentId"]
+    assert receipt == {
+        "notificationOrderId": chain_id,
+        "notification": {"shipmentId": shipment_id, "sendersReference": "user-verification-123"},
+    }
+    assert response.headers["location"] == f"http://localhost:5090{V1}/orders/chain/{chain_id}"
+
+    (message,) = providers.sms.sent
+    assert isinstance(message, SmsMessage)
+    assert (message.mobile_number, message.sender, message.body) == (
+        "+4741234567",
+        "Altinn",
+        "Your one-time code is: 123456.",
+    )
+    assert message.time_to_live_seconds == 300
+    assert providers.email.sent == []
+
+    order = await _order(container, shipment_id)
+    assert (order["type"], order["status"], order["sendingtimepolicy"]) == ("Instant", "Processed", 1)
+    assert order["requestedsendtime"] == order["created"]
+    assert order["notificationorder"]["notificationChannel"] == "Sms"
+    assert order["notificationorder"]["recipients"] == [{"mobileNumber": "+4741234567"}]
+    assert order["orderchain"]["Type"] == 2
+    assert order["orderchain"]["Recipient"]["TimeToLiveInSeconds"] == 300
+    (text,) = await fetch(
+        container, "SELECT sendernumber, body FROM smstexts WHERE _orderid = $1", order["_id"]
+    )
+    assert text == {"sendernumber": "Altinn", "body": "Your one-time code is: 123456."}
+    (notification,) = await fetch(
+        container,
+        "SELECT alternateid, mobilenumber, result::text AS result, gatewayreference, expirytime"
+        " FROM smsnotifications WHERE _orderid = $1",
+        order["_id"],
+    )
+    assert notification["alternateid"] == message.notification_id
+    assert (notification["mobilenumber"], notification["result"]) == ("+4741234567", "Accepted")
+    assert notification["gatewayreference"] == "gw-1"
+    expected = before + timedelta(seconds=300)
+    assert expected - timedelta(seconds=1) <= notification["expirytime"] <= expected + timedelta(seconds=5)
+
+    # A later delivery report is matched by the gateway reference and completes the order.
+    async with container.transaction() as conn:
+        touched, missing = await DispatchRepository(conn).apply_reports("sms", [("gw-1", "Delivered", {})])
+        await complete_orders(conn, touched)
+    assert missing == {}
+    assert (await _order(container, shipment_id))["status"] == "Completed"
+
+    read = await client.get(f"{V1}/orders/chain/{chain_id}", headers=auth)
+    assert read.status_code == 200 and read.json() == receipt
+
+
+async def test_instant_email_is_handed_off_then_stored_with_the_outcome(
+    client: httpx.AsyncClient, auth: dict[str, str], container: Container, providers: FakeProviders
+) -> None:
+    before = datetime.now(UTC)
+    response = await client.post(f"{V1}/future/orders/instant/email", json=EMAIL_BODY, headers=auth)
+    assert response.status_code == 201, response.text
+    shipment_id = response.json()["notification"]["shipmentId"]
+    (message,) = providers.email.sent
+    assert isinstance(message, EmailMessage)
+    assert (message.to_address, message.from_address, message.content_type) == (
+        "user@example.com",
+        "noreply@etat.no",
+        "Html",
+    )
+    assert message.subject == "Your one-time code from Altinn"
+
+    order = await _order(container, shipment_id)
+    assert (order["type"], order["status"], order["sendingtimepolicy"]) == ("Instant", "Processed", 1)
+    assert order["notificationorder"]["notificationChannel"] == "Email"
+    (text,) = await fetch(
+        container, "SELECT fromaddress, contenttype FROM emailtexts WHERE _orderid = $1", order["_id"]
+    )
+    assert text == {"fromaddress": "noreply@etat.no", "contenttype": "Html"}
+    (notification,) = await fetch(
+        container,
+        "SELECT alternateid, toaddress, result::text AS result, operationid, expirytime"
+        " FROM emailnotifications WHERE _orderid = $1",
+        order["_id"],
+    )
+    assert notification["alternateid"] == message.notification_id
+    assert (notification["toaddress"], notification["result"], notification["operationid"]) == (
+        "user@example.com",
+        "Succeeded",
+        "op-1",
+    )
+    expected = before + timedelta(hours=48)
+    assert expected - timedelta(seconds=1) <= notification["expirytime"] <= expected + timedelta(seconds=5)
+
+
+async def test_deprecated_instant_endpoint_sends_sms(
+    client: httpx.AsyncClient, auth: dict[str, str], container: Container, providers: FakeProviders
+) -> None:
+    body = {
+        "idempotencyId": "legacy-1",
+        "recipient": {
+            "recipientSms": {**SMS_BODY["recipientSms"], "smsSettings": {"sender": "Etat", "body": "x"}}
+        },
+    }
+    response = await client.post(f"{V1}/future/orders/instant", json=body, headers=auth)
+    assert response.status_code == 201, response.text
+    (message,) = providers.sms.sent
+    assert isinstance(message, SmsMessage) and message.sender == "Etat"
+    assert await count(container, "smsnotifications") == 1
+
+
+async def test_repeated_instant_request_answers_the_original_without_sending_again(
+    client: httpx.AsyncClient, auth: dict[str, str], container: Container, providers: FakeProviders
+) -> None:
+    first = await client.post(f"{V1}/future/orders/instant/sms", json=SMS_BODY, headers=auth)
+    assert first.status_code == 201
+    again = await client.post(f"{V1}/future/orders/instant/sms", json=SMS_BODY, headers=auth)
+    assert again.status_code == 200
+    assert again.json() == first.json()
+    # Instant SMS and email share the order type: the same key on the email endpoint is a replay too.
+    email = await client.post(
+        f"{V1}/future/orders/instant/email",
+        json={**EMAIL_BODY, "idempotencyId": SMS_BODY["idempotencyId"]},
+        headers=auth,
+    )
+    assert email.status_code == 200 and email.json() == first.json()
+    assert len(providers.sms.sent) == 1 and providers.email.sent == []
+    assert await count(container, "orderschain") == 1
+
+
+async def test_provider_failure_is_503_and_nothing_is_stored(
+    client: httpx.AsyncClient, auth: dict[str, str], container: Container, providers: FakeProviders
+) -> None:
+    providers.sms.error = ConnectionError("gateway down")
+    response = await client.post(f"{V1}/future/orders/instant/sms", json=SMS_BODY, headers=auth)
+    assert response.status_code == 503
+    problem = response.json()
+    assert (problem["status"], problem["code"]) == (503, "NOT-00004")
+    assert problem["detail"] == "A temporary network failure occurred"
+    for table in ("orderschain", "orders", "smstexts", "smsnotifications"):
+        assert await count(container, table) == 0
+
+    providers.email.outcome = SendOutcome(result="New", transient=True, detail="throttled")
+    response = await client.post(f"{V1}/future/orders/instant/email", json=EMAIL_BODY, headers=auth)
+    assert response.status_code == 503 and response.json()["code"] == "NOT-00004"
+    assert await count(container, "emailnotifications") == 0
+
+    # Nothing was kept, so the same idempotency id goes through once the gateway is back.
+    providers.sms.error = None
+    retry = await client.post(f"{V1}/future/orders/instant/sms", json=SMS_BODY, headers=auth)
+    assert retry.status_code == 201
+
+
+async def test_final_failure_completes_the_order_at_once(
+    client: httpx.AsyncClient, auth: dict[str, str], container: Container, providers: FakeProviders
+) -> None:
+    providers.sms.outcome = SendOutcome(result="Failed_InvalidRecipient")
+    response = await client.post(f"{V1}/future/orders/instant/sms", json=SMS_BODY, headers=auth)
+    assert response.status_code == 201, response.text
+    order = await _order(container, response.json()["notification"]["shipmentId"])
+    assert order["status"] == "Completed"
+    (notification,) = await fetch(
+        container,
+        "SELECT result::text AS result, gatewayreference FROM smsnotifications WHERE _orderid = $1",
+        order["_id"],
+    )
+    assert notification == {"result": "Failed_InvalidRecipient", "gatewayreference": None}
+    (feed,) = await fetch(container, "SELECT orderstatus FROM statusfeed WHERE orderid = $1", order["_id"])
+    assert feed["orderstatus"]["status"] == "Order_Completed"
+    assert feed["orderstatus"]["shipmentType"] == "Instant"

@@ -266,7 +266,9 @@ class SmsTemplateOut(ApiModel):
     body: str
 
 
-class NotificationOrderExt(ApiModel):
+class NotificationOrderBaseExt(ApiModel):
+    """The order fields shared by the v1 read shapes (the reference's `NotificationOrderBaseExt`)."""
+
     id: UUID
     senders_reference: str | None = None
     requested_send_time: datetime
@@ -277,6 +279,24 @@ class NotificationOrderExt(ApiModel):
     resource_id: str | None = None
     resource_action: str | None = None
     condition_endpoint: str | None = None
+
+    @classmethod
+    def base_fields(cls, order: NotificationOrder) -> dict[str, Any]:
+        return {
+            "id": order.id,
+            "senders_reference": order.senders_reference,
+            "requested_send_time": order.requested_send_time,
+            "creator": order.creator,
+            "created": order.created,
+            "notification_channel": order.notification_channel,
+            "ignore_reservation": order.ignore_reservation,
+            "resource_id": order.resource_id,
+            "resource_action": order.resource_action,
+            "condition_endpoint": order.condition_endpoint,
+        }
+
+
+class NotificationOrderExt(NotificationOrderBaseExt):
     recipients: list[RecipientExt]
     email_template: EmailTemplateOut | None = None
     sms_template: SmsTemplateOut | None = None

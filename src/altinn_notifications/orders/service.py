@@ -140,16 +140,7 @@ def order_ext(stored: StoredOrder, links: Links) -> NotificationOrderExt:
     order = stored.order
     email, sms = order.email_template, order.sms_template
     return NotificationOrderExt(
-        id=order.id,
-        senders_reference=order.senders_reference,
-        requested_send_time=order.requested_send_time,
-        creator=order.creator,
-        created=order.created,
-        notification_channel=order.notification_channel,
-        ignore_reservation=order.ignore_reservation,
-        resource_id=order.resource_id,
-        resource_action=order.resource_action,
-        condition_endpoint=order.condition_endpoint,
+        **NotificationOrderExt.base_fields(order),
         recipients=[
             RecipientExt(
                 email_address=r.email_address,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-from altinn_notifications.orders.models import ApiModel, NotificationChannel
+from altinn_notifications.orders.models import ApiModel, NotificationOrderBaseExt
 
 
 class StatusExt(ApiModel):
@@ -29,17 +29,7 @@ class NotificationsStatusSummaryExt(ApiModel):
     sms: ChannelStatusSummaryExt | None = None
 
 
-class NotificationOrderWithStatusExt(ApiModel):
-    id: UUID
-    senders_reference: str | None = None
-    requested_send_time: datetime
-    creator: str
-    created: datetime
-    notification_channel: NotificationChannel
-    ignore_reservation: bool | None = None
-    resource_id: str | None = None
-    resource_action: str | None = None
-    condition_endpoint: str | None = None
+class NotificationOrderWithStatusExt(NotificationOrderBaseExt):
     processing_status: StatusExt
     notifications_status_summary: NotificationsStatusSummaryExt | None = None
 

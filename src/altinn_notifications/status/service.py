@@ -125,16 +125,7 @@ def order_with_status(found: OrderWithCounts, links: Links) -> NotificationOrder
         sms=_channel_summary(found.sms.generated, found.sms.succeeded, links.notifications(order.id, "sms")),
     )
     return NotificationOrderWithStatusExt(
-        id=order.id,
-        senders_reference=order.senders_reference,
-        requested_send_time=order.requested_send_time,
-        creator=order.creator,
-        created=order.created,
-        notification_channel=order.notification_channel,
-        ignore_reservation=order.ignore_reservation,
-        resource_id=order.resource_id,
-        resource_action=order.resource_action,
-        condition_endpoint=order.condition_endpoint,
+        **NotificationOrderWithStatusExt.base_fields(order),
         processing_status=StatusExt(
             status=v1_order_status_name(found.stored.status),
             description=ORDER_STATUS_DESCRIPTIONS[found.stored.status],

@@ -23,8 +23,11 @@ from altinn_notifications.bootstrap import Container, build_container
 from altinn_notifications.config import SCOPE_CREATE, Settings
 from altinn_notifications.db import migrate
 from altinn_notifications.db.embedded import start_embedded_postgres
+from altinn_notifications.logging import configure_logging
 
 ROOT = Path(__file__).resolve().parent.parent
+
+configure_logging("info")  # the service's own log configuration (plain tracebacks, no local variables)
 
 
 def _with_database(url: str, name: str) -> str:

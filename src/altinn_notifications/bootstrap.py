@@ -15,6 +15,7 @@ from altinn_notifications.config import Settings
 from altinn_notifications.db import migrate
 from altinn_notifications.db.embedded import start_embedded_postgres
 from altinn_notifications.db.pool import Connection, Pool, create_pool
+from altinn_notifications.dispatch.attachments import AttachmentSource, HttpAttachmentDownloader
 from altinn_notifications.processing.condition import ConditionPort, HttpConditionClient
 from altinn_notifications.providers.base import EmailProvider, SmsProvider
 from altinn_notifications.providers.email.simulated import SimulatedEmailProvider
@@ -46,6 +47,8 @@ class Container:
     sms_provider: SmsProvider
     outbox: Outbox | None = None
     clock: Callable[[], datetime] = field(default=utcnow)
+    #: Where composed emails' attachments are downloaded from (their SAS URLs).
+    attachments: AttachmentSource | None = None
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Connection]:
@@ -56,6 +59,8 @@ class Container:
     async def close(self) -> None:
         await self.email_provider.close()
         await self.sms_provider.close()
+        if self.attachments is not None:
+            await self.attachments.close()
         if self.outbox is not None:
             await self.outbox.close()
         await self.authenticator.close()
@@ -95,6 +100,14 @@ def build_email_provider(settings: Settings, outbox: Outbox | None) -> EmailProv
         outbox,
         report_delay=settings.simulated_report_delay_seconds,
         send_delay=settings.simulated_send_delay_seconds,
+    )
+
+
+def build_attachment_source(settings: Settings) -> AttachmentSource:
+    return HttpAttachmentDownloader(
+        concurrency=settings.attachment_download_concurrency,
+        timeout=settings.attachment_download_timeout_seconds,
+        max_total_bytes=settings.attachment_max_total_bytes,
     )
 
 
@@ -151,4 +164,5 @@ async def build_container(settings: Settings, database_url: str | None = None) -
         email_provider=build_email_provider(settings, outbox),
         sms_provider=build_sms_provider(settings, outbox),
         outbox=outbox,
+        attachments=build_attachment_source(settings),
     )

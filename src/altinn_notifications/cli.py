@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -37,7 +38,9 @@ def _run_api(settings: Settings, *, run_workers: bool) -> None:
 
     configure_logging(settings.log_level, settings.log_format)
     app_ = create_app(container_factory=lambda: build_container(settings), run_workers=run_workers)
-    # uvicorn handles SIGTERM/SIGINT: the lifespan then stops the workers and closes everything.
+    # uvicorn handles SIGTERM/SIGINT: the lifespan then stops the workers and closes everything. Afterwards it
+    # re-raises the signal; exiting normally then lets exit handlers run (they stop the embedded PostgreSQL).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     uvicorn.run(app_, host=settings.host, port=settings.port, log_level="warning", access_log=False)
 
 

@@ -131,6 +131,24 @@ class Settings(BaseSettings):
     processing_concurrency: int = Field(default=10, ge=1)
     dispatch_batch_size: int = Field(default=500, ge=1)
     dispatch_concurrency: int = Field(default=50, ge=1)
+    dispatch_flush_size: int = Field(
+        default=50, ge=1, description="Send results written per transaction while a batch is still sending."
+    )
+    dispatch_flush_interval_seconds: float = Field(
+        default=0.1, gt=0, description="Longest wait before a send result is written."
+    )
+    composed_email_batch_size: int = Field(default=50, ge=1, description="Composed emails claimed at a time.")
+    composed_email_concurrency: int = Field(default=5, ge=1, description="Composed emails sent at a time.")
+    attachment_download_concurrency: int = Field(
+        default=5, ge=1, description="Attachment downloads at a time per composed email."
+    )
+    attachment_download_timeout_seconds: float = Field(default=30.0, gt=0)
+    attachment_max_total_bytes: int = Field(
+        default=50 * 1024 * 1024, ge=1, description="Largest total of one email's attachments."
+    )
+    completion_sweep_interval_seconds: float = Field(
+        default=60.0, gt=0, description="How often orders whose completion was missed are completed."
+    )
     condition_retry_seconds: float = Field(default=60.0, ge=0)
     condition_timeout_seconds: float = Field(default=30.0, gt=0)
     dependency_retry_seconds: float = Field(default=60.0, ge=0)

@@ -1,5 +1,6 @@
-"""The background loops: order processing, email and SMS dispatch, vendor status polls, delivery reports
-(and their retries), maintenance.
+"""The background loops: order processing, email (ordinary and composed) and SMS dispatch, vendor status
+polls, delivery reports (and their retries), maintenance (lease rescue, TTL, missed completions, feed
+retention).
 
 Wake-ups: LISTEN/NOTIFY on commit (a hint), a timer for the next future send time, and polling as the
 safety net. Any number of processes may run these loops against one database. On stop, loops finish
@@ -18,9 +19,10 @@ from typing import Any
 import asyncpg
 import structlog
 
-from altinn_notifications.bootstrap import Container
+from altinn_notifications.bootstrap import Container, build_attachment_source
 from altinn_notifications.config import Settings
 from altinn_notifications.dispatch.service import (
+    ComposedEmailDispatcher,
     DispatchConfig,
     EmailDispatcher,
     Maintenance,
@@ -43,6 +45,7 @@ class WorkerConfig:
     maintenance_interval: float = 15.0
     ttl_interval: float = 60.0
     feed_cleanup_interval: float = 3600.0
+    completion_interval: float = 60.0
 
 
 async def _wait(events: list[asyncio.Event], seconds: float) -> None:
@@ -92,7 +95,9 @@ class Workers:
         self.container = container
         s = container.settings
         self.config = config or WorkerConfig(
-            poll_interval=s.poll_interval_seconds, maintenance_interval=s.maintenance_interval_seconds
+            poll_interval=s.poll_interval_seconds,
+            maintenance_interval=s.maintenance_interval_seconds,
+            completion_interval=s.completion_sweep_interval_seconds,
         )
         tx = container.transaction
         self.processor = OrderProcessor(
@@ -102,12 +107,13 @@ class Workers:
             container.condition,
             processing or processing_config(s),
         )
-        dispatch = dispatch or DispatchConfig(
-            batch_size=s.dispatch_batch_size,
-            concurrency=s.dispatch_concurrency,
-            lease=timedelta(seconds=s.lease_seconds),
-        )
+        dispatch = dispatch or dispatch_config(s)
         self.email = EmailDispatcher(tx, container.email_provider, dispatch)
+        # Composed emails (attachments) have their own claim and loop: downloads never hold up other email.
+        self._own_attachments = container.attachments is None
+        attachments = container.attachments or build_attachment_source(s)
+        self.composed = ComposedEmailDispatcher(tx, container.email_provider, attachments, dispatch)
+        self.composed.polls_scheduled = self.email.polls_scheduled  # one email poller wakes for both
         # The clock decides the SMS daytime window; tests inject one instead of waiting for 09:00.
         self.sms = SmsDispatcher(tx, container.sms_provider, dispatch, clock or container.clock)
         report_schedule = tuple(s.report_retry_schedule_seconds)
@@ -125,6 +131,9 @@ class Workers:
             EMAIL_CHANNEL: asyncio.Event(),
             SMS_CHANNEL: asyncio.Event(),
         }
+        #: The composed-email loop wakes on the email channel too, with its own event (each loop clears
+        #: its event before it claims).
+        self.composed_wake = asyncio.Event()
         self.stop = asyncio.Event()
 
     async def run(self) -> None:
@@ -172,6 +181,9 @@ class Workers:
                 run_loop("email", self.email.run_once, self.wake[EMAIL_CHANNEL], self.stop, email_idle)
             ),
             asyncio.create_task(
+                run_loop("composed-email", self.composed.run_once, self.composed_wake, self.stop, email_idle)
+            ),
+            asyncio.create_task(
                 run_loop("sms", self.sms.run_once, self.wake[SMS_CHANNEL], self.stop, sms_idle)
             ),
             asyncio.create_task(self.reports.run(self.stop), name="reports"),
@@ -198,6 +210,11 @@ class Workers:
             ),
             asyncio.create_task(
                 self._periodic(
+                    "missed-completions", self.maintenance.complete_missed, self.config.completion_interval
+                )
+            ),
+            asyncio.create_task(
+                self._periodic(
                     "feed-retention",
                     self.maintenance.delete_old_feed_entries,
                     self.config.feed_cleanup_interval,
@@ -210,6 +227,8 @@ class Workers:
         finally:
             self.stop.set()
             await asyncio.gather(*tasks, return_exceptions=True)
+            if self._own_attachments:
+                await self.composed.attachments.close()
             log.info("workers stopped")
 
     def request_stop(self) -> None:
@@ -244,6 +263,20 @@ class Workers:
         event = self.wake.get(channel)
         if event is not None:
             event.set()
+        if channel == EMAIL_CHANNEL:
+            self.composed_wake.set()
+
+
+def dispatch_config(s: Settings) -> DispatchConfig:
+    return DispatchConfig(
+        batch_size=s.dispatch_batch_size,
+        concurrency=s.dispatch_concurrency,
+        lease=timedelta(seconds=s.lease_seconds),
+        flush_size=s.dispatch_flush_size,
+        flush_interval=s.dispatch_flush_interval_seconds,
+        composed_batch_size=s.composed_email_batch_size,
+        composed_concurrency=s.composed_email_concurrency,
+    )
 
 
 def processing_config(s: Settings) -> ProcessingConfig:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
 from altinn_notifications.api import health, misc, triggers
-from altinn_notifications.api.problems import install_error_handlers
+from altinn_notifications.api.problems import document_validation_problems, install_error_handlers
 from altinn_notifications.api.tracing import TraceMiddleware
 from altinn_notifications.bootstrap import Container
 from altinn_notifications.chains import router as chains_router
@@ -63,6 +64,14 @@ def create_app(
     )
     if container is not None:
         app.state.container = container
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_validation_problems(_default_openapi())
+        return app.openapi_schema
+
+    _default_openapi = app.openapi
+    app.openapi = openapi  # type: ignore[method-assign]
     app.add_middleware(TraceMiddleware)
     install_error_handlers(app)
     app.include_router(health.router)

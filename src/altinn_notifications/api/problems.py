@@ -126,9 +126,51 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(_: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code < 400:
             return Response(status_code=exc.status_code)
+        if (
+            exc.status_code == 400
+        ):  # e.g. a body that cannot be read: ASP.NET answers ValidationProblemDetails
+            return validation_problem({"$": [str(exc.detail)]})
         return problem(exc.status_code)
 
     @app.exception_handler(Exception)
     async def _unhandled(_: Request, exc: Exception) -> Response:
         log.error("unhandled error", error_type=type(exc).__name__, exc_info=exc)
         return problem(500)
+
+
+VALIDATION_PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "ValidationProblemDetails",
+    "type": "object",
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "errors": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}},
+        "traceId": {"type": "string"},
+    },
+    "required": ["title", "status", "errors"],
+}
+
+
+def document_validation_problems(schema: dict[str, Any]) -> dict[str, Any]:
+    """Our binding errors are 400 ValidationProblemDetails (as the reference), not FastAPI's 422: say so."""
+    schema.setdefault("components", {}).setdefault("schemas", {})["ValidationProblemDetails"] = (
+        VALIDATION_PROBLEM_SCHEMA
+    )
+    ref = {"$ref": "#/components/schemas/ValidationProblemDetails"}
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.get("responses", {})
+            default_422 = (
+                responses.get("422", {}).get("content", {}).get("application/json", {}).get("schema", {})
+            )
+            if default_422.get("$ref", "").endswith("/HTTPValidationError"):
+                del responses["422"]
+                described = responses.get("400", {}).get("description", "Validation failed.")
+                responses["400"] = {"description": described, "content": {PROBLEM_JSON: {"schema": ref}}}
+    schemas = schema["components"]["schemas"]
+    still_used = "HTTPValidationError" in str(schema.get("paths"))
+    if not still_used:
+        schemas.pop("HTTPValidationError", None)
+        schemas.pop("ValidationError", None)
+    return schema

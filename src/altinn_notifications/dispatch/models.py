@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 from uuid import UUID
 
@@ -27,6 +27,23 @@ class ClaimedEmail:
     subject: str
     body: str
     content_type: Literal["Plain", "Html"]
+
+
+@dataclass(frozen=True)
+class AttachmentRef:
+    """A file of a composed email as ordered (spec 4.2). The SAS URL is a credential: it is kept out of
+    `repr`, and must never be logged."""
+
+    filename: str
+    mime_type: str
+    sas_url: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class ClaimedComposedEmail(ClaimedEmail):
+    """An email of a `Composed` order: sent with the files its SAS URLs point to."""
+
+    attachments: tuple[AttachmentRef, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -61,3 +78,7 @@ class SendResult:
     retry_in_seconds: float | None = None  # set: back to `New`, eligible again after this many seconds
     poll_in_seconds: float | None = None  # set: stays `Sending` with `reference`, polled after this long
     segments: int | None = None  # SMS: segments the text costs (`smscount`)
+    attachment_bytes: int | None = None  # composed email: total size of the downloaded attachments
+    #: A retry of a claim that was never handed to the vendor (the channel was paused meanwhile): the
+    #: claim's attempt is given back, so vendor retry schedules count real attempts only.
+    not_attempted: bool = False

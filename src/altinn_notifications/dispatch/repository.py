@@ -6,9 +6,17 @@ import json
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 from altinn_notifications.db.pool import Connection
-from altinn_notifications.dispatch.models import ClaimedEmail, ClaimedPoll, ClaimedSms, SendResult
+from altinn_notifications.dispatch.models import (
+    AttachmentRef,
+    ClaimedComposedEmail,
+    ClaimedEmail,
+    ClaimedPoll,
+    ClaimedSms,
+    SendResult,
+)
 from altinn_notifications.providers.base import Channel
 
 _TABLE: dict[Channel, str] = {"email": "emailnotifications", "sms": "smsnotifications"}
@@ -23,25 +31,34 @@ _PENDING: dict[Channel, str] = {
 }
 _INTERMEDIATE: dict[Channel, str] = {"email": "Succeeded", "sms": "Accepted"}
 
+# Ordinary and composed emails are claimed separately (spec 10.7: composed emails have their own queue, so
+# that slow attachment downloads never hold up ordinary email).
 _CLAIM_EMAIL = """
 WITH c AS (
     SELECT e._id FROM emailnotifications e
     JOIN orders o ON o._id = e._orderid
     WHERE e.result = 'New' AND e.expirytime >= now()
       AND (e.next_attempt_at IS NULL OR e.next_attempt_at <= now())
-      AND o.type <> 'Composed'
+      AND o.type {kind}
     ORDER BY e._id
     FOR UPDATE OF e SKIP LOCKED
     LIMIT $1
 )
 UPDATE emailnotifications e
 SET result = 'Sending', resulttime = now(), claimed_until = now() + $2::interval, attempts = e.attempts + 1
-FROM c, emailtexts t
-WHERE e._id = c._id AND t._orderid = e._orderid
+FROM c, emailtexts t{join}
+WHERE e._id = c._id AND t._orderid = e._orderid{join_on}
 RETURNING e.alternateid, e._orderid, e.attempts, t.fromaddress, e.toaddress,
           COALESCE(NULLIF(e.customizedsubject, ''), t.subject, '') AS subject,
-          COALESCE(NULLIF(e.customizedbody, ''), t.body) AS body, t.contenttype
+          COALESCE(NULLIF(e.customizedbody, ''), t.body) AS body, t.contenttype{extra}
 """
+_CLAIM_STANDARD_EMAIL = _CLAIM_EMAIL.format(kind="<> 'Composed'", join="", join_on="", extra="")
+_CLAIM_COMPOSED_EMAIL = _CLAIM_EMAIL.format(
+    kind="= 'Composed'",
+    join=", orders o",
+    join_on=" AND o._id = e._orderid",
+    extra=",\n          o.notificationorder -> 'emailAttachments' AS attachments",
+)
 
 _CLAIM_SMS = """
 WITH c AS (
@@ -86,7 +103,8 @@ class DispatchRepository:
         self.conn = conn
 
     async def claim_emails(self, limit: int, lease: timedelta) -> list[ClaimedEmail]:
-        rows = await self.conn.fetch(_CLAIM_EMAIL, limit, lease)
+        """Emails of every order type but `Composed`."""
+        rows = await self.conn.fetch(_CLAIM_STANDARD_EMAIL, limit, lease)
         return [
             ClaimedEmail(
                 id=r["alternateid"],
@@ -100,6 +118,51 @@ class DispatchRepository:
             )
             for r in rows
         ]
+
+    async def claim_composed_emails(self, limit: int, lease: timedelta) -> list[ClaimedComposedEmail]:
+        """Emails of `Composed` orders, with the attachments stored in the order (spec 4.2)."""
+        rows = await self.conn.fetch(_CLAIM_COMPOSED_EMAIL, limit, lease)
+        return [
+            ClaimedComposedEmail(
+                id=r["alternateid"],
+                order_id=r["_orderid"],
+                attempts=r["attempts"],
+                from_address=r["fromaddress"],
+                to_address=r["toaddress"],
+                subject=r["subject"],
+                body=r["body"],
+                content_type="Html" if r["contenttype"] == "Html" else "Plain",
+                attachments=tuple(
+                    AttachmentRef(
+                        filename=str(a.get("filename") or ""),
+                        mime_type=str(a.get("mimeType") or ""),
+                        sas_url=str(a.get("sasUrl") or ""),
+                    )
+                    for a in (r["attachments"] or ())
+                    if isinstance(a, dict)
+                ),
+            )
+            for r in rows
+        ]
+
+    async def extend_leases(
+        self, channel: Channel, claims: Sequence[tuple[UUID, int]], lease: timedelta
+    ) -> int:
+        """Keep claims alive while their batch is still sending: (notification id, attempt of the claim)
+        pairs still `Sending` get `claimed_until = now() + lease`. The attempt number makes sure only our
+        own claim is extended, never a later claim of a row rescued from us."""
+        if not claims:
+            return 0
+        status: str = await self.conn.execute(
+            f"""UPDATE {_TABLE[channel]} n SET claimed_until = now() + $3::interval
+                FROM unnest($1::uuid[], $2::int[]) AS i(id, attempts)
+                WHERE n.alternateid = i.id AND n.attempts = i.attempts AND n.result = 'Sending'
+                  AND n.claimed_until IS NOT NULL""",
+            [c[0] for c in claims],
+            [c[1] for c in claims],
+            lease,
+        )
+        return int(status.split()[-1])
 
     async def claim_sms(self, limit: int, lease: timedelta, *, daytime_open: bool) -> list[ClaimedSms]:
         """Anytime SMS always; Daytime (or unset policy, v1) only while the daytime window is open."""
@@ -142,37 +205,49 @@ class DispatchRepository:
         retry = [r for r in results if r.retry_in_seconds is not None]
         poll = [r for r in results if r.retry_in_seconds is None and r.poll_in_seconds is not None]
         table, ref, rtype = _TABLE[channel], _REFERENCE[channel], _RESULT_TYPE[channel]
-        segments = ", smscount = COALESCE(i.segments, n.smscount)" if channel == "sms" else ""
+        # The SMS segment count, or the email's total attachment size (composed email), in `i.extra`.
+        extra = (
+            ", smscount = COALESCE(i.extra, n.smscount)"
+            if channel == "sms"
+            else ", total_attachment_size_bytes = COALESCE(i.extra, n.total_attachment_size_bytes)"
+        )
+
+        def extras(rows: Sequence[SendResult]) -> list[int | None]:
+            return [r.segments if channel == "sms" else r.attachment_bytes for r in rows]
+
         if done:
             await self.conn.execute(
                 f"""UPDATE {table} n SET result = i.result::{rtype}, resulttime = now(), claimed_until = NULL,
-                           {ref} = COALESCE(i.ref, n.{ref}){segments}
-                    FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int[]) AS i(id, result, ref, segments)
+                           {ref} = COALESCE(i.ref, n.{ref}){extra}
+                    FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int8[]) AS i(id, result, ref, extra)
                     WHERE n.alternateid = i.id AND n.result = 'Sending'""",
                 [r.id for r in done],
                 [r.result for r in done],
                 [r.reference for r in done],
-                [r.segments for r in done],
+                extras(done),
             )
         if poll:
             await self.conn.execute(
                 f"""UPDATE {table} n SET claimed_until = NULL, {ref} = COALESCE(i.ref, n.{ref}),
-                           next_attempt_at = now() + make_interval(secs => i.delay){segments}
-                    FROM unnest($1::uuid[], $2::text[], $3::float8[], $4::int[]) AS i(id, ref, delay, segments)
+                           next_attempt_at = now() + make_interval(secs => i.delay){extra}
+                    FROM unnest($1::uuid[], $2::text[], $3::float8[], $4::int8[]) AS i(id, ref, delay, extra)
                     WHERE n.alternateid = i.id AND n.result = 'Sending'""",
                 [r.id for r in poll],
                 [r.reference for r in poll],
                 [r.poll_in_seconds for r in poll],
-                [r.segments for r in poll],
+                extras(poll),
             )
         if retry:
+            # A claim that never reached the vendor (`not_attempted`) gives its attempt back.
             await self.conn.execute(
                 f"""UPDATE {table} n SET result = 'New', resulttime = now(), claimed_until = NULL,
-                           next_attempt_at = now() + make_interval(secs => i.delay)
-                    FROM unnest($1::uuid[], $2::float8[]) AS i(id, delay)
+                           next_attempt_at = now() + make_interval(secs => i.delay),
+                           attempts = GREATEST(0, n.attempts - i.refund)
+                    FROM unnest($1::uuid[], $2::float8[], $3::int[]) AS i(id, delay, refund)
                     WHERE n.alternateid = i.id AND n.result = 'Sending'""",
                 [r.id for r in retry],
                 [r.retry_in_seconds for r in retry],
+                [1 if r.not_attempted else 0 for r in retry],
             )
 
     async def apply_reports(

@@ -1,6 +1,17 @@
 """Dispatch: claim a batch, send it concurrently, write results in short transactions (spec 10.7, 10.8).
 
-No transaction is open while a provider is called. Transient failures go back to `New` with back-off (the
+No transaction is open while a provider is called. Results are written while the batch is still sending,
+in small groups (at most `flush_size` results, at the latest `flush_interval` after the first of a group),
+so a worker killed mid-batch leaves at most its in-flight sends and one unwritten group to be sent again
+after the lease rescue. While a batch runs, the leases of its rows not yet written are extended every third
+of the lease, so a batch that takes longer than the lease is never rescued (and resent) while still
+sending. Once a vendor asks the channel to pause, sends of the batch not yet started are not made: they go
+back to `New` until the pause ends, with their claim's attempt given back.
+
+Composed emails (spec 4.2) are claimed separately (`ComposedEmailDispatcher`, its own loop, batch 50) so
+that attachment downloads never hold up ordinary email; each email's attachments are downloaded from their
+SAS URLs (`dispatch.attachments`) right before the send.
+ Transient failures go back to `New` with back-off (the
 provider's own `retry_schedule` when it has one, e.g. LINK Mobility's 5/10/15/30 minutes, after which the
 notification fails); a vendor's rate-limit signal pauses the whole channel for every worker until the reset
 time.
@@ -22,12 +33,21 @@ from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
+from uuid import UUID
 
 import structlog
 
 from altinn_notifications.db.pool import Connection
-from altinn_notifications.dispatch.models import ClaimedEmail, ClaimedPoll, ClaimedSms, SendResult, is_final
+from altinn_notifications.dispatch.attachments import AttachmentSource, DownloadFailed
+from altinn_notifications.dispatch.models import (
+    ClaimedComposedEmail,
+    ClaimedEmail,
+    ClaimedPoll,
+    ClaimedSms,
+    SendResult,
+    is_final,
+)
 from altinn_notifications.dispatch.repository import DispatchRepository
 from altinn_notifications.logging import mask_id
 from altinn_notifications.metrics import NOTIFICATIONS_SENT, SEND_SECONDS
@@ -48,7 +68,7 @@ from altinn_notifications.providers.base import (
 from altinn_notifications.providers.sms.segments import segment_count
 from altinn_notifications.reports.models import DEFAULT_RETRY_SCHEDULE, PendingReport
 from altinn_notifications.reports.service import apply_reports
-from altinn_notifications.status.completion import complete_orders
+from altinn_notifications.status.completion import CompletionRepository, complete_orders
 
 log = structlog.get_logger(__name__)
 
@@ -64,23 +84,52 @@ class DispatchConfig:
     retry_max_seconds: float = 30 * 60.0
     default_pause_seconds: float = 60.0
     poll_retry_seconds: float = 8.0  # a status poll that failed transiently is asked again after this
+    flush_size: int = 50  # results written per transaction while a batch is sending ...
+    flush_interval: float = 0.1  # ... at the latest this long after the first of them arrived
+    composed_batch_size: int = 50  # composed emails (spec 12 `ComposedEmailPublishBatchSize`)
+    composed_concurrency: int = 5  # composed emails sent at a time (each downloads its attachments first)
 
     def retry_delay(self, attempts: int) -> float:
         return float(min(self.retry_base_seconds * (2 ** max(0, attempts - 1)), self.retry_max_seconds))
 
 
+@dataclass(frozen=True)
+class Sent:
+    """What became of one claimed item: the provider's outcome, plus what dispatch knows besides.
+
+    `kind`: `sent` (the provider was called), `download_failed` (a composed email whose attachments could
+    not be fetched: the provider was not called, a transient failure uses dispatch's own back-off, never a
+    vendor's retry schedule), `not_attempted` (the channel was paused before this send started: back to
+    `New` until the pause ends, the claim's attempt given back).
+    """
+
+    outcome: SendOutcome
+    kind: Literal["sent", "download_failed", "not_attempted"] = "sent"
+    attachment_bytes: int | None = None
+
+
+Claimed = ClaimedEmail | ClaimedSms
+
+
 def _result(
-    item: ClaimedEmail | ClaimedSms,
-    outcome: SendOutcome,
-    config: DispatchConfig,
-    schedule: RetrySchedule | None = None,
+    item: Claimed, sent: Sent, config: DispatchConfig, schedule: RetrySchedule | None = None
 ) -> SendResult:
+    outcome = sent.outcome
+    if sent.kind == "not_attempted":
+        return SendResult(
+            item.id, item.order_id, "New", retry_in_seconds=outcome.retry_after or 0.0, not_attempted=True
+        )
+    if sent.kind == "download_failed":
+        schedule = None
     segments = segment_count(item.body) if isinstance(item, ClaimedSms) else None
+    size = sent.attachment_bytes
     if outcome.transient:
         if schedule is not None:
             planned = schedule.delay_after(item.attempts)
             if planned is None:  # the vendor's retries are used up
-                return SendResult(item.id, item.order_id, schedule.final_result, segments=segments)
+                return SendResult(
+                    item.id, item.order_id, schedule.final_result, segments=segments, attachment_bytes=size
+                )
             delay = max(planned, outcome.retry_after or 0.0)
         else:
             delay = max(config.retry_delay(item.attempts), outcome.retry_after or 0.0)
@@ -93,46 +142,127 @@ def _result(
             reference=outcome.reference,
             poll_in_seconds=outcome.poll_after,
             segments=segments,
+            attachment_bytes=size,
         )
-    return SendResult(item.id, item.order_id, outcome.result, reference=outcome.reference, segments=segments)
+    return SendResult(
+        item.id,
+        item.order_id,
+        outcome.result,
+        reference=outcome.reference,
+        segments=segments,
+        attachment_bytes=size,
+    )
 
 
 class _Dispatcher:
     channel: Channel
     provider: object  # the channel's EmailProvider or SmsProvider
 
-    def __init__(self, transaction: Transaction, config: DispatchConfig) -> None:
+    def __init__(
+        self, transaction: Transaction, config: DispatchConfig, concurrency: int | None = None
+    ) -> None:
         self.transaction = transaction
         self.config = config
-        self._slots = asyncio.Semaphore(config.concurrency)
+        self._slots = asyncio.Semaphore(concurrency or config.concurrency)
         #: Set when a write scheduled status polls (wakes this process's poller early).
         self.polls_scheduled = asyncio.Event()
+        # Result writes and lease extensions of this dispatcher take turns: two transactions updating the
+        # same rows in different orders could deadlock.
+        self._writing = asyncio.Lock()
 
     async def _send_all(
-        self, items: Sequence[ClaimedEmail | ClaimedSms], send: Callable[[Any], Awaitable[SendOutcome]]
+        self, items: Sequence[Claimed], send: Callable[[Any], Awaitable[SendOutcome | Sent]]
     ) -> None:
-        async def one(item: ClaimedEmail | ClaimedSms) -> tuple[ClaimedEmail | ClaimedSms, SendOutcome]:
+        """Send a claimed batch; write the results as they come in (see the module docstring)."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Queue[tuple[Claimed, Sent]] = asyncio.Queue()
+        unwritten: dict[UUID, Claimed] = {item.id: item for item in items}
+        paused_until = [0.0]  # loop time until which the vendor asked this channel to wait
+
+        async def one(item: Claimed) -> None:
             async with self._slots:
+                wait = paused_until[0] - loop.time()
+                if wait > 0:
+                    done.put_nowait(
+                        (item, Sent(SendOutcome(result="New", retry_after=wait), "not_attempted"))
+                    )
+                    return
                 started = time.perf_counter()
                 try:
-                    return item, await send(item)
+                    answer = await send(item)
+                    sent = answer if isinstance(answer, Sent) else Sent(answer)
                 except Exception as exc:  # a provider bug must not lose the notification
                     log.warning(
                         "provider error", channel=self.channel, id=mask_id(item.id), error=type(exc).__name__
                     )
-                    return item, SendOutcome(result="New", transient=True, detail=type(exc).__name__)
+                    sent = Sent(SendOutcome(result="New", transient=True, detail=type(exc).__name__))
                 finally:
                     SEND_SECONDS.labels(channel=self.channel).observe(time.perf_counter() - started)
+                if sent.outcome.retry_after:
+                    paused_until[0] = max(paused_until[0], loop.time() + sent.outcome.retry_after)
+                done.put_nowait((item, sent))
 
-        outcomes = await asyncio.gather(*(one(i) for i in items))
+        senders = asyncio.gather(*(one(i) for i in items))
+        keeper = asyncio.create_task(self._keep_leases(unwritten))
+        try:
+            await self._write_as_they_come(done, len(items), unwritten)
+        except BaseException:
+            # Results can no longer be written (or we are cancelled): what is unwritten stays `Sending`
+            # and is rescued after its lease.
+            senders.cancel()
+            raise
+        finally:
+            keeper.cancel()
+            await asyncio.gather(keeper, senders, return_exceptions=True)
+
+    async def _write_as_they_come(
+        self, done: asyncio.Queue[tuple[Claimed, Sent]], expected: int, unwritten: dict[UUID, Claimed]
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        group: list[tuple[Claimed, Sent]] = []
+        received = 0
+        failures = 0
+        while received < expected or group:
+            if not group:
+                group.append(await done.get())
+                received += 1
+            deadline = loop.time() + self.config.flush_interval
+            while received < expected and len(group) < self.config.flush_size:
+                try:
+                    group.append(done.get_nowait())
+                except asyncio.QueueEmpty:
+                    left = deadline - loop.time()
+                    if left <= 0:
+                        break
+                    try:
+                        group.append(await asyncio.wait_for(done.get(), left))
+                    except TimeoutError:
+                        break
+                received += 1
+            try:
+                await self._write(group)
+            except Exception as exc:  # keep the group: it is written with the next one
+                failures += 1
+                if failures >= 5 and received == expected:
+                    raise
+                log.warning(
+                    "writing send results failed; retrying", channel=self.channel, error=type(exc).__name__
+                )
+                await asyncio.sleep(min(0.2 * 2**failures, 5.0))
+                continue
+            failures = 0
+            for item, _ in group:
+                unwritten.pop(item.id, None)
+            group = []
+
+    async def _write(self, group: Sequence[tuple[Claimed, Sent]]) -> None:
         schedule = retry_schedule_of(self.provider)
-        results = [_result(item, outcome, self.config, schedule) for item, outcome in outcomes]
-        for result, count in Counter(
-            "Failed_TransientError" if r.retry_in_seconds else r.result for r in results
-        ).items():
-            NOTIFICATIONS_SENT.labels(channel=self.channel, result=result).inc(count)
-        pause = max((o.retry_after or 0.0 for _, o in outcomes if o.retry_after), default=0.0)
-        async with self.transaction() as conn:
+        results = [_result(item, sent, self.config, schedule) for item, sent in group]
+        pause = max(
+            (s.outcome.retry_after or 0.0 for _, s in group if s.kind == "sent" and s.outcome.retry_after),
+            default=0.0,
+        )
+        async with self._writing, self.transaction() as conn:
             repo = DispatchRepository(conn)
             await repo.write_send_results(self.channel, results)
             if pause:
@@ -141,10 +271,31 @@ class _Dispatcher:
                 r.order_id for r in results if r.retry_in_seconds is None and is_final(self.channel, r.result)
             ]
             await complete_orders(conn, finals)
+        for result, count in Counter(
+            "Failed_TransientError" if r.retry_in_seconds else r.result
+            for r in results
+            if not r.not_attempted
+        ).items():
+            NOTIFICATIONS_SENT.labels(channel=self.channel, result=result).inc(count)
         if pause:
             log.warning("channel paused by provider rate limit", channel=self.channel, seconds=pause)
         if any(r.poll_in_seconds is not None for r in results):
             self.polls_scheduled.set()
+
+    async def _keep_leases(self, unwritten: dict[UUID, Claimed]) -> None:
+        """Every third of the lease, extend the claims of the batch not written yet."""
+        lease = self.config.lease
+        every = max(lease.total_seconds() / 3, 0.01)
+        while True:
+            await asyncio.sleep(every)
+            claims = [(item.id, item.attempts) for item in unwritten.values()]
+            if not claims:
+                continue
+            try:
+                async with self._writing, self.transaction() as conn:
+                    await DispatchRepository(conn).extend_leases(self.channel, claims, lease)
+            except Exception as exc:  # the next round tries again; the lease has two more thirds to go
+                log.warning("extending leases failed", channel=self.channel, error=type(exc).__name__)
 
     async def paused_for(self) -> float:
         async with self.transaction() as conn:
@@ -184,6 +335,65 @@ class EmailDispatcher(_Dispatcher):
                 content_type=item.content_type,
             )
         )
+
+
+class ComposedEmailDispatcher(_Dispatcher):
+    """Emails of `Composed` orders (spec 4.2, 10.7.1): claimed in their own batches, attachments downloaded
+    from their SAS URLs right before the send. A final download failure (`Failed_InvalidSasUrl`,
+    `Failed_PayloadTooLarge`) is the email's result; a transient one sends the email back to `New` with
+    dispatch's back-off. Shares the email channel's rate-limit pause."""
+
+    channel: Channel = "email"
+    provider: EmailProvider
+
+    def __init__(
+        self,
+        transaction: Transaction,
+        provider: EmailProvider,
+        attachments: AttachmentSource,
+        config: DispatchConfig,
+    ) -> None:
+        super().__init__(transaction, config, concurrency=config.composed_concurrency)
+        self.provider = provider
+        self.attachments = attachments
+
+    async def run_once(self) -> int:
+        if await self.paused_for() > 0:
+            return 0
+        async with self.transaction() as conn:
+            batch = await DispatchRepository(conn).claim_composed_emails(
+                self.config.composed_batch_size, self.config.lease
+            )
+        if batch:
+            await self._send_all(batch, self._send)
+        return len(batch)
+
+    async def _send(self, item: ClaimedComposedEmail) -> Sent:
+        fetched = await self.attachments.download(item.attachments)
+        if isinstance(fetched, DownloadFailed):
+            log.info(
+                "attachment download failed",
+                id=mask_id(item.id),
+                detail=fetched.detail,
+                result=fetched.result or "retry",
+            )
+            if fetched.result is None:
+                outcome = SendOutcome(result="Failed_TransientError", transient=True, detail=fetched.detail)
+            else:
+                outcome = SendOutcome(result=fetched.result, detail=fetched.detail)
+            return Sent(outcome, "download_failed")
+        outcome = await self.provider.send(
+            EmailMessage(
+                notification_id=item.id,
+                from_address=item.from_address,
+                to_address=item.to_address,
+                subject=item.subject,
+                body=item.body,
+                content_type=item.content_type,
+                attachments=fetched.files,
+            )
+        )
+        return Sent(outcome, attachment_bytes=fetched.total_bytes)
 
 
 class SmsDispatcher(_Dispatcher):
@@ -382,6 +592,7 @@ class MaintenanceConfig:
     ttl_batch: int = 1000
     feed_retention: timedelta = timedelta(days=90)
     feed_batch: int = 10000
+    completion_batch: int = 500
 
 
 class Maintenance:
@@ -414,6 +625,22 @@ class Maintenance:
                 total += len(order_ids)
                 if len(order_ids) < self.config.ttl_batch:
                     break
+        return total
+
+    async def complete_missed(self) -> int:
+        """Safety net: `Processed` orders with no pending notification are completed (with their status
+        feed entry). Every path that writes a final result completes its orders in the same transaction,
+        so this finds nothing unless a completion was missed; then no order stays `Processed` for ever."""
+        total = 0
+        while True:
+            async with self.transaction() as conn:
+                candidates = await CompletionRepository(conn).completable_orders(self.config.completion_batch)
+                completed = await complete_orders(conn, candidates)
+            total += len(completed)
+            if len(candidates) < self.config.completion_batch or not completed:
+                break
+        if total:
+            log.warning("completed orders whose completion was missed", orders=total)
         return total
 
     async def delete_old_feed_entries(self) -> int:

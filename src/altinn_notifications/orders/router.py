@@ -7,6 +7,8 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
+from pydantic import AfterValidator
+from pydantic_core import PydanticCustomError
 
 from altinn_notifications.api.deps import ContainerDep, CreatorDep
 from altinn_notifications.api.responses import json_response
@@ -21,6 +23,7 @@ from altinn_notifications.orders.models import (
     NotificationOrderRequestExt,
     NotificationOrderRequestResponseExt,
     SmsNotificationOrderRequestExt,
+    storable_text,
 )
 from altinn_notifications.orders.repository import OrderRepository
 from altinn_notifications.status.models import NotificationOrderWithStatusExt
@@ -37,6 +40,12 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "Missing, invalid or expired token."},
     403: {"description": "Missing scope or no org."},
 }
+
+
+def _storable_query(value: str) -> str:
+    if not storable_text(value):
+        raise PydanticCustomError("string_unstorable", "The value is not valid.")
+    return value
 
 
 def _links(container: Container) -> Links:
@@ -102,7 +111,7 @@ async def get_order(id: UUID, container: ContainerDep, caller: CreatorDep) -> Re
 
 @router.get("/orders", response_model=NotificationOrderListExt, responses=_ERRORS, deprecated=True)
 async def get_orders_by_senders_reference(
-    senders_reference: Annotated[str, Query(alias="sendersReference")],
+    senders_reference: Annotated[str, Query(alias="sendersReference"), AfterValidator(_storable_query)],
     container: ContainerDep,
     caller: CreatorDep,
 ) -> Response:

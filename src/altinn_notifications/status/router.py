@@ -18,6 +18,7 @@ from altinn_notifications.status.models import (
 
 router = APIRouter(tags=["Orders (v1)"])
 _ERRORS: dict[int | str, dict[str, str]] = {
+    400: {"description": "The id is not a GUID (ValidationProblemDetails)."},
     401: {"description": "Missing, invalid or expired token."},
     403: {"description": "Missing scope or no org."},
     404: {"description": "No such order for this creator."},

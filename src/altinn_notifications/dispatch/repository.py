@@ -29,6 +29,10 @@ _PENDING: dict[Channel, str] = {
     "email": "('New', 'Sending', 'Succeeded')",
     "sms": "('New', 'Sending', 'Accepted')",
 }
+_PENDING_SET: dict[Channel, frozenset[str]] = {
+    "email": frozenset({"New", "Sending", "Succeeded"}),
+    "sms": frozenset({"New", "Sending", "Accepted"}),
+}
 _INTERMEDIATE: dict[Channel, str] = {"email": "Succeeded", "sms": "Accepted"}
 
 # Ordinary and composed emails are claimed separately (spec 10.7: composed emails have their own queue, so
@@ -283,11 +287,23 @@ class DispatchRepository:
                 f"""UPDATE {table} n SET deliveryreport = i.report::jsonb
                     FROM unnest($1::text[], $2::text[]) AS i(ref, report)
                     WHERE n.{ref} = i.ref
-                    RETURNING n.{ref} AS ref, n.expirytime <= now() AS expired""",
+                    RETURNING n.{ref} AS ref, n.expirytime <= now() AS expired, n.result::text AS result""",
                 missing,
                 [json.dumps(r[2]) for r in reports if r[0] in set(missing)],
             )
-            known = {r["ref"]: ("expired" if r["expired"] else "final") for r in found}
+            wanted = {r[0]: r[1] for r in reports}
+            intermediate = _INTERMEDIATE[channel]
+            pending = _PENDING_SET[channel]
+            known: dict[str, str] = {}
+            for r in found:
+                if r["expired"]:
+                    known[r["ref"]] = "expired"
+                elif r["result"] in pending and not (r["result"] == wanted[r["ref"]] == intermediate):
+                    # The send result committed between our two statements (this one has a fresh snapshot):
+                    # the row still waits for this report, so it must be retried, not dropped as a duplicate.
+                    known[r["ref"]] = "not_found"
+                else:
+                    known[r["ref"]] = "final"
             reasons = {x: known.get(x, "not_found") for x in missing}
         return orders, reasons
 

@@ -70,6 +70,9 @@ def _url(base_url: str, path: str) -> str:
     return base_url.rstrip("/") + "/" + path
 
 
+_STALE_CONNECTION = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
+
+
 class _PlatformApi:
     """POST JSON to one platform service; every failure becomes a `DependencyError`."""
 
@@ -85,15 +88,22 @@ class _PlatformApi:
         self, path: str, body: Any, operation: str, headers: Mapping[str, str] | None = None
     ) -> Any:
         where = f"{self._service} {operation}"
-        try:
-            response = await self._client.post(
-                _url(self._base_url, path),
-                json=body,
-                headers=dict(headers or {}),
-                timeout=httpx.USE_CLIENT_DEFAULT if self._timeout is None else self._timeout,
-            )
-        except httpx.HTTPError as exc:
-            raise DependencyError(f"{where} failed: {type(exc).__name__}") from exc
+        for attempt in (1, 2):
+            try:
+                response = await self._client.post(
+                    _url(self._base_url, path),
+                    json=body,
+                    headers=dict(headers or {}),
+                    timeout=httpx.USE_CLIENT_DEFAULT if self._timeout is None else self._timeout,
+                )
+                break
+            except _STALE_CONNECTION as exc:
+                # A pooled keep-alive connection the server had just closed: these lookups have no side
+                # effects, so one retry on a fresh connection beats rescheduling the whole order.
+                if attempt == 2:
+                    raise DependencyError(f"{where} failed: {type(exc).__name__}") from exc
+            except httpx.HTTPError as exc:
+                raise DependencyError(f"{where} failed: {type(exc).__name__}") from exc
         if not response.is_success:
             raise DependencyError(f"{where} failed with status code {response.status_code}")
         try:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import re
 import secrets
+import time
 from contextvars import ContextVar
 
 import structlog
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = structlog.get_logger(__name__)
 
 _trace_id: ContextVar[str | None] = ContextVar("trace_id", default=None)
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$")
@@ -36,8 +39,25 @@ class TraceMiddleware:
         trace_id = new_trace_id(match.group(1) if match else None)
         token = _trace_id.set(trace_id)
         structlog.contextvars.bind_contextvars(trace_id=trace_id)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_and_remember(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
         try:
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, send_and_remember)
         finally:
+            # The path only: query strings may carry a sender's reference; bodies are never logged.
+            log.debug(
+                "request",
+                method=scope["method"],
+                path=scope["path"],
+                status=status,
+                ms=round((time.perf_counter() - started) * 1000, 1),
+            )
             structlog.contextvars.unbind_contextvars("trace_id")
             _trace_id.reset(token)

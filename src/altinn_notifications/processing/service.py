@@ -18,7 +18,7 @@ import structlog
 from altinn_notifications.db.pool import Connection
 from altinn_notifications.errors import DependencyError
 from altinn_notifications.logging import mask_id
-from altinn_notifications.metrics import NOTIFICATIONS_GENERATED, ORDERS_PROCESSED
+from altinn_notifications.metrics import CLAIM_SECONDS, NOTIFICATIONS_GENERATED, ORDERS_PROCESSED
 from altinn_notifications.orders.models import NotificationOrder
 from altinn_notifications.processing import rules
 from altinn_notifications.processing.condition import ConditionPort
@@ -69,13 +69,17 @@ class OrderProcessor:
 
     async def run_once(self) -> int:
         """Claim one batch of due orders and process them concurrently; returns how many were claimed."""
-        async with self.transaction() as conn:
-            claimed = await ProcessingRepository(conn).claim_due_orders(
-                self.config.batch_size, self.config.lookahead, self.config.lease
-            )
+        with CLAIM_SECONDS.labels(queue="orders").time():
+            claimed = await self._claim()
         if claimed:
             await asyncio.gather(*(self._guarded(c) for c in claimed))
         return len(claimed)
+
+    async def _claim(self) -> list[ClaimedOrder]:
+        async with self.transaction() as conn:
+            return await ProcessingRepository(conn).claim_due_orders(
+                self.config.batch_size, self.config.lookahead, self.config.lease
+            )
 
     async def seconds_until_next_due(self) -> float | None:
         async with self.transaction() as conn:

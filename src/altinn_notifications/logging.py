@@ -11,6 +11,8 @@ import structlog
 def configure_logging(level: str = "info", fmt: str = "console") -> None:
     numeric = getattr(logging, level.upper(), logging.INFO)
     logging.basicConfig(format="%(message)s", stream=sys.stderr, level=numeric, force=True)
+    # httpx logs every outbound URL at INFO; URLs may carry SAS signatures or identifiers.
+    logging.getLogger("httpx").setLevel(max(numeric, logging.WARNING))
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer()
         if fmt == "json"

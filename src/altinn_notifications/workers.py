@@ -46,6 +46,9 @@ class WorkerConfig:
     ttl_interval: float = 60.0
     feed_cleanup_interval: float = 3600.0
     completion_interval: float = 60.0
+    #: After a composed-email claim found nothing, the next one waits at least this long. Every new email
+    #: wakes the loop, and an empty claim is not free: it looks past the ordinary emails waiting.
+    composed_min_gap: float = 1.0
 
 
 async def _wait(events: list[asyncio.Event], seconds: float) -> None:
@@ -134,6 +137,7 @@ class Workers:
         #: The composed-email loop wakes on the email channel too, with its own event (each loop clears
         #: its event before it claims).
         self.composed_wake = asyncio.Event()
+        self._composed_next_claim = 0.0
         self.stop = asyncio.Event()
 
     async def run(self) -> None:
@@ -181,7 +185,7 @@ class Workers:
                 run_loop("email", self.email.run_once, self.wake[EMAIL_CHANNEL], self.stop, email_idle)
             ),
             asyncio.create_task(
-                run_loop("composed-email", self.composed.run_once, self.composed_wake, self.stop, email_idle)
+                run_loop("composed-email", self._composed_step, self.composed_wake, self.stop, email_idle)
             ),
             asyncio.create_task(
                 run_loop("sms", self.sms.run_once, self.wake[SMS_CHANNEL], self.stop, sms_idle)
@@ -230,6 +234,18 @@ class Workers:
             if self._own_attachments:
                 await self.composed.attachments.close()
             log.info("workers stopped")
+
+    async def _composed_step(self) -> int:
+        loop = asyncio.get_running_loop()
+        wait = self._composed_next_claim - loop.time()
+        if wait > 0:
+            await _wait([self.stop], wait)
+            if self.stop.is_set():
+                return 0
+        found = await self.composed.run_once()
+        if not found:
+            self._composed_next_claim = loop.time() + self.config.composed_min_gap
+        return found
 
     def request_stop(self) -> None:
         self.stop.set()

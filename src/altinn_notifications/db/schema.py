@@ -140,6 +140,12 @@ orders = Table(
         postgresql_where=text("processedstatus = 'Processing'"),
     ),
     Index("ix_orders_sendersreference_creator", "sendersreference", "creatorname"),
+    Index(
+        "ix_orders_processed_type",
+        "type",
+        "_id",
+        postgresql_where=text("processedstatus = 'Processed'"),
+    ),
 )
 
 emailtexts = Table(

@@ -57,8 +57,10 @@ RETURNING e.alternateid, e._orderid, e.attempts, t.fromaddress, e.toaddress,
           COALESCE(NULLIF(e.customizedbody, ''), t.body) AS body, t.contenttype{extra}
 """
 _CLAIM_STANDARD_EMAIL = _CLAIM_EMAIL.format(kind="<> 'Composed'", join="", join_on="", extra="")
+# (`processedstatus`: an order with a `New` notification is always `Processed`; saying so lets a partial index
+# `orders (_id) WHERE type = 'Composed' AND processedstatus = 'Processed'` serve this claim.)
 _CLAIM_COMPOSED_EMAIL = _CLAIM_EMAIL.format(
-    kind="= 'Composed'",
+    kind="= 'Composed' AND o.processedstatus = 'Processed'",
     join=", orders o",
     join_on=" AND o._id = e._orderid",
     extra=",\n          o.notificationorder -> 'emailAttachments' AS attachments",

@@ -56,6 +56,12 @@ class Container:
         async with self.pool.acquire() as conn, conn.transaction():
             yield conn
 
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[Connection]:
+        """A connection without a transaction, for a unit of work that is one (atomic) statement."""
+        async with self.pool.acquire() as conn:
+            yield conn
+
     async def close(self) -> None:
         await self.email_provider.close()
         await self.sms_provider.close()

@@ -16,7 +16,8 @@ _bearer = HTTPBearer(auto_error=False, description="Altinn token (RS256 JWT)")
 _platform_token = APIKeyHeader(name="PlatformAccessToken", auto_error=False)
 
 
-def get_container(request: Request) -> Container:
+async def get_container(request: Request) -> Container:
+    # async: FastAPI would run a plain function in its thread pool, a hand-off on every request.
     container: Container = request.app.state.container
     return container
 

@@ -54,7 +54,7 @@ def _links(container: Container) -> Links:
 
 async def _register(container: Container, order: NotificationOrder) -> Response:
     lookup = await service.lookup_for_registration(order, container.contact_points, container.settings)
-    async with container.transaction() as conn:
+    async with container.connection() as conn:  # one statement (order, texts, wake-up): atomic by itself
         await OrderRepository(conn).insert(order)
     ORDERS_REGISTERED.labels(channel=order.notification_channel.value).inc()
     return json_response(

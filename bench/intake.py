@@ -243,7 +243,7 @@ async def run(dbs: harness.Databases, smoke: bool, profile: bool) -> Report:
     if not gen.wrk:
         log(f"wrk not found: using the Python fallback generator; {WRK_INSTALL}")
     report.data.update(generator=gen.name, sizes=sizes.__dict__, api_pid=api.pid)
-    report.add("setup", "load generator", "wrk" if gen.wrk else "python", "", gen.name)
+    report.add("setup", "load generator", "wrk" if gen.wrk else "python", "", "" if gen.wrk else gen.name)
     try:
         await wait_healthy(base, api)
         token = harness.mint_token(work / "data")
@@ -338,7 +338,7 @@ async def run(dbs: harness.Databases, smoke: bool, profile: bool) -> Report:
     note = f"{check} (in flight at run ends: ≤{gen.cut_off})"
     report.add("check", "orders stored / accepted", f"{stored} / {gen.created}", "", note)
 
-    log(f"intake: pgbench baseline, {sizes.pgbench_clients} clients (the API's pool size)")
+    log(f"intake: pgbench baseline, {sizes.pgbench_clients} clients")
     raw = pgbench(url, sizes.pgbench_clients, sizes.measure, work)
     report.data["pgbench"] = raw
     report.add(

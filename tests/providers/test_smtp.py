@@ -34,6 +34,7 @@ class Received:
     mail_from: str
     rcpt_tos: list[str]
     message: MimeMessage
+    raw: bytes = b""
 
 
 @dataclass
@@ -68,7 +69,7 @@ class RecordingHandler:
         parsed = email.message_from_bytes(content, policy=email.policy.default)
         assert isinstance(parsed, MimeMessage)
         assert envelope.mail_from is not None
-        self.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos), parsed))
+        self.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos), parsed, content))
         return "250 2.0.0 Ok: queued"
 
 
@@ -179,6 +180,18 @@ async def test_plain_message_arrives_with_headers(
     assert abs(dt.datetime.now(dt.UTC) - date) < dt.timedelta(minutes=1)
     assert mime.get_content_type() == "text/plain"
     assert mime.get_content().strip() == "Hei på deg"
+
+
+async def test_non_ascii_and_multiline_subject_is_encoded_and_decodes_back(
+    provider: SmtpEmailProvider, smtp_server: SmtpServer
+) -> None:
+    subject = "Vedtak om søknad: årsoppgjør for Ærlig Øl AS\nandre linje " + "lang " * 20
+    assert (await provider.send(message(subject=subject))).result == "Delivered"
+    [received] = smtp_server.handler.messages
+    raw_subject = received.raw.split(b"\r\n\r\n", 1)[0]
+    assert b"=?utf-8?" in raw_subject.lower()  # RFC 2047 encoded words on the wire, never raw 8-bit
+    assert received.message["Subject"] == " ".join(subject.splitlines())
+    assert received.message.get_content().strip() == "Hei på deg"
 
 
 async def test_html_message(provider: SmtpEmailProvider, smtp_server: SmtpServer) -> None:

@@ -117,7 +117,28 @@ class ProcessingRepository:
         )
         return result.endswith(" 1")
 
+    async def finish_many(self, outcomes: dict[int, str]) -> set[int]:
+        """Guarded Processing → status for many orders in one statement; returns the ids that changed."""
+        ids = list(outcomes)
+        rows = await self.conn.fetch(
+            """UPDATE orders o SET processedstatus = i.status::orderprocessingstate, processed = now(),
+                      claimed_until = NULL
+               FROM unnest($1::bigint[], $2::text[]) AS i(id, status)
+               WHERE o._id = i.id AND o.processedstatus = 'Processing'
+               RETURNING o._id""",
+            ids,
+            [_checked(outcomes[i]) for i in ids],
+        )
+        return {r["_id"] for r in rows}
+
     async def insert_emails(self, order_id: int, rows: Iterable[NewEmailNotification]) -> int:
+        return await self.insert_emails_many([(order_id, rows)])
+
+    async def insert_sms(self, order_id: int, rows: Iterable[NewSmsNotification]) -> int:
+        return await self.insert_sms_many([(order_id, rows)])
+
+    async def insert_emails_many(self, items: Iterable[tuple[int, Iterable[NewEmailNotification]]]) -> int:
+        """Email notifications of many orders in one COPY stream."""
         records = (
             (
                 order_id,
@@ -130,11 +151,13 @@ class ProcessingRepository:
                 n.customized_subject,
                 n.customized_body,
             )
+            for order_id, rows in items
             for n in rows
         )
         return await self._copy("emailnotifications", _EMAIL_COLUMNS, records)
 
-    async def insert_sms(self, order_id: int, rows: Iterable[NewSmsNotification]) -> int:
+    async def insert_sms_many(self, items: Iterable[tuple[int, Iterable[NewSmsNotification]]]) -> int:
+        """SMS notifications of many orders in one COPY stream."""
         records = (
             (
                 order_id,
@@ -146,6 +169,7 @@ class ProcessingRepository:
                 n.recipient_nin,
                 n.customized_body,
             )
+            for order_id, rows in items
             for n in rows
         )
         return await self._copy("smsnotifications", _SMS_COLUMNS, records)

@@ -1,0 +1,143 @@
+"""A claimed batch of orders is written in one transaction (processing/service.py `run_once`).
+
+Two edges of that batching, against the real database: an order settled by someone else between claim
+and write gets no notifications while the rest of the batch does; and when the batched write fails
+(here a database trigger refusing one address), every other order is still written one by one and only
+the failing order is rescheduled.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from altinn_notifications.bootstrap import Container
+from altinn_notifications.orders.models import (
+    EmailTemplate,
+    NotificationChannel,
+    NotificationOrder,
+    Recipient,
+)
+from altinn_notifications.orders.repository import OrderRepository
+from altinn_notifications.processing.service import OrderProcessor, ProcessingConfig
+from tests.loopback import serve
+
+POISON = "poison@example.no"
+
+
+def _order(address: str, condition: str | None = None) -> NotificationOrder:
+    now = datetime.now(UTC)
+    return NotificationOrder(
+        id=uuid.uuid4(),
+        creator="ttd",
+        created=now,
+        requested_send_time=now,
+        notification_channel=NotificationChannel.Email,
+        email_template=EmailTemplate(from_address="noreply@altinn.no", subject="s", body="b"),
+        recipients=[Recipient(email_address=address)],
+        condition_endpoint=condition,
+    )
+
+
+async def _insert(container: Container, orders: list[NotificationOrder]) -> list[int]:
+    async with container.transaction() as conn:
+        repo = OrderRepository(conn)
+        return [await repo.insert(o) for o in orders]
+
+
+def _processor(container: Container, batch_size: int) -> OrderProcessor:
+    return OrderProcessor(
+        container.transaction,
+        container.contact_points,
+        container.party_names,
+        container.condition,
+        ProcessingConfig(batch_size=batch_size),
+    )
+
+
+async def _state(container: Container, order_ids: list[int]) -> dict[int, tuple[str, int, bool]]:
+    """{order id: (processing status, email notification rows, has a future next attempt)}."""
+    async with container.pool.acquire() as conn:
+        rows = await conn.fetch(
+            """SELECT o._id, o.processedstatus::text AS status,
+                      (SELECT count(*) FROM notifications.emailnotifications e WHERE e._orderid = o._id) AS n,
+                      coalesce(o.next_attempt_at > now(), false) AS later
+               FROM notifications.orders o WHERE o._id = ANY($1::bigint[])""",
+            order_ids,
+        )
+    return {r["_id"]: (r["status"], r["n"], r["later"]) for r in rows}
+
+
+@pytest.fixture
+async def refuse_poison(container: Container) -> AsyncIterator[None]:
+    """A trigger that makes any write of an email notification to POISON fail, as a broken row would."""
+    async with container.pool.acquire() as conn:
+        await conn.execute(
+            f"""CREATE FUNCTION notifications.refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                  IF NEW.toaddress = '{POISON}' THEN RAISE EXCEPTION 'refused by test trigger'; END IF;
+                  RETURN NEW;
+                END $$;
+                CREATE TRIGGER refuse_poison BEFORE INSERT ON notifications.emailnotifications
+                FOR EACH ROW EXECUTE FUNCTION notifications.refuse_poison();"""
+        )
+    try:
+        yield
+    finally:
+        async with container.pool.acquire() as conn:
+            await conn.execute(
+                """DROP TRIGGER refuse_poison ON notifications.emailnotifications;
+                   DROP FUNCTION notifications.refuse_poison();"""
+            )
+
+
+async def test_a_batch_is_written_together(container: Container) -> None:
+    ids = await _insert(container, [_order(f"user{i}@example.no") for i in range(7)])
+
+    assert await _processor(container, batch_size=10).run_once() == 7
+
+    assert await _state(container, ids) == {i: ("Processed", 1, False) for i in ids}
+
+
+async def test_failed_batch_write_falls_back_to_one_by_one(container: Container, refuse_poison: None) -> None:
+    good = await _insert(container, [_order(f"user{i}@example.no") for i in range(3)])
+    [poison] = await _insert(container, [_order(POISON)])
+    more = await _insert(container, [_order(f"later{i}@example.no") for i in range(2)])
+
+    assert await _processor(container, batch_size=10).run_once() == 6
+
+    state = await _state(container, [*good, poison, *more])
+    assert {i: state[i] for i in [*good, *more]} == {i: ("Processed", 1, False) for i in [*good, *more]}
+    # The refused order is not lost: back to Registered, with no rows, and a retry scheduled later.
+    assert state[poison] == ("Registered", 0, True)
+
+
+async def test_order_settled_elsewhere_meanwhile_gets_no_notifications(container: Container) -> None:
+    """The condition endpoint of one order settles that order behind the worker's back (as a second worker
+    whose lease took over would), before the batch is written."""
+    settled: list[int] = []
+
+    async def condition(request: Request) -> Response:
+        async with container.pool.acquire() as conn:
+            await conn.execute(
+                "UPDATE notifications.orders SET processedstatus = 'Completed' WHERE _id = $1", settled[0]
+            )
+        return JSONResponse({"sendNotification": True})
+
+    app = Starlette(routes=[Route("/condition", condition)])
+    async with serve(app) as base:
+        others = await _insert(container, [_order(f"user{i}@example.no") for i in range(3)])
+        settled.extend(await _insert(container, [_order("taken@example.no", condition=f"{base}/condition")]))
+
+        assert await _processor(container, batch_size=10).run_once() == 4
+
+    state = await _state(container, [*others, *settled])
+    assert {i: state[i] for i in others} == {i: ("Processed", 1, False) for i in others}
+    assert state[settled[0]] == ("Completed", 0, False)

@@ -265,7 +265,17 @@ async def test_sends_not_started_when_the_vendor_asks_for_a_pause_wait_for_it(co
     assert {r["attempts"] for r in others} == {0}  # their claim's attempt was given back
     assert all(28 < r["wait"] <= 30 for r in others)
     assert await dispatcher.paused_for() > 28
+    # Due again, but the channel's pause still holds: nothing is claimed.
+    async with container.pool.acquire() as conn:
+        await conn.execute("UPDATE notifications.emailnotifications SET next_attempt_at = now()")
     assert await dispatcher.run_once() == 0
+    assert len(provider.calls) == 1
+    # The pause over, the batch goes out.
+    async with container.pool.acquire() as conn:
+        await conn.execute("UPDATE notifications.resourcelimitlog SET emaillimittimeout = now()")
+    assert await dispatcher.paused_for() == 0
+    assert await dispatcher.run_once() == 5
+    assert len(provider.calls) == 6
 
 
 class FakeAttachments:

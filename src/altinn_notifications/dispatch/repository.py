@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
@@ -309,9 +309,11 @@ class DispatchRepository:
             reasons = {x: known.get(x, "not_found") for x in missing}
         return orders, reasons
 
-    async def paused_until(self, channel: Channel) -> datetime | None:
-        value: datetime | None = await self.conn.fetchval(
-            "SELECT emaillimittimeout FROM resourcelimitlog WHERE channel = $1 AND emaillimittimeout > now()",
+    async def paused_seconds(self, channel: Channel) -> float:
+        """Seconds left of the channel's rate-limit pause (0 when not paused), in one statement."""
+        value: float = await self.conn.fetchval(
+            """SELECT coalesce(max(EXTRACT(EPOCH FROM emaillimittimeout - now())), 0)::float8
+               FROM resourcelimitlog WHERE channel = $1 AND emaillimittimeout > now()""",
             channel,
         )
         return value

@@ -34,7 +34,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from uuid import UUID
 
 import structlog
@@ -74,6 +74,7 @@ from altinn_notifications.status.completion import CompletionRepository, complet
 log = structlog.get_logger(__name__)
 
 Transaction = Callable[[], AbstractAsyncContextManager[Connection]]
+C = TypeVar("C")
 
 
 @dataclass(frozen=True)
@@ -155,7 +156,29 @@ def _result(
     )
 
 
-class _Dispatcher:
+class _ChannelWork:
+    """Claims a channel's work unless a vendor asked the channel to wait (spec 10.7.1)."""
+
+    channel: Channel
+    transaction: Transaction
+
+    async def paused_for(self) -> float:
+        """Seconds left of the channel's rate-limit pause, for the idle loop's sleep."""
+        async with self.transaction() as conn:
+            return await DispatchRepository(conn).paused_seconds(self.channel)
+
+    async def _claim_unless_paused(
+        self, claim: Callable[[DispatchRepository], Awaitable[list[C]]]
+    ) -> list[C]:
+        """The pause check and the claim in one transaction: one unit of work per batch, not two."""
+        async with self.transaction() as conn:
+            repo = DispatchRepository(conn)
+            if await repo.paused_seconds(self.channel) > 0:
+                return []
+            return await claim(repo)
+
+
+class _Dispatcher(_ChannelWork):
     channel: Channel
     provider: object  # the channel's EmailProvider or SmsProvider
 
@@ -312,14 +335,6 @@ class _Dispatcher:
             except Exception as exc:  # the next round tries again; the lease has two more thirds to go
                 log.warning("extending leases failed", channel=self.channel, error=type(exc).__name__)
 
-    async def paused_for(self) -> float:
-        async with self.transaction() as conn:
-            until = await DispatchRepository(conn).paused_until(self.channel)
-            if until is None:
-                return 0.0
-            now: datetime = await conn.fetchval("SELECT now()")
-        return max(0.0, (until - now).total_seconds())
-
 
 class EmailDispatcher(_Dispatcher):
     channel: Channel = "email"
@@ -331,10 +346,9 @@ class EmailDispatcher(_Dispatcher):
 
     async def run_once(self) -> int:
         """Claim and send one batch; returns how many were claimed (0 also while the channel is paused)."""
-        if await self.paused_for() > 0:
-            return 0
-        async with self.transaction() as conn:
-            batch = await DispatchRepository(conn).claim_emails(self.config.batch_size, self.config.lease)
+        batch = await self._claim_unless_paused(
+            lambda repo: repo.claim_emails(self.config.batch_size, self.config.lease)
+        )
         if batch:
             await self._send_all(batch, self._send)
         return len(batch)
@@ -373,12 +387,9 @@ class ComposedEmailDispatcher(_Dispatcher):
         self.attachments = attachments
 
     async def run_once(self) -> int:
-        if await self.paused_for() > 0:
-            return 0
-        async with self.transaction() as conn:
-            batch = await DispatchRepository(conn).claim_composed_emails(
-                self.config.composed_batch_size, self.config.lease
-            )
+        batch = await self._claim_unless_paused(
+            lambda repo: repo.claim_composed_emails(self.config.composed_batch_size, self.config.lease)
+        )
         if batch:
             await self._send_all(batch, self._send)
         return len(batch)
@@ -427,13 +438,10 @@ class SmsDispatcher(_Dispatcher):
         self.clock = clock
 
     async def run_once(self) -> int:
-        if await self.paused_for() > 0:
-            return 0
         daytime_open = is_daytime(self.clock())
-        async with self.transaction() as conn:
-            batch = await DispatchRepository(conn).claim_sms(
-                self.config.batch_size, self.config.lease, daytime_open=daytime_open
-            )
+        batch = await self._claim_unless_paused(
+            lambda repo: repo.claim_sms(self.config.batch_size, self.config.lease, daytime_open=daytime_open)
+        )
         if batch:
             await self._send_all(batch, self._send)
         return len(batch)
@@ -450,7 +458,7 @@ class SmsDispatcher(_Dispatcher):
         )
 
 
-class StatusPoller:
+class StatusPoller(_ChannelWork):
     """Polls vendor operations still `Sending` (see the module docstring). One per channel whose provider
     has `poll`; respects the channel's rate-limit pause."""
 
@@ -467,25 +475,14 @@ class StatusPoller:
         self.config = config
         self._slots = asyncio.Semaphore(config.concurrency)
 
-    async def paused_for(self) -> float:
-        async with self.transaction() as conn:
-            until = await DispatchRepository(conn).paused_until(self.channel)
-            if until is None:
-                return 0.0
-            now: datetime = await conn.fetchval("SELECT now()")
-        return max(0.0, (until - now).total_seconds())
-
     async def seconds_until_due(self) -> float | None:
         async with self.transaction() as conn:
             return await DispatchRepository(conn).seconds_until_next_poll(self.channel)
 
     async def run_once(self) -> int:
-        if await self.paused_for() > 0:
-            return 0
-        async with self.transaction() as conn:
-            batch = await DispatchRepository(conn).claim_polls(
-                self.channel, self.config.batch_size, self.config.lease
-            )
+        batch = await self._claim_unless_paused(
+            lambda repo: repo.claim_polls(self.channel, self.config.batch_size, self.config.lease)
+        )
         if not batch:
             return 0
 

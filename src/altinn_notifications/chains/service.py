@@ -65,7 +65,7 @@ from altinn_notifications.providers.base import (
     SmsProvider,
 )
 from altinn_notifications.recipients.ports import ContactPointsPort
-from altinn_notifications.recipients.service import lookup_at_registration
+from altinn_notifications.recipients.service import lookup_at_registration, needs_lookup
 from altinn_notifications.status.completion import complete_orders
 
 log = structlog.get_logger(__name__)
@@ -212,6 +212,11 @@ def build_order_chain(
         reminders=reminders or None,
     )
     return ChainPlan(chain=chain, orders=orders, created=now)
+
+
+def needs_contact_lookup(plan: ChainPlan) -> bool:
+    """Whether registration must ask the contact registers (a recipient given without its address)."""
+    return any(needs_lookup(r, order.notification_channel) for order in plan.orders for r in order.recipients)
 
 
 async def ensure_contact_points(plan: ChainPlan, port: ContactPointsPort) -> None:

@@ -471,6 +471,8 @@ def machine_info(server_version: str, embedded: bool) -> dict[str, Any]:
         "postgresql": server_version + (" (embedded pgserver)" if embedded else ""),
         "wrk": wrk is not None,
         "git": commit + (" (src modified)" if dirty else ""),
+        # Services imported from another copy of src/ (an A/B run): the commit above is not what ran.
+        "services_pythonpath": os.environ.get("BENCH_PYTHONPATH"),
     }
 
 

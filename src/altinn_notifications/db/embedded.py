@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -18,6 +19,8 @@ def start_embedded_postgres(data_dir: Path, *, keep_running: bool = False) -> st
     """
     import pgserver  # imported lazily: only the embedded mode needs it
 
+    # pgserver narrates process bookkeeping at INFO, also from its exit hook, after logging may be closed.
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
     os.environ.setdefault("XDG_RUNTIME_DIR", str(Path("/tmp").resolve()))
     pgdata = (data_dir / "pg").resolve()
     pgdata.mkdir(parents=True, exist_ok=True)

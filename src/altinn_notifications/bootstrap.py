@@ -156,6 +156,7 @@ async def build_container(settings: Settings, database_url: str | None = None) -
         ),
         timeout=settings.platform_timeout_seconds,
         authorization_batch_size=settings.authorization_batch_size,
+        authorization_concurrency=settings.authorization_concurrency,
     )
     outbox = Outbox(settings.data_dir / "outbox.jsonl") if settings.outbox_enabled else None
     return Container(

@@ -80,6 +80,7 @@ class Settings(BaseSettings):
         default=None, description="Sent as PlatformAccessToken to Register and PDP."
     )
     authorization_batch_size: int = Field(default=500, ge=1)
+    authorization_concurrency: int = Field(default=10, ge=1)
 
     # Providers
     email_provider: Literal["simulated", "smtp", "acs"] = "simulated"

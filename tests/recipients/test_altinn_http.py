@@ -595,6 +595,31 @@ async def test_pdp_batches_of_500_in_parallel(
     assert permitted == {(user, PARTY + user % 3) for user in range(0, 1200, 7)}
 
 
+async def test_pdp_calls_in_flight_are_capped(
+    scripted: Scripted, base: str, client: httpx.AsyncClient
+) -> None:
+    in_flight = 0
+    max_in_flight = 0
+    permit = permit_users(*range(0, 1000, 3))
+
+    async def handler(body: Any) -> Response:
+        nonlocal in_flight, max_in_flight
+        in_flight += 1
+        max_in_flight = max(max_in_flight, in_flight)
+        await asyncio.sleep(0.05)  # long enough for every uncapped call to be in flight together
+        in_flight -= 1
+        return await permit(body)
+
+    scripted.on("decision", handler)
+    pairs = [(user, PARTY) for user in range(1000)]
+    permitted = await pdp_of(client, base, batch_size=100, concurrency=3).authorized_users(
+        pairs, "ttd_example"
+    )
+    assert len(scripted.bodies("decision")) == 10
+    assert max_in_flight == 3
+    assert permitted == {(user, PARTY) for user in range(0, 1000, 3)}
+
+
 async def test_pdp_batch_size_and_duplicate_pairs(
     scripted: Scripted, base: str, client: httpx.AsyncClient
 ) -> None:

@@ -42,6 +42,7 @@ REGISTER_NAMES_PATH = "parties/nameslookup"
 PDP_DECISION_PATH = "decision"
 
 AUTHORIZATION_BATCH_SIZE = 500  # user–party pairs per PDP call (`AuthorizationBatchSize`, spec 12)
+AUTHORIZATION_CONCURRENCY = 10  # PDP calls of one lookup in flight at once
 DEFAULT_ACTION = "read"
 
 # XACML identifiers as `Altinn.Common.PEP` uses them.
@@ -514,9 +515,10 @@ def permitted_pairs(answer: Any) -> set[tuple[int, int]]:
 
 class AltinnAuthorizationPdp:
     """`AuthorizationPort` over the Altinn Authorization PDP (`{authorization}` = e.g.
-    `.../authorization/api/v1/`): `POST {authorization}decision`, `batch_size` pairs per call, the
-    calls of one lookup in parallel. `platform_access_token` (string or callable) is sent as the
-    `PlatformAccessToken` header when given."""
+    `.../authorization/api/v1/`): `POST {authorization}decision`, `batch_size` pairs per call, at most
+    `concurrency` calls of one lookup in flight (a 100,000-user organisation is 200 calls: unbounded,
+    they would flood the PDP and wait in the HTTP pool, where their timeout already runs).
+    `platform_access_token` (string or callable) is sent as the `PlatformAccessToken` header when given."""
 
     def __init__(
         self,
@@ -524,14 +526,16 @@ class AltinnAuthorizationPdp:
         authorization_base_url: str,
         batch_size: int = AUTHORIZATION_BATCH_SIZE,
         *,
+        concurrency: int = AUTHORIZATION_CONCURRENCY,
         timeout: float | None = None,
         platform_access_token: TokenSource = None,
         headers: Mapping[str, str] | None = None,
     ) -> None:
-        if batch_size <= 0:
-            raise ValueError("batch_size must be greater than zero")
+        if batch_size <= 0 or concurrency <= 0:
+            raise ValueError("batch_size and concurrency must be greater than zero")
         self._api = _PlatformApi(client, authorization_base_url, "Authorization", timeout)
         self._batch_size = batch_size
+        self._concurrency = concurrency
         self._token = platform_access_token
         self._headers = dict(headers or {})
 
@@ -550,7 +554,13 @@ class AltinnAuthorizationPdp:
         if not unique or not resource:
             return set()
         batches = [unique[i : i + self._batch_size] for i in range(0, len(unique), self._batch_size)]
-        answers = await asyncio.gather(*(self._decide(batch, resource, action) for batch in batches))
+        slots = asyncio.Semaphore(self._concurrency)
+
+        async def decide(batch: list[tuple[int, int]]) -> set[tuple[int, int]]:
+            async with slots:
+                return await self._decide(batch, resource, action)
+
+        answers = await asyncio.gather(*(decide(batch) for batch in batches))
         permitted: set[tuple[int, int]] = set()
         for batch, answer in zip(batches, answers, strict=True):
             permitted |= answer & set(batch)  # never trust a pair that was not asked about
@@ -586,6 +596,7 @@ def build_recipient_ports(
     platform_access_token: TokenSource = None,
     timeout: float | None = None,
     authorization_batch_size: int = AUTHORIZATION_BATCH_SIZE,
+    authorization_concurrency: int = AUTHORIZATION_CONCURRENCY,
 ) -> tuple[ContactPointsPort, PartyNamesPort]:
     """Contact points from Altinn Profile when `profile_url` is set (user contact points authorised by
     the PDP at `authorization_url` when set), else the local registry; names from Altinn Register when
@@ -597,6 +608,7 @@ def build_recipient_ports(
                 client,
                 authorization_url,
                 authorization_batch_size,
+                concurrency=authorization_concurrency,
                 timeout=timeout,
                 platform_access_token=platform_access_token,
             )

@@ -73,12 +73,14 @@ SMOKE = Sizes(
 )
 
 
-async def progress(conn: Any, first_order_id: int) -> tuple[int, int]:
-    """(notifications generated, notifications with their send result written) from `first_order_id` on."""
+async def progress(conn: Any, first_order_id: int, last_order_id: int | None = None) -> tuple[int, int]:
+    """(notifications generated, notifications with their send result written) of the orders from
+    `first_order_id` on (to `last_order_id` when given)."""
     row = await conn.fetchrow(
         """SELECT count(*) AS generated, count(*) FILTER (WHERE result NOT IN ('New', 'Sending')) AS done
-           FROM notifications.emailnotifications WHERE _orderid >= $1""",
+           FROM notifications.emailnotifications WHERE _orderid >= $1 AND _orderid <= coalesce($2, _orderid)""",
         first_order_id,
+        last_order_id,
     )
     return row["generated"], row["done"]
 
@@ -499,16 +501,17 @@ async def run_large_order(dbs: harness.Databases, smoke: bool, profile: bool) ->
         )
     report.add("registry import", "users imported/s", users / took[0], "rows/s", f"{took[0]:.1f} s (CLI)")
     try:
-        await run.start(1, OUTBOX_OFF, sizes.warmup_orders, url)
+        await run.start(1, OUTBOX_ON, sizes.warmup_orders, url)
         idle = run.workers[0].memory_kib()
         usage = harness.Usage([run.workers[0].pid])
         first = await seed.insert(run.conn, [seed.large_org_order()], None, notify=True)
         due = time.time()
-        log(f"large-order: one order to {users} recipients")
+        log(f"large-order: one order to {users} recipients, a small order due every 0.2 s meanwhile")
         generated_at = None
         series: list[tuple[float, int, int, int]] = []
+        probes = 0
         while True:
-            generated, done = await progress(run.conn, first)
+            generated, done = await progress(run.conn, first, first)
             rss = run.workers[0].memory_kib().get("VmRSS", 0)
             now = time.time()
             series.append((now, generated, done, rss))
@@ -518,11 +521,20 @@ async def run_large_order(dbs: harness.Databases, smoke: bool, profile: bool) ->
                 break
             if now - due > max(300.0, users / 20):
                 raise TimeoutError(f"large order: {done}/{users} done")
+            # Small orders due while the large one is processed and sent: does it hold them up?
+            await seed.insert(
+                run.conn, seed.address_orders(1, 1, datetime.now(UTC), f"probe{probes}"), None, notify=True
+            )
+            probes += 1
             await asyncio.sleep(0.2)
         peak = run.workers[0].memory_kib()
         used = usage.done()
+        if probes:
+            await wait_done(run.conn, first + 1, probes, run.workers)
+        probe_due = await seed.due_times(run.conn, first + 1)
     finally:
-        await run.stop()
+        await run.stop()  # stops the worker: the outbox is flushed
+    probe_stats = handoff_stats(outbox_handoffs(run.outbox()), probe_due)
     seconds = series[-1][0] - due
     gen_s = (generated_at or series[-1][0]) - due
     report.add("one order", "recipients", users, "")
@@ -534,6 +546,15 @@ async def run_large_order(dbs: harness.Databases, smoke: bool, profile: bool) ->
     )
     cores = f"{used['process_cores'][0]} / {used['postgres_cores']} / {used['machine_busy']:.0%}"
     report.add("one order", "CPU cores: worker / PostgreSQL / machine busy", cores, "")
+    if probe_stats["count"]:
+        lat = probe_stats["latency_ms"]
+        report.add(
+            "small orders meanwhile",
+            "due → hand-off p50/p99/max",
+            f"{lat['p50']}/{lat['p99']}/{lat['max']}",
+            "ms",
+            f"{probe_stats['count']} orders, one due every 0.2 s (outbox sentAt)",
+        )
     report.data.update(
         users=users,
         idle_kib=idle,
@@ -543,6 +564,7 @@ async def run_large_order(dbs: harness.Databases, smoke: bool, profile: bool) ->
         usage=used,
         import_seconds=took[0],
         series=[(round(t - due, 2), g, d, r) for t, g, d, r in series],
+        probes=probe_stats,
     )
     if not smoke:
         hwm = _mib(peak.get("VmHWM")) or 0

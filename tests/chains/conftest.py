@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,12 +49,15 @@ class FakeProvider:
     error: Exception | None = None
     sent: list[EmailMessage | SmsMessage] = field(default_factory=list)
     name: str = "fake"
+    delay: float = 0.0  # seconds each send takes, as a vendor's round trip
 
     async def start(self, sink: ReportSink) -> None:
         return None
 
     async def send(self, message: Any) -> SendOutcome:
         self.sent.append(message)
+        if self.delay:
+            await asyncio.sleep(self.delay)
         if self.error is not None:
             raise self.error
         return self.outcome

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -182,6 +183,37 @@ async def test_repeated_instant_request_answers_the_original_without_sending_aga
     assert await count(container, "orderschain") == 1
 
 
+async def test_concurrent_identical_instant_requests_send_once(
+    client: httpx.AsyncClient, auth: dict[str, str], container: Container, providers: FakeProviders
+) -> None:
+    """Five identical requests at once (a client retrying while the first is still in flight): one
+    hand-off; the others wait for its outcome and answer the same receipt."""
+    providers.sms.delay = 0.3
+    responses = await asyncio.gather(
+        *(client.post(f"{V1}/future/orders/instant/sms", json=SMS_BODY, headers=auth) for _ in range(5))
+    )
+    assert sorted(r.status_code for r in responses) == [200, 200, 200, 200, 201], [r.text for r in responses]
+    assert len({r.text for r in responses}) == 1
+    assert len(providers.sms.sent) == 1
+    assert await count(container, "orderschain") == 1 and await count(container, "smsnotifications") == 1
+    assert await count(container, "instantreservations") == 0
+
+
+async def test_reservation_left_by_a_crashed_request_expires(
+    client: httpx.AsyncClient, auth: dict[str, str], container: Container, providers: FakeProviders
+) -> None:
+    async with container.pool.acquire() as conn:
+        await conn.execute(
+            """INSERT INTO notifications.instantreservations (creatorname, idempotencyid, reserved_until)
+               VALUES ('ttd', $1, now() - interval '1 second')""",
+            SMS_BODY["idempotencyId"],
+        )
+    response = await client.post(f"{V1}/future/orders/instant/sms", json=SMS_BODY, headers=auth)
+    assert response.status_code == 201, response.text
+    assert len(providers.sms.sent) == 1
+    assert await count(container, "instantreservations") == 0
+
+
 async def test_provider_failure_is_503_and_nothing_is_stored(
     client: httpx.AsyncClient, auth: dict[str, str], container: Container, providers: FakeProviders
 ) -> None:
@@ -199,7 +231,8 @@ async def test_provider_failure_is_503_and_nothing_is_stored(
     assert response.status_code == 503 and response.json()["code"] == "NOT-00004"
     assert await count(container, "emailnotifications") == 0
 
-    # Nothing was kept, so the same idempotency id goes through once the gateway is back.
+    # Nothing was kept (the reservation neither), so the same id goes through once the gateway is back.
+    assert await count(container, "instantreservations") == 0
     providers.sms.error = None
     retry = await client.post(f"{V1}/future/orders/instant/sms", json=SMS_BODY, headers=auth)
     assert retry.status_code == 201

@@ -10,7 +10,7 @@ the loser reads the original receipt in the same transaction, never a unique-vio
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -67,6 +67,27 @@ class ChainRepository:
     ) -> OrderChain | None:
         row = await self.conn.fetchrow(_FIND_BY_IDEMPOTENCY, idempotency_id, creator, str(int(chain_type)))
         return OrderChain.model_validate(row["orderchain"]) if row else None
+
+    async def reserve_instant(self, creator: str, idempotency_id: str, ttl: timedelta) -> bool:
+        """Take the instant idempotency id, or an expired reservation of it; False while another holds it."""
+        reserved: int | None = await self.conn.fetchval(
+            """INSERT INTO instantreservations (creatorname, idempotencyid, reserved_until)
+               VALUES ($1, $2, now() + $3::interval)
+               ON CONFLICT (creatorname, idempotencyid) DO UPDATE SET reserved_until = EXCLUDED.reserved_until
+               WHERE instantreservations.reserved_until < now()
+               RETURNING 1""",
+            creator,
+            idempotency_id,
+            ttl,
+        )
+        return reserved is not None
+
+    async def release_instant(self, creator: str, idempotency_id: str) -> None:
+        await self.conn.execute(
+            "DELETE FROM instantreservations WHERE creatorname = $1 AND idempotencyid = $2",
+            creator,
+            idempotency_id,
+        )
 
     async def get(self, chain_id: UUID, creator: str) -> OrderChain | None:
         row = await self.conn.fetchrow(

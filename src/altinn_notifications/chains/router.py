@@ -7,6 +7,8 @@ reference), or 200 with the original receipt when the `idempotencyId` was seen b
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -54,6 +56,7 @@ async def require_composed_email_creator(
 
 ComposedEmailCreatorDep = Annotated[Caller, Depends(require_composed_email_creator)]
 
+_INSTANT_POLL_SECONDS = 0.05  # how often a duplicate instant request looks for the outcome
 _RECEIPT: dict[int | str, dict[str, Any]] = {
     201: {"model": NotificationOrderChainResponseExt, "description": "The order was created."},
     200: {"model": NotificationOrderChainResponseExt, "description": "Repeated idempotencyId: the original."},
@@ -66,7 +69,10 @@ _ORDER_ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"description": "`NOT-00001`: missing contact information for recipient(s)."}
 }
 _INSTANT_ERRORS: dict[int | str, dict[str, Any]] = {
-    503: {"description": "`NOT-00004`: the email/SMS service could not take the message."}
+    503: {
+        "description": "`NOT-00004`: the email/SMS service could not take the message (or a request with "
+        "the same idempotencyId has been handing off for over 120 s)."
+    }
 }
 
 
@@ -109,14 +115,30 @@ async def _store(container: Container, request: Request, plan: service.ChainPlan
     return _answer(container, stored)
 
 
-async def _instant(
-    container: Container, request: Request, caller: Caller, plan: service.InstantPlan
-) -> Response:
-    replay = await _replay(container, caller, plan.chain.idempotency_id, ChainType.Instant)
-    if replay is not None:
-        return replay
-    await ensure_connected(request)  # before the hand-off: once sent, the outcome is always stored
-    outcome = await service.send_instant(plan, container.email_provider, container.sms_provider)
+async def _instant_turn(container: Container, plan: service.InstantPlan) -> service.InstantTurn:
+    """Wait while another request with the same idempotency id hands off; 503 if it never finishes."""
+    deadline = time.monotonic() + service.INSTANT_RESERVATION.total_seconds()
+    while True:
+        async with container.connection() as conn:
+            turn = await service.take_instant_turn(conn, plan)
+        if turn.receipt is not None or turn.reserved:
+            return turn
+        if time.monotonic() > deadline:
+            raise service.temporary_failure()
+        await asyncio.sleep(_INSTANT_POLL_SECONDS)
+
+
+async def _instant(container: Container, request: Request, plan: service.InstantPlan) -> Response:
+    turn = await _instant_turn(container, plan)
+    if turn.receipt is not None:
+        return json_response(turn.receipt)
+    try:
+        await ensure_connected(request)  # before the hand-off: once sent, the outcome is always stored
+        outcome = await service.send_instant(plan, container.email_provider, container.sms_provider)
+    except BaseException:
+        async with container.connection() as conn:
+            await service.release_instant(conn, plan)
+        raise
     async with container.transaction() as conn:
         stored = await service.store_instant(conn, plan, outcome)
     if stored.created:
@@ -169,7 +191,7 @@ async def post_instant_sms(
 ) -> Response:
     """An SMS handed to the gateway synchronously (spec 4.3)."""
     plan = service.build_instant_sms(body, caller, container.settings, container.clock())
-    return await _instant(container, request, caller, plan)
+    return await _instant(container, request, plan)
 
 
 @router.post(
@@ -186,7 +208,7 @@ async def post_instant_email(
 ) -> Response:
     """An email handed to the email service synchronously (spec 4.3)."""
     plan = service.build_instant_email(body, caller, container.settings, container.clock())
-    return await _instant(container, request, caller, plan)
+    return await _instant(container, request, plan)
 
 
 @router.post(
@@ -201,7 +223,7 @@ async def post_instant(
     body: InstantNotificationOrderRequestExt, request: Request, container: ContainerDep, caller: CreatorDep
 ) -> Response:
     plan = service.build_instant(body, caller, container.settings, container.clock())
-    return await _instant(container, request, caller, plan)
+    return await _instant(container, request, plan)
 
 
 @router.get(

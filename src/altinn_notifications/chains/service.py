@@ -116,6 +116,15 @@ class InstantPlan:
 
 
 @dataclass(frozen=True)
+class InstantTurn:
+    """Whether an instant request may hand off: `receipt` set → a repeat, answer it; `reserved` → this
+    request holds the idempotency id and hands off; neither → another request is handing off now."""
+
+    receipt: NotificationOrderChainResponseExt | None = None
+    reserved: bool = False
+
+
+@dataclass(frozen=True)
 class StoredChain:
     """The receipt to answer with; `created` is False when a concurrent duplicate was stored first."""
 
@@ -360,6 +369,34 @@ def build_instant_email(
     )
 
 
+#: How long an instant hand-off holds its idempotency id (and the longest a duplicate waits for it): well
+#: above the providers' request timeouts (30 s by default), so only a crashed holder's reservation expires.
+INSTANT_RESERVATION = timedelta(seconds=120)
+
+
+async def take_instant_turn(conn: Connection, plan: InstantPlan) -> InstantTurn:
+    """Spec 4.3 step 2 without the race of two identical requests both sending: the idempotency id is
+    reserved before the hand-off. Statements run one by one (autocommit), so the reservation is visible
+    to others at once; the receipt is looked for again after reserving, in case its holder stored the
+    outcome and released it in between."""
+    repo = ChainRepository(conn)
+    creator, idempotency_id = plan.chain.creator.short_name, plan.chain.idempotency_id
+    original = await repo.find_by_idempotency_id(creator, idempotency_id, ChainType.Instant)
+    if original is None:
+        if not await repo.reserve_instant(creator, idempotency_id, INSTANT_RESERVATION):
+            return InstantTurn()
+        original = await repo.find_by_idempotency_id(creator, idempotency_id, ChainType.Instant)
+        if original is None:
+            return InstantTurn(reserved=True)
+        await repo.release_instant(creator, idempotency_id)
+    return InstantTurn(receipt=original.receipt())
+
+
+async def release_instant(conn: Connection, plan: InstantPlan) -> None:
+    """The hand-off failed (nothing is stored): the same idempotency id may be tried again at once."""
+    await ChainRepository(conn).release_instant(plan.chain.creator.short_name, plan.chain.idempotency_id)
+
+
 async def send_instant(
     plan: InstantPlan, email_provider: EmailProvider, sms_provider: SmsProvider
 ) -> SendOutcome:
@@ -391,7 +428,9 @@ async def send_instant(
 
 
 async def store_instant(conn: Connection, plan: InstantPlan, outcome: SendOutcome) -> StoredChain:
-    """Store the chain (`Type` 2), the `Instant` order (`Processed`), its text and one notification.
+    """Store the chain (`Type` 2), the `Instant` order (`Processed`), its text and one notification, and
+    release the idempotency id's reservation (in the same transaction: a waiting duplicate then finds
+    the receipt).
 
     Unlike the reference, which stores the notification as `Sending` and waits for the send result to
     arrive through its queues (spec 10.11), the provider's immediate outcome is known here and is stored
@@ -400,6 +439,7 @@ async def store_instant(conn: Connection, plan: InstantPlan, outcome: SendOutcom
     completes the order at once.
     """
     repo = ChainRepository(conn)
+    await repo.release_instant(plan.chain.creator.short_name, plan.chain.idempotency_id)
     chain_id = await repo.insert(plan.chain, plan.order.created)
     if chain_id is None:
         return await _original(repo, plan.chain)

@@ -312,6 +312,17 @@ resourcelimitlog = Table(
     Column("emaillimittimeout", TZ, nullable=True),
 )
 
+# An instant order's idempotency id while its synchronous hand-off is in flight: a concurrent request with
+# the same id waits for the outcome instead of sending a second message. Deleted when the outcome is
+# stored or the hand-off failed; one left by a crash expires at `reserved_until`.
+instantreservations = Table(
+    "instantreservations",
+    metadata,
+    Column("creatorname", Text, primary_key=True),
+    Column("idempotencyid", Text, primary_key=True),
+    Column("reserved_until", TZ, nullable=False),
+)
+
 # --- Local registry: the built-in stand-in for KRR/Profile/Register/Authorization (self-hosting, dev) ---
 
 registry_persons = Table(

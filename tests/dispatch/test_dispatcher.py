@@ -329,3 +329,31 @@ async def test_ordinary_and_composed_emails_are_claimed_separately(container: Co
     assert (rows["plain@example.no"]["result"], rows["plain@example.no"]["size"]) == ("New", 0)
     assert await _order_status(container, composed) == "Completed"
     assert await _order_status(container, ordinary) == "Processed"
+
+
+async def test_an_order_generated_after_a_large_one_is_not_held_up_behind_it(container: Container) -> None:
+    """Half of every claim comes from the newest end of the queue: the small order is in the first batch,
+    and the large one still goes from its oldest notification on."""
+    large = [f"large{i:02}@example.no" for i in range(40)]
+    await _order(container, large)
+    await _order(container, ["small@example.no"])
+    provider = GatedProvider()
+    dispatcher = EmailDispatcher(container.transaction, provider, DispatchConfig(batch_size=4, concurrency=1))
+
+    assert await dispatcher.run_once() == 4
+    first_batch = {m.to_address for m in provider.calls}
+    assert "small@example.no" in first_batch
+    assert {"large00@example.no", "large01@example.no"} <= first_batch
+
+    while await dispatcher.run_once():
+        pass
+    assert sorted(provider.sent.values()) == [1] * 41  # everything sent, once
+
+
+async def test_a_claim_smaller_than_the_queue_takes_each_row_once(container: Container) -> None:
+    await _order(container, ["a@example.no", "b@example.no", "c@example.no"])
+    provider = GatedProvider()
+    dispatcher = EmailDispatcher(container.transaction, provider, DispatchConfig(batch_size=10))
+    assert await dispatcher.run_once() == 3
+    assert sorted(provider.sent.values()) == [1, 1, 1]
+    assert await dispatcher.run_once() == 0

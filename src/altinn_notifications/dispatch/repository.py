@@ -35,19 +35,39 @@ _PENDING_SET: dict[Channel, frozenset[str]] = {
 }
 _INTERMEDIATE: dict[Channel, str] = {"email": "Succeeded", "sms": "Accepted"}
 
+
+def _both_ends(select: str, limit: str) -> str:
+    """CTEs `oldest`, `newest` and `c`: half of a claim from each end of the queue (by `_id`).
+
+    Oldest first alone would hold every order generated after a large one until the large one is sent
+    (100,000 notifications: minutes at a vendor's pace); the newest half serves what just became due
+    within a batch or two, the oldest half guarantees everything else keeps moving. Rows both halves
+    pick (fewer queued than the limit) are claimed once.
+    """
+    return f"""oldest AS (
+    {select.format(direction="")}
+    LIMIT ({limit} + 1) / 2
+), newest AS (
+    {select.format(direction=" DESC")}
+    LIMIT {limit} / 2
+), c AS (SELECT _id FROM oldest UNION SELECT _id FROM newest)"""
+
+
 # Ordinary and composed emails are claimed separately (spec 10.7: composed emails have their own queue, so
 # that slow attachment downloads never hold up ordinary email).
-_CLAIM_EMAIL = """
-WITH c AS (
-    SELECT e._id FROM emailnotifications e
+_CLAIM_EMAIL = (
+    "WITH "
+    + _both_ends(
+        """SELECT e._id FROM emailnotifications e
     JOIN orders o ON o._id = e._orderid
     WHERE e.result = 'New' AND e.expirytime >= now()
       AND (e.next_attempt_at IS NULL OR e.next_attempt_at <= now())
-      AND o.type {kind}
-    ORDER BY e._id
-    FOR UPDATE OF e SKIP LOCKED
-    LIMIT $1
-)
+      AND o.type {{kind}}
+    ORDER BY e._id{direction}
+    FOR UPDATE OF e SKIP LOCKED""",
+        "$1",
+    )
+    + """
 UPDATE emailnotifications e
 SET result = 'Sending', resulttime = now(), claimed_until = now() + $2::interval, attempts = e.attempts + 1
 FROM c, emailtexts t{join}
@@ -56,6 +76,7 @@ RETURNING e.alternateid, e._orderid, e.attempts, t.fromaddress, e.toaddress,
           COALESCE(NULLIF(e.customizedsubject, ''), t.subject, '') AS subject,
           COALESCE(NULLIF(e.customizedbody, ''), t.body) AS body, t.contenttype{extra}
 """
+)
 _CLAIM_STANDARD_EMAIL = _CLAIM_EMAIL.format(kind="<> 'Composed'", join="", join_on="", extra="")
 # (`processedstatus`: an order with a `New` notification is always `Processed`; saying so lets a partial index
 # `orders (_id) WHERE type = 'Composed' AND processedstatus = 'Processed'` serve this claim.)
@@ -66,17 +87,19 @@ _CLAIM_COMPOSED_EMAIL = _CLAIM_EMAIL.format(
     extra=",\n          o.notificationorder -> 'emailAttachments' AS attachments",
 )
 
-_CLAIM_SMS = """
-WITH c AS (
-    SELECT s._id FROM smsnotifications s
+_CLAIM_SMS = (
+    "WITH "
+    + _both_ends(
+        """SELECT s._id FROM smsnotifications s
     JOIN orders o ON o._id = s._orderid
     WHERE s.result = 'New' AND s.expirytime >= now()
       AND (s.next_attempt_at IS NULL OR s.next_attempt_at <= now())
       AND (o.sendingtimepolicy = 1 OR $3::boolean)
-    ORDER BY s._id
-    FOR UPDATE OF s SKIP LOCKED
-    LIMIT $1
-)
+    ORDER BY s._id{direction}
+    FOR UPDATE OF s SKIP LOCKED""",
+        "$1",
+    )
+    + """
 UPDATE smsnotifications s
 SET result = 'Sending', resulttime = now(), claimed_until = now() + $2::interval, attempts = s.attempts + 1
 FROM c, smstexts t, orders o
@@ -86,6 +109,7 @@ RETURNING s.alternateid, s._orderid, s.attempts, t.sendernumber, s.mobilenumber,
           CASE WHEN o.type = 'Instant'
                THEN GREATEST(60, ceil(EXTRACT(EPOCH FROM s.expirytime - now())))::int END AS ttl
 """
+)
 
 # Rows still `Sending` with a vendor reference whose next status poll is due (ACS operations). The claim
 # moves `next_attempt_at` a lease ahead: a poller that dies is replaced when that time comes.

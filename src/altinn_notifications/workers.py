@@ -231,6 +231,7 @@ class Workers:
         finally:
             self.stop.set()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await self.processor.drain()
             if self._own_attachments:
                 await self.composed.attachments.close()
             log.info("workers stopped")

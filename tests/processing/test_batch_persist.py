@@ -1,16 +1,19 @@
-"""A claimed batch of orders is written in one transaction (processing/service.py `run_once`).
+"""A claimed batch of orders is written in groups, one transaction each (processing/service.py `run_once`).
 
-Two edges of that batching, against the real database: an order settled by someone else between claim
-and write gets no notifications while the rest of the batch does; and when the batched write fails
-(here a database trigger refusing one address), every other order is still written one by one and only
-the failing order is rescheduled.
+The edges of that batching, against the real database: an order settled by someone else between claim
+and write gets no notifications while the rest of the batch does; when the batched write fails (here a
+database trigger refusing one address), every other order is still written one by one and only the
+failing order is rescheduled; a slow order (here its send condition endpoint answers late) finishes in
+the background without holding up its batch, and the next claim waits for a free slot.
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from starlette.applications import Starlette
@@ -52,14 +55,21 @@ async def _insert(container: Container, orders: list[NotificationOrder]) -> list
         return [await repo.insert(o) for o in orders]
 
 
-def _processor(container: Container, batch_size: int) -> OrderProcessor:
+def _processor(container: Container, batch_size: int, **config: Any) -> OrderProcessor:
     return OrderProcessor(
         container.transaction,
         container.contact_points,
         container.party_names,
         container.condition,
-        ProcessingConfig(batch_size=batch_size),
+        ProcessingConfig(batch_size=batch_size, **config),
     )
+
+
+async def _run_once(processor: OrderProcessor) -> int:
+    """One batch, and whatever of it finished in the background."""
+    claimed = await processor.run_once()
+    await processor.drain()
+    return claimed
 
 
 async def _state(container: Container, order_ids: list[int]) -> dict[int, tuple[str, int, bool]]:
@@ -101,7 +111,7 @@ async def refuse_poison(container: Container) -> AsyncIterator[None]:
 async def test_a_batch_is_written_together(container: Container) -> None:
     ids = await _insert(container, [_order(f"user{i}@example.no") for i in range(7)])
 
-    assert await _processor(container, batch_size=10).run_once() == 7
+    assert await _run_once(_processor(container, batch_size=10)) == 7
 
     assert await _state(container, ids) == {i: ("Processed", 1, False) for i in ids}
 
@@ -111,7 +121,7 @@ async def test_failed_batch_write_falls_back_to_one_by_one(container: Container,
     [poison] = await _insert(container, [_order(POISON)])
     more = await _insert(container, [_order(f"later{i}@example.no") for i in range(2)])
 
-    assert await _processor(container, batch_size=10).run_once() == 6
+    assert await _run_once(_processor(container, batch_size=10)) == 6
 
     state = await _state(container, [*good, poison, *more])
     assert {i: state[i] for i in [*good, *more]} == {i: ("Processed", 1, False) for i in [*good, *more]}
@@ -136,8 +146,49 @@ async def test_order_settled_elsewhere_meanwhile_gets_no_notifications(container
         others = await _insert(container, [_order(f"user{i}@example.no") for i in range(3)])
         settled.extend(await _insert(container, [_order("taken@example.no", condition=f"{base}/condition")]))
 
-        assert await _processor(container, batch_size=10).run_once() == 4
+        assert await _run_once(_processor(container, batch_size=10)) == 4
 
     state = await _state(container, [*others, *settled])
     assert {i: state[i] for i in others} == {i: ("Processed", 1, False) for i in others}
     assert state[settled[0]] == ("Completed", 0, False)
+
+
+async def _slow_condition_server(delay: float) -> Starlette:
+    async def condition(request: Request) -> Response:
+        await asyncio.sleep(delay)
+        return JSONResponse({"sendNotification": True})
+
+    return Starlette(routes=[Route("/slow", condition)])
+
+
+async def test_a_slow_order_finishes_in_the_background_without_holding_up_its_batch(
+    container: Container,
+) -> None:
+    async with serve(await _slow_condition_server(1.0)) as base:
+        fast = await _insert(container, [_order(f"user{i}@example.no") for i in range(3)])
+        [slow] = await _insert(container, [_order("slow@example.no", condition=f"{base}/slow")])
+        processor = _processor(container, batch_size=10, straggler_after=timedelta(milliseconds=100))
+
+        assert await processor.run_once() == 4
+        state = await _state(container, [*fast, slow])
+        assert {i: state[i] for i in fast} == {i: ("Processed", 1, False) for i in fast}
+        assert state[slow] == ("Processing", 0, False)  # still asking its condition endpoint
+
+        await processor.drain()
+    assert (await _state(container, [slow]))[slow] == ("Processed", 1, False)
+
+
+async def test_no_new_claim_while_stragglers_hold_every_slot(container: Container) -> None:
+    async with serve(await _slow_condition_server(0.5)) as base:
+        [slow] = await _insert(container, [_order("slow@example.no", condition=f"{base}/slow")])
+        processor = _processor(
+            container, batch_size=1, concurrency=1, straggler_after=timedelta(milliseconds=50)
+        )
+        assert await processor.run_once() == 1
+        assert (await _state(container, [slow]))[slow][0] == "Processing"
+        [later] = await _insert(container, [_order("later@example.no")])
+
+        # The only slot is the straggler's: the second claim waits for it to finish first.
+        assert await processor.run_once() == 1
+        state = await _state(container, [slow, later])
+        assert state == {slow: ("Processed", 1, False), later: ("Processed", 1, False)}

@@ -44,6 +44,9 @@ class ProcessingConfig:
     retry_base_delay: timedelta = timedelta(seconds=60)
     retry_max_delay: timedelta = timedelta(minutes=15)
     stale_contact_orgs: frozenset[str] = field(default_factory=frozenset)
+    #: Orders of a batch still being prepared after this long (a slow register, a huge organisation)
+    #: finish in the background: the batch's other orders are written and new due orders claimed.
+    straggler_after: timedelta = timedelta(seconds=1)
 
     def retry_delay(self, attempts: int) -> timedelta:
         """Exponential back-off after a failed attempt, capped."""
@@ -66,27 +69,76 @@ class OrderProcessor:
         self.condition = condition
         self.config = config
         self._slots = asyncio.Semaphore(config.concurrency)
+        self._background: set[asyncio.Task[None]] = set()
 
     async def run_once(self) -> int:
-        """Claim one batch of due orders, prepare them concurrently, persist them together.
+        """Claim one batch of due orders, prepare them concurrently, write them in groups as they are ready.
 
-        One transaction (one guarded status update, one COPY per channel, one NOTIFY) for the whole
-        batch instead of one per order: per-transaction round trips were the pipeline's top cost.
-        If the batched write fails, each order is persisted on its own so one bad order cannot hold
-        back the others. Returns how many were claimed.
+        A group is written in one transaction (one guarded status update, one COPY per channel, one
+        NOTIFY) instead of one per order: per-transaction round trips were the pipeline's top cost. Orders
+        not ready after `straggler_after` finish in the background, so one slow order holds up neither its
+        batch nor the next claim. Returns how many were claimed.
         """
+        await self._wait_for_room()
         with CLAIM_SECONDS.labels(queue="orders").time():
             claimed = await self._claim()
         if claimed:
-            prepared = await asyncio.gather(*(self._guarded_prepare(c) for c in claimed))
-            ready = [(c, g) for c, g in zip(claimed, prepared, strict=True) if g is not None]
-            if ready:
-                try:
-                    await self._persist_many(ready)
-                except Exception as exc:
-                    log.warning("batched persist failed; persisting one by one", error=type(exc).__name__)
-                    await asyncio.gather(*(self._guarded_persist(c, g) for c, g in ready))
+            await self._prepare_and_persist(claimed)
         return len(claimed)
+
+    async def drain(self) -> None:
+        """Wait for the orders still finishing in the background (on stop, and in tests)."""
+        while self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+
+    async def _wait_for_room(self) -> None:
+        # Stragglers hold prepare slots: claim again only when one is free, so claimed orders never pile
+        # up, their leases running, behind slow ones.
+        while len(self._background) >= self.config.concurrency:
+            await asyncio.wait(self._background, return_when=asyncio.FIRST_COMPLETED)
+
+    async def _prepare_and_persist(self, claimed: list[ClaimedOrder]) -> None:
+        loop = asyncio.get_running_loop()
+        tasks = {asyncio.create_task(self._guarded_prepare(c)): c for c in claimed}
+        pending: set[asyncio.Task[GeneratedNotifications | None]] = set(tasks)
+        deadline = loop.time() + self.config.straggler_after.total_seconds()
+        while pending:
+            timeout = max(0.0, deadline - loop.time())
+            done, pending = await asyncio.wait(pending, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            if not done:
+                break
+            # Everything that finished while the previous group was written forms the next group.
+            ready = [(tasks[t], g) for t in done if (g := t.result()) is not None]
+            if ready:
+                await self._persist_group(ready)
+        for task in pending:
+            self._finish_in_background(tasks[task], task)
+
+    async def _persist_group(self, ready: list[tuple[ClaimedOrder, GeneratedNotifications]]) -> None:
+        try:
+            await self._persist_many(ready)
+        except Exception as exc:  # one bad order must not hold back the others: one by one
+            log.warning("batched persist failed; persisting one by one", error=type(exc).__name__)
+            await asyncio.gather(*(self._guarded_persist(c, g) for c, g in ready))
+
+    def _finish_in_background(
+        self, claimed: ClaimedOrder, prepare: asyncio.Task[GeneratedNotifications | None]
+    ) -> None:
+        async def finish() -> None:
+            try:
+                generated = await prepare
+                if generated is not None:
+                    await self._guarded_persist(claimed, generated)
+            except Exception as exc:  # the reschedule failed too: the claim's lease expires, then rescue
+                log.error(
+                    "order left to its lease",
+                    order_id=mask_id(claimed.order_json.get("id")),
+                    error=type(exc).__name__,
+                )
+
+        task = asyncio.create_task(finish())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _claim(self) -> list[ClaimedOrder]:
         async with self.transaction() as conn:

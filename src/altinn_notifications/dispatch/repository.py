@@ -36,38 +36,24 @@ _PENDING_SET: dict[Channel, frozenset[str]] = {
 _INTERMEDIATE: dict[Channel, str] = {"email": "Succeeded", "sms": "Accepted"}
 
 
-def _both_ends(select: str, limit: str) -> str:
-    """CTEs `oldest`, `newest` and `c`: half of a claim from each end of the queue (by `_id`).
-
-    Oldest first alone would hold every order generated after a large one until the large one is sent
-    (100,000 notifications: minutes at a vendor's pace); the newest half serves what just became due
-    within a batch or two, the oldest half guarantees everything else keeps moving. Rows both halves
-    pick (fewer queued than the limit) are claimed once.
-    """
-    return f"""oldest AS (
-    {select.format(direction="")}
-    LIMIT ({limit} + 1) / 2
-), newest AS (
-    {select.format(direction=" DESC")}
-    LIMIT {limit} / 2
-), c AS (SELECT _id FROM oldest UNION SELECT _id FROM newest)"""
-
-
 # Ordinary and composed emails are claimed separately (spec 10.7: composed emails have their own queue, so
 # that slow attachment downloads never hold up ordinary email).
-_CLAIM_EMAIL = (
-    "WITH "
-    + _both_ends(
-        """SELECT e._id FROM emailnotifications e
+#
+# `{direction}`: dispatchers alternate between the oldest and the newest end of the queue (by `_id`).
+# Oldest first alone would hold every order generated after a large one until the large one is sent
+# (100,000 notifications: minutes at a vendor's pace); every other claim from the newest end serves what
+# just became due within a batch or two, and the others keep everything else moving.
+_CLAIM_EMAIL = """
+WITH c AS (
+    SELECT e._id FROM emailnotifications e
     JOIN orders o ON o._id = e._orderid
     WHERE e.result = 'New' AND e.expirytime >= now()
       AND (e.next_attempt_at IS NULL OR e.next_attempt_at <= now())
-      AND o.type {{kind}}
+      AND o.type {kind}
     ORDER BY e._id{direction}
-    FOR UPDATE OF e SKIP LOCKED""",
-        "$1",
-    )
-    + """
+    FOR UPDATE OF e SKIP LOCKED
+    LIMIT $1
+)
 UPDATE emailnotifications e
 SET result = 'Sending', resulttime = now(), claimed_until = now() + $2::interval, attempts = e.attempts + 1
 FROM c, emailtexts t{join}
@@ -76,30 +62,35 @@ RETURNING e.alternateid, e._orderid, e.attempts, t.fromaddress, e.toaddress,
           COALESCE(NULLIF(e.customizedsubject, ''), t.subject, '') AS subject,
           COALESCE(NULLIF(e.customizedbody, ''), t.body) AS body, t.contenttype{extra}
 """
-)
-_CLAIM_STANDARD_EMAIL = _CLAIM_EMAIL.format(kind="<> 'Composed'", join="", join_on="", extra="")
+_DIRECTIONS = {False: "", True: " DESC"}  # newest first?
+_CLAIM_STANDARD_EMAIL = {
+    newest: _CLAIM_EMAIL.format(kind="<> 'Composed'", join="", join_on="", extra="", direction=d)
+    for newest, d in _DIRECTIONS.items()
+}
 # (`processedstatus`: an order with a `New` notification is always `Processed`; saying so lets a partial index
 # `orders (_id) WHERE type = 'Composed' AND processedstatus = 'Processed'` serve this claim.)
-_CLAIM_COMPOSED_EMAIL = _CLAIM_EMAIL.format(
-    kind="= 'Composed' AND o.processedstatus = 'Processed'",
-    join=", orders o",
-    join_on=" AND o._id = e._orderid",
-    extra=",\n          o.notificationorder -> 'emailAttachments' AS attachments",
-)
+_CLAIM_COMPOSED_EMAIL = {
+    newest: _CLAIM_EMAIL.format(
+        kind="= 'Composed' AND o.processedstatus = 'Processed'",
+        join=", orders o",
+        join_on=" AND o._id = e._orderid",
+        extra=",\n          o.notificationorder -> 'emailAttachments' AS attachments",
+        direction=d,
+    )
+    for newest, d in _DIRECTIONS.items()
+}
 
-_CLAIM_SMS = (
-    "WITH "
-    + _both_ends(
-        """SELECT s._id FROM smsnotifications s
+_CLAIM_SMS_TEMPLATE = """
+WITH c AS (
+    SELECT s._id FROM smsnotifications s
     JOIN orders o ON o._id = s._orderid
     WHERE s.result = 'New' AND s.expirytime >= now()
       AND (s.next_attempt_at IS NULL OR s.next_attempt_at <= now())
       AND (o.sendingtimepolicy = 1 OR $3::boolean)
     ORDER BY s._id{direction}
-    FOR UPDATE OF s SKIP LOCKED""",
-        "$1",
-    )
-    + """
+    FOR UPDATE OF s SKIP LOCKED
+    LIMIT $1
+)
 UPDATE smsnotifications s
 SET result = 'Sending', resulttime = now(), claimed_until = now() + $2::interval, attempts = s.attempts + 1
 FROM c, smstexts t, orders o
@@ -109,7 +100,7 @@ RETURNING s.alternateid, s._orderid, s.attempts, t.sendernumber, s.mobilenumber,
           CASE WHEN o.type = 'Instant'
                THEN GREATEST(60, ceil(EXTRACT(EPOCH FROM s.expirytime - now())))::int END AS ttl
 """
-)
+_CLAIM_SMS = {newest: _CLAIM_SMS_TEMPLATE.format(direction=d) for newest, d in _DIRECTIONS.items()}
 
 # Rows still `Sending` with a vendor reference whose next status poll is due (ACS operations). The claim
 # moves `next_attempt_at` a lease ahead: a poller that dies is replaced when that time comes.
@@ -132,9 +123,11 @@ class DispatchRepository:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
-    async def claim_emails(self, limit: int, lease: timedelta) -> list[ClaimedEmail]:
+    async def claim_emails(
+        self, limit: int, lease: timedelta, *, newest_first: bool = False
+    ) -> list[ClaimedEmail]:
         """Emails of every order type but `Composed`."""
-        rows = await self.conn.fetch(_CLAIM_STANDARD_EMAIL, limit, lease)
+        rows = await self.conn.fetch(_CLAIM_STANDARD_EMAIL[newest_first], limit, lease)
         return [
             ClaimedEmail(
                 id=r["alternateid"],
@@ -149,9 +142,11 @@ class DispatchRepository:
             for r in rows
         ]
 
-    async def claim_composed_emails(self, limit: int, lease: timedelta) -> list[ClaimedComposedEmail]:
+    async def claim_composed_emails(
+        self, limit: int, lease: timedelta, *, newest_first: bool = False
+    ) -> list[ClaimedComposedEmail]:
         """Emails of `Composed` orders, with the attachments stored in the order (spec 4.2)."""
-        rows = await self.conn.fetch(_CLAIM_COMPOSED_EMAIL, limit, lease)
+        rows = await self.conn.fetch(_CLAIM_COMPOSED_EMAIL[newest_first], limit, lease)
         return [
             ClaimedComposedEmail(
                 id=r["alternateid"],
@@ -194,9 +189,11 @@ class DispatchRepository:
         )
         return int(status.split()[-1])
 
-    async def claim_sms(self, limit: int, lease: timedelta, *, daytime_open: bool) -> list[ClaimedSms]:
+    async def claim_sms(
+        self, limit: int, lease: timedelta, *, daytime_open: bool, newest_first: bool = False
+    ) -> list[ClaimedSms]:
         """Anytime SMS always; Daytime (or unset policy, v1) only while the daytime window is open."""
-        rows = await self.conn.fetch(_CLAIM_SMS, limit, lease, daytime_open)
+        rows = await self.conn.fetch(_CLAIM_SMS[newest_first], limit, lease, daytime_open)
         return [
             ClaimedSms(
                 id=r["alternateid"],

@@ -193,6 +193,12 @@ class _Dispatcher(_ChannelWork):
         # Result writes and lease extensions of this dispatcher take turns: two transactions updating the
         # same rows in different orders could deadlock.
         self._writing = asyncio.Lock()
+        self._newest_first = False
+
+    def _flip(self) -> bool:
+        """Which end of the queue the next claim takes (they alternate; see dispatch/repository.py)."""
+        self._newest_first = not self._newest_first
+        return not self._newest_first
 
     async def _send_all(
         self, items: Sequence[Claimed], send: Callable[[Any], Awaitable[SendOutcome | Sent]]
@@ -347,7 +353,9 @@ class EmailDispatcher(_Dispatcher):
     async def run_once(self) -> int:
         """Claim and send one batch; returns how many were claimed (0 also while the channel is paused)."""
         batch = await self._claim_unless_paused(
-            lambda repo: repo.claim_emails(self.config.batch_size, self.config.lease)
+            lambda repo: repo.claim_emails(
+                self.config.batch_size, self.config.lease, newest_first=self._flip()
+            )
         )
         if batch:
             await self._send_all(batch, self._send)
@@ -388,7 +396,9 @@ class ComposedEmailDispatcher(_Dispatcher):
 
     async def run_once(self) -> int:
         batch = await self._claim_unless_paused(
-            lambda repo: repo.claim_composed_emails(self.config.composed_batch_size, self.config.lease)
+            lambda repo: repo.claim_composed_emails(
+                self.config.composed_batch_size, self.config.lease, newest_first=self._flip()
+            )
         )
         if batch:
             await self._send_all(batch, self._send)
@@ -440,7 +450,12 @@ class SmsDispatcher(_Dispatcher):
     async def run_once(self) -> int:
         daytime_open = is_daytime(self.clock())
         batch = await self._claim_unless_paused(
-            lambda repo: repo.claim_sms(self.config.batch_size, self.config.lease, daytime_open=daytime_open)
+            lambda repo: repo.claim_sms(
+                self.config.batch_size,
+                self.config.lease,
+                daytime_open=daytime_open,
+                newest_first=self._flip(),
+            )
         )
         if batch:
             await self._send_all(batch, self._send)

@@ -72,12 +72,13 @@ class OrderProcessor:
         self._background: set[asyncio.Task[None]] = set()
 
     async def run_once(self) -> int:
-        """Claim one batch of due orders, prepare them concurrently, write them in groups as they are ready.
+        """Claim one batch of due orders, prepare them concurrently, write them together.
 
-        A group is written in one transaction (one guarded status update, one COPY per channel, one
+        The batch is written in one transaction (one guarded status update, one COPY per channel, one
         NOTIFY) instead of one per order: per-transaction round trips were the pipeline's top cost. Orders
-        not ready after `straggler_after` finish in the background, so one slow order holds up neither its
-        batch nor the next claim. Returns how many were claimed.
+        not ready after `straggler_after` finish in the background (each written on its own), so one slow
+        order holds up its batch at most that long, and the next claim not at all. Returns how many were
+        claimed.
         """
         await self._wait_for_room()
         with CLAIM_SECONDS.labels(queue="orders").time():
@@ -98,19 +99,11 @@ class OrderProcessor:
             await asyncio.wait(self._background, return_when=asyncio.FIRST_COMPLETED)
 
     async def _prepare_and_persist(self, claimed: list[ClaimedOrder]) -> None:
-        loop = asyncio.get_running_loop()
         tasks = {asyncio.create_task(self._guarded_prepare(c)): c for c in claimed}
-        pending: set[asyncio.Task[GeneratedNotifications | None]] = set(tasks)
-        deadline = loop.time() + self.config.straggler_after.total_seconds()
-        while pending:
-            timeout = max(0.0, deadline - loop.time())
-            done, pending = await asyncio.wait(pending, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-            if not done:
-                break
-            # Everything that finished while the previous group was written forms the next group.
-            ready = [(tasks[t], g) for t in done if (g := t.result()) is not None]
-            if ready:
-                await self._persist_group(ready)
+        done, pending = await asyncio.wait(tasks, timeout=self.config.straggler_after.total_seconds())
+        ready = [(tasks[t], g) for t in done if (g := t.result()) is not None]
+        if ready:
+            await self._persist_group(ready)
         for task in pending:
             self._finish_in_background(tasks[task], task)
 

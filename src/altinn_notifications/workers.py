@@ -210,6 +210,13 @@ class Workers:
                 self._periodic("leases", self.maintenance.rescue_leases, self.config.maintenance_interval)
             ),
             asyncio.create_task(
+                self._periodic(
+                    "order-leases",
+                    self.processor.keep_leases,
+                    self.processor.config.lease.total_seconds() / 3,
+                )
+            ),
+            asyncio.create_task(
                 self._periodic("ttl", self.maintenance.terminate_expired, self.config.ttl_interval)
             ),
             asyncio.create_task(

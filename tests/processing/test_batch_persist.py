@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from altinn_notifications.bootstrap import Container
+from altinn_notifications.dispatch.service import Maintenance, MaintenanceConfig
 from altinn_notifications.orders.models import (
     EmailTemplate,
     NotificationChannel,
@@ -192,3 +193,30 @@ async def test_no_new_claim_while_stragglers_hold_every_slot(container: Containe
         assert await processor.run_once() == 1
         state = await _state(container, [slow, later])
         assert state == {slow: ("Processed", 1, False), later: ("Processed", 1, False)}
+
+
+async def test_a_slow_order_keeps_its_lease_and_is_never_taken_over(container: Container) -> None:
+    """The claim's lease (0.4 s here) is shorter than the order's preparation (1 s): kept alive by
+    `keep_leases`, the lease rescue never hands the order to someone else."""
+    rescue = Maintenance(container.transaction, MaintenanceConfig())
+    async with serve(await _slow_condition_server(1.0)) as base:
+        [slow] = await _insert(container, [_order("slow@example.no", condition=f"{base}/slow")])
+        processor = _processor(
+            container,
+            batch_size=1,
+            lease=timedelta(milliseconds=400),
+            straggler_after=timedelta(milliseconds=50),
+        )
+        assert await processor.run_once() == 1
+        seen: set[str] = set()
+        extended = []
+        for _ in range(12):  # 1.2 s: the lease would have run out three times over
+            extended.append(await processor.keep_leases())
+            await rescue.rescue_leases()
+            seen.add((await _state(container, [slow]))[slow][0])
+            await asyncio.sleep(0.1)
+        await processor.drain()
+    assert seen <= {"Processing", "Processed"}
+    assert extended[0] == 1  # the order was in progress, and its lease extended
+    assert (await _state(container, [slow]))[slow] == ("Processed", 1, False)
+    assert await processor.keep_leases() == 0  # nothing left in progress

@@ -101,12 +101,15 @@ class ProcessingRepository:
         )
         return result.endswith(" 1")
 
-    async def extend_lease(self, order_id: int, lease: timedelta) -> None:
-        await self.conn.execute(
-            "UPDATE orders SET claimed_until = now() + $2::interval WHERE _id = $1 AND processedstatus = 'Processing'",
-            order_id,
+    async def extend_leases(self, order_ids: list[int], lease: timedelta) -> int:
+        """Keep the claims of orders still being processed alive; returns how many were extended."""
+        result: str = await self.conn.execute(
+            """UPDATE orders SET claimed_until = now() + $2::interval
+               WHERE _id = ANY($1::bigint[]) AND processedstatus = 'Processing'""",
+            order_ids,
             lease,
         )
+        return int(result.split()[-1])
 
     async def finish(self, order_id: int, status: str) -> bool:
         """Guarded Processing → `status`; False when another worker got there first (spec 9.1)."""

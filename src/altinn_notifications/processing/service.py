@@ -70,6 +70,7 @@ class OrderProcessor:
         self.config = config
         self._slots = asyncio.Semaphore(config.concurrency)
         self._background: set[asyncio.Task[None]] = set()
+        self._in_progress: set[int] = set()  # claimed here, outcome not written yet: leases to keep
 
     async def run_once(self) -> int:
         """Claim one batch of due orders, prepare them concurrently, write them together.
@@ -84,8 +85,19 @@ class OrderProcessor:
         with CLAIM_SECONDS.labels(queue="orders").time():
             claimed = await self._claim()
         if claimed:
+            self._in_progress.update(c.internal_id for c in claimed)
             await self._prepare_and_persist(claimed)
         return len(claimed)
+
+    async def keep_leases(self) -> int:
+        """Extend the leases of the orders this processor is still working on (called every third of a
+        lease), so a slow one (a huge organisation, a slow register) is never taken over mid-way."""
+        if not self._in_progress:
+            return 0
+        async with self.transaction() as conn:
+            return await ProcessingRepository(conn).extend_leases(
+                sorted(self._in_progress), self.config.lease
+            )
 
     async def drain(self) -> None:
         """Wait for the orders still finishing in the background (on stop, and in tests)."""
@@ -102,8 +114,11 @@ class OrderProcessor:
         tasks = {asyncio.create_task(self._guarded_prepare(c)): c for c in claimed}
         done, pending = await asyncio.wait(tasks, timeout=self.config.straggler_after.total_seconds())
         ready = [(tasks[t], g) for t in done if (g := t.result()) is not None]
-        if ready:
-            await self._persist_group(ready)
+        try:
+            if ready:
+                await self._persist_group(ready)
+        finally:
+            self._in_progress.difference_update(tasks[t].internal_id for t in done)
         for task in pending:
             self._finish_in_background(tasks[task], task)
 
@@ -128,6 +143,8 @@ class OrderProcessor:
                     order_id=mask_id(claimed.order_json.get("id")),
                     error=type(exc).__name__,
                 )
+            finally:
+                self._in_progress.discard(claimed.internal_id)
 
         task = asyncio.create_task(finish())
         self._background.add(task)

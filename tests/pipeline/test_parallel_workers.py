@@ -13,11 +13,8 @@ from uuid import UUID
 from altinn_notifications.bootstrap import Container
 from altinn_notifications.dispatch.service import DispatchConfig
 from altinn_notifications.orders.models import (
-    EmailTemplate,
-    NotificationChannel,
     NotificationOrder,
     OrderStatus,
-    Recipient,
 )
 from altinn_notifications.orders.repository import OrderRepository
 from altinn_notifications.processing.models import NewEmailNotification
@@ -25,6 +22,7 @@ from altinn_notifications.processing.repository import ProcessingRepository
 from altinn_notifications.processing.service import ProcessingConfig
 from altinn_notifications.providers.base import EmailMessage, ReportSink, SendOutcome
 from altinn_notifications.status.completion import complete_orders
+from tests.factories import email_order
 from tests.pipeline.conftest import RunWorkers, eventually
 
 SINGLE_ORDERS = 300
@@ -57,16 +55,7 @@ class CountingEmailProvider:
 
 
 def _order(addresses: list[str]) -> NotificationOrder:
-    now = datetime.now(UTC)
-    return NotificationOrder(
-        id=uuid.uuid4(),
-        creator="ttd",
-        created=now,
-        requested_send_time=now,
-        notification_channel=NotificationChannel.Email,
-        email_template=EmailTemplate(from_address="noreply@altinn.no", subject="s", body="b"),
-        recipients=[Recipient(email_address=a) for a in addresses],
-    )
+    return email_order(addresses)
 
 
 async def _insert_orders(container: Container) -> dict[int, int]:

@@ -15,13 +15,11 @@ import pytest
 from altinn_notifications.bootstrap import Container
 from altinn_notifications.dispatch.service import DispatchConfig
 from altinn_notifications.orders.models import (
-    EmailTemplate,
-    NotificationChannel,
     NotificationOrder,
-    Recipient,
 )
 from altinn_notifications.orders.repository import OrderRepository
 from altinn_notifications.providers.base import EmailMessage, ReportSink, SendOutcome
+from tests.factories import email_order
 from tests.pipeline.conftest import RunWorkers, eventually
 
 FAST_RETRY = DispatchConfig(retry_base_seconds=0.1, retry_max_seconds=0.5)
@@ -79,16 +77,7 @@ class FlakyEmailProvider:
 
 
 def _order(addresses: list[str]) -> NotificationOrder:
-    now = datetime.now(UTC)
-    return NotificationOrder(
-        id=uuid.uuid4(),
-        creator="ttd",
-        created=now,
-        requested_send_time=now,
-        notification_channel=NotificationChannel.Email,
-        email_template=EmailTemplate(from_address="noreply@altinn.no", subject="s", body="b"),
-        recipients=[Recipient(email_address=a) for a in addresses],
-    )
+    return email_order(addresses)
 
 
 async def _insert(container: Container, addresses: list[str]) -> int:

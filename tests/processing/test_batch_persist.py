@@ -10,9 +10,8 @@ the background without holding up its batch, and the next claim waits for a free
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -24,36 +23,17 @@ from starlette.routing import Route
 from altinn_notifications.bootstrap import Container
 from altinn_notifications.dispatch.service import Maintenance, MaintenanceConfig
 from altinn_notifications.orders.models import (
-    EmailTemplate,
-    NotificationChannel,
     NotificationOrder,
-    Recipient,
 )
-from altinn_notifications.orders.repository import OrderRepository
 from altinn_notifications.processing.service import OrderProcessor, ProcessingConfig
+from tests.factories import email_order, insert_orders
 from tests.loopback import serve
 
 POISON = "poison@example.no"
 
 
 def _order(address: str, condition: str | None = None) -> NotificationOrder:
-    now = datetime.now(UTC)
-    return NotificationOrder(
-        id=uuid.uuid4(),
-        creator="ttd",
-        created=now,
-        requested_send_time=now,
-        notification_channel=NotificationChannel.Email,
-        email_template=EmailTemplate(from_address="noreply@altinn.no", subject="s", body="b"),
-        recipients=[Recipient(email_address=address)],
-        condition_endpoint=condition,
-    )
-
-
-async def _insert(container: Container, orders: list[NotificationOrder]) -> list[int]:
-    async with container.transaction() as conn:
-        repo = OrderRepository(conn)
-        return [await repo.insert(o) for o in orders]
+    return email_order([address], condition_endpoint=condition)
 
 
 def _processor(container: Container, batch_size: int, **config: Any) -> OrderProcessor:
@@ -110,7 +90,7 @@ async def refuse_poison(container: Container) -> AsyncIterator[None]:
 
 
 async def test_a_batch_is_written_together(container: Container) -> None:
-    ids = await _insert(container, [_order(f"user{i}@example.no") for i in range(7)])
+    ids = await insert_orders(container, [_order(f"user{i}@example.no") for i in range(7)])
 
     assert await _run_once(_processor(container, batch_size=10)) == 7
 
@@ -118,9 +98,9 @@ async def test_a_batch_is_written_together(container: Container) -> None:
 
 
 async def test_failed_batch_write_falls_back_to_one_by_one(container: Container, refuse_poison: None) -> None:
-    good = await _insert(container, [_order(f"user{i}@example.no") for i in range(3)])
-    [poison] = await _insert(container, [_order(POISON)])
-    more = await _insert(container, [_order(f"later{i}@example.no") for i in range(2)])
+    good = await insert_orders(container, [_order(f"user{i}@example.no") for i in range(3)])
+    [poison] = await insert_orders(container, [_order(POISON)])
+    more = await insert_orders(container, [_order(f"later{i}@example.no") for i in range(2)])
 
     assert await _run_once(_processor(container, batch_size=10)) == 6
 
@@ -144,8 +124,10 @@ async def test_order_settled_elsewhere_meanwhile_gets_no_notifications(container
 
     app = Starlette(routes=[Route("/condition", condition)])
     async with serve(app) as base:
-        others = await _insert(container, [_order(f"user{i}@example.no") for i in range(3)])
-        settled.extend(await _insert(container, [_order("taken@example.no", condition=f"{base}/condition")]))
+        others = await insert_orders(container, [_order(f"user{i}@example.no") for i in range(3)])
+        settled.extend(
+            await insert_orders(container, [_order("taken@example.no", condition=f"{base}/condition")])
+        )
 
         assert await _run_once(_processor(container, batch_size=10)) == 4
 
@@ -166,8 +148,8 @@ async def test_a_slow_order_finishes_in_the_background_without_holding_up_its_ba
     container: Container,
 ) -> None:
     async with serve(await _slow_condition_server(1.0)) as base:
-        fast = await _insert(container, [_order(f"user{i}@example.no") for i in range(3)])
-        [slow] = await _insert(container, [_order("slow@example.no", condition=f"{base}/slow")])
+        fast = await insert_orders(container, [_order(f"user{i}@example.no") for i in range(3)])
+        [slow] = await insert_orders(container, [_order("slow@example.no", condition=f"{base}/slow")])
         processor = _processor(container, batch_size=10, straggler_after=timedelta(milliseconds=100))
 
         assert await processor.run_once() == 4
@@ -181,13 +163,13 @@ async def test_a_slow_order_finishes_in_the_background_without_holding_up_its_ba
 
 async def test_no_new_claim_while_stragglers_hold_every_slot(container: Container) -> None:
     async with serve(await _slow_condition_server(0.5)) as base:
-        [slow] = await _insert(container, [_order("slow@example.no", condition=f"{base}/slow")])
+        [slow] = await insert_orders(container, [_order("slow@example.no", condition=f"{base}/slow")])
         processor = _processor(
             container, batch_size=1, concurrency=1, straggler_after=timedelta(milliseconds=50)
         )
         assert await processor.run_once() == 1
         assert (await _state(container, [slow]))[slow][0] == "Processing"
-        [later] = await _insert(container, [_order("later@example.no")])
+        [later] = await insert_orders(container, [_order("later@example.no")])
 
         # The only slot is the straggler's: the second claim waits for it to finish first.
         assert await processor.run_once() == 1
@@ -200,7 +182,7 @@ async def test_a_slow_order_keeps_its_lease_and_is_never_taken_over(container: C
     `keep_leases`, the lease rescue never hands the order to someone else."""
     rescue = Maintenance(container.transaction, MaintenanceConfig())
     async with serve(await _slow_condition_server(1.0)) as base:
-        [slow] = await _insert(container, [_order("slow@example.no", condition=f"{base}/slow")])
+        [slow] = await insert_orders(container, [_order("slow@example.no", condition=f"{base}/slow")])
         processor = _processor(
             container,
             batch_size=1,

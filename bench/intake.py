@@ -128,7 +128,8 @@ class Generator:
         profiler = None
         if profile_pid:
             profiler = harness.Profiler(profile_pid, self.work / f"profile-{self.runs}.txt", seconds)
-        usage = harness.Usage([self.watch_pid] if self.watch_pid else [])
+        # The API process and, with several API processes, the workers of its supervisor.
+        usage = harness.Usage(harness.process_tree(self.watch_pid) if self.watch_pid else [])
         subprocess.run(args, env=env, check=True, stdout=subprocess.DEVNULL)
         used = usage.done()
         raw = json.loads(result_file.read_text())
@@ -148,7 +149,7 @@ class Generator:
             "latency_ms": {k: round(v, 2) for k, v in lat.items()},
             "delay_ms": delay_ms,
             "machine_busy": used["machine_busy"],
-            "api_cores": used["process_cores"][0] if self.watch_pid else None,
+            "api_cores": round(sum(used["process_cores"]), 2) if self.watch_pid else None,
             "postgres_cores": used["postgres_cores"],
         }
         if profiler is not None:
@@ -232,9 +233,11 @@ async def run(dbs: harness.Databases, smoke: bool, profile: bool) -> Report:
     url = await dbs.fresh("intake")
     port = harness.free_port()
     base = f"http://127.0.0.1:{port}"
+    # `api --processes N` (run.py --api-processes); a profile follows the first pid only: use N = 1.
+    processes = int(os.environ.get("BENCH_API_PROCESSES", "1"))
     api = Process(
         "api",
-        [str(harness.CLI), "api", "--port", str(port)],
+        [str(harness.CLI), "api", "--port", str(port), "--processes", str(processes)],
         harness.service_env(url, work / "data"),
         work,
     )
@@ -242,8 +245,9 @@ async def run(dbs: harness.Databases, smoke: bool, profile: bool) -> Report:
     gen.watch_pid = api.pid
     if not gen.wrk:
         log(f"wrk not found: using the Python fallback generator; {WRK_INSTALL}")
-    report.data.update(generator=gen.name, sizes=sizes.__dict__, api_pid=api.pid)
+    report.data.update(generator=gen.name, sizes=sizes.__dict__, api_pid=api.pid, api_processes=processes)
     report.add("setup", "load generator", "wrk" if gen.wrk else "python", "", "" if gen.wrk else gen.name)
+    report.add("setup", "API processes", processes, "")
     try:
         await wait_healthy(base, api)
         token = harness.mint_token(work / "data")

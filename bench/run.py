@@ -90,6 +90,11 @@ if __name__ == "__main__":
         "--database-url", default=harness.DEFAULT_SERVER, help="server to create databases on"
     )
     parser.add_argument("--keep", action="store_true", help="keep the databases afterwards")
+    parser.add_argument(
+        "--api-processes", type=int, default=1, metavar="N", help="intake: API processes sharing the port"
+    )
     parser.add_argument("--wait-quiet", type=float, metavar="LOAD", help="wait for load average < LOAD first")
     parser.add_argument("--wait-quiet-max", type=float, default=1800, metavar="S", help="but at most S s")
-    sys.exit(asyncio.run(main(parser.parse_args())))
+    arguments = parser.parse_args()
+    os.environ["BENCH_API_PROCESSES"] = str(arguments.api_processes)  # read by intake.run
+    sys.exit(asyncio.run(main(arguments)))

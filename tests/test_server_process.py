@@ -8,6 +8,7 @@ with SIGTERM. The process and its PostgreSQL are stopped in teardown whatever ha
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -141,16 +142,16 @@ class Service:
         return token
 
 
-@pytest.fixture
-def service() -> Iterator[Service]:
-    """`altinn-notifications serve` with embedded defaults in a fresh data dir, answering `Healthy`."""
+@contextlib.contextmanager
+def _running(*args: str) -> Iterator[Service]:
+    """`altinn-notifications <args>` with embedded defaults in a fresh data dir, answering `Healthy`."""
     # A short path: PostgreSQL's Unix socket lives in the data dir, and socket paths are limited to ~100 bytes.
     data_dir = Path(tempfile.mkdtemp(prefix="an-serve-"))
     port = _free_port()
     stdout, stderr = data_dir / "serve.stdout", data_dir / "serve.stderr"
     with stdout.open("wb") as out, stderr.open("wb") as err:
         process = subprocess.Popen(
-            [str(CLI), "serve", "--port", str(port), "--data-dir", str(data_dir)],
+            [str(CLI), *args, "--port", str(port), "--data-dir", str(data_dir)],
             env=_clean_env(),
             stdout=out,
             stderr=err,
@@ -160,14 +161,14 @@ def service() -> Iterator[Service]:
         with httpx.Client(base_url=svc.base_url, trust_env=False, timeout=5.0) as http:
 
             def healthy() -> bool:
-                assert process.poll() is None, "serve exited during start-up\n" + svc.output()
+                assert process.poll() is None, f"{args[0]} exited during start-up\n" + svc.output()
                 try:
                     return http.get("/health").text == "Healthy"
                 except httpx.TransportError:
                     return False
 
             assert _wait_for(healthy, START_TIMEOUT, interval=0.2), (
-                "serve never answered Healthy\n" + svc.output()
+                f"{args[0]} never answered Healthy\n" + svc.output()
             )
         yield svc
     finally:
@@ -180,6 +181,47 @@ def service() -> Iterator[Service]:
                 process.wait(10)
         _stop_embedded_postgres(data_dir)
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def service() -> Iterator[Service]:
+    with _running("serve") as svc:
+        yield svc
+
+
+def _server_processes(pid: int) -> list[int]:
+    """The uvicorn worker processes `pid` spawned (pgrep: Linux and macOS alike)."""
+    found = subprocess.run(
+        ["pgrep", "-P", str(pid), "-f", "multiprocessing.spawn"], capture_output=True, text=True, check=False
+    )
+    return [int(p) for p in found.stdout.split()]
+
+
+def test_api_with_two_processes_shares_one_port_and_stops_gracefully() -> None:
+    with _running("api", "--processes", "2") as api:
+        servers = _server_processes(api.process.pid)
+        assert len(servers) == 2, api.output()
+        token = api.token("ttd")
+        auth = {"Authorization": f"Bearer {token}"}
+        order = {"subject": "Hello", "body": "Hi there", "recipients": [{"emailAddress": "a@example.no"}]}
+        ids = []
+        for _ in range(6):  # a connection each: the kernel spreads them over both processes
+            with httpx.Client(base_url=api.base_url, trust_env=False, timeout=10.0) as http:
+                placed = http.post(f"{V1}/orders/email", json=order, headers=auth)
+                assert placed.status_code == 202, placed.text
+                ids.append(placed.json()["orderId"])
+        with httpx.Client(base_url=api.base_url, trust_env=False, timeout=10.0) as http:
+            for order_id in ids:
+                assert _get(http, f"{V1}/orders/{order_id}", token).status_code == 200
+
+        api.process.send_signal(signal.SIGTERM)
+        try:
+            exit_code: int | None = api.process.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            exit_code = None
+        postgres_stopped = _wait_for(lambda: _embedded_postgres_stopped(api.data_dir), timeout=10.0)
+        servers_gone = _wait_for(lambda: not any(_pid_alive(c) for c in servers), timeout=10.0)
+        assert (exit_code, postgres_stopped, servers_gone) == (0, True, True), api.output()
 
 
 def _get(http: httpx.Client, path: str, token: str) -> httpx.Response:

@@ -32,16 +32,69 @@ BaseOpt = Annotated[str | None, typer.Option(help="Base URI of links [NOTIFICATI
 def _run_api(settings: Settings, *, run_workers: bool) -> None:
     import uvicorn
 
-    from altinn_notifications.api.app import create_app
-    from altinn_notifications.bootstrap import build_container
+    import altinn_notifications.bootstrap  # noqa: F401  (imported before logging is set up: see api_process_app)
     from altinn_notifications.logging import configure_logging
 
     configure_logging(settings.log_level, settings.log_format)
-    app_ = create_app(container_factory=lambda: build_container(settings), run_workers=run_workers)
     # uvicorn handles SIGTERM/SIGINT: the lifespan then stops the workers and closes everything. Afterwards it
     # re-raises the signal; exiting normally then lets exit handlers run (they stop the embedded PostgreSQL).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    uvicorn.run(app_, host=settings.host, port=settings.port, log_level="warning", access_log=False)
+    if settings.api_processes > 1 and not run_workers:
+        _run_api_processes(settings)
+        return
+    uvicorn.run(_api_app(settings, run_workers=run_workers), **_uvicorn_options(settings))
+
+
+def _api_app(settings: Settings, *, run_workers: bool) -> Any:
+    from altinn_notifications.api.app import create_app
+    from altinn_notifications.bootstrap import build_container
+
+    return create_app(container_factory=lambda: build_container(settings), run_workers=run_workers)
+
+
+def _uvicorn_options(settings: Settings) -> dict[str, Any]:
+    return {"host": settings.host, "port": settings.port, "log_level": "warning", "access_log": False}
+
+
+def _run_api_processes(settings: Settings) -> None:
+    """`api_processes` uvicorn worker processes on one port. This process resolves the database (starting
+    the embedded one) and migrates it once, then hands the resolved settings to the children through the
+    environment (`api_process_app` reads them)."""
+    import os
+
+    import uvicorn
+
+    from altinn_notifications.bootstrap import resolve_database_url
+    from altinn_notifications.db import migrate
+
+    url = resolve_database_url(settings)
+    if settings.run_migrations:
+        migrate.upgrade(url)
+    os.environ.update(
+        NOTIFICATIONS_DATABASE_URL=url,
+        NOTIFICATIONS_RUN_MIGRATIONS="false",
+        NOTIFICATIONS_DATA_DIR=str(settings.data_dir.resolve()),
+        NOTIFICATIONS_HOST=settings.host,
+        NOTIFICATIONS_PORT=str(settings.port),
+        NOTIFICATIONS_BASE_URI=settings.base_uri_str,
+    )
+    uvicorn.run(
+        "altinn_notifications.cli:api_process_app",
+        factory=True,
+        workers=settings.api_processes,
+        **_uvicorn_options(settings),
+    )
+
+
+def api_process_app() -> Any:
+    """The app of one of several `api` processes (uvicorn imports this in each child)."""
+    # Alembic announces its plugins when first imported; with logging not yet set up, that stays quiet.
+    import altinn_notifications.bootstrap  # noqa: F401
+    from altinn_notifications.logging import configure_logging
+
+    settings = _settings()
+    configure_logging(settings.log_level, settings.log_format)
+    return _api_app(settings, run_workers=False)
 
 
 @app.command()
@@ -66,10 +119,18 @@ def api(
     database_url: DbOpt = None,
     data_dir: DataOpt = None,
     base_uri: BaseOpt = None,
+    processes: Annotated[
+        int | None, typer.Option(help="Processes sharing the port [NOTIFICATIONS_API_PROCESSES].")
+    ] = None,
 ) -> None:
     """Run the HTTP API only."""
     settings = _settings(
-        host=host, port=port, database_url=database_url, data_dir=data_dir, base_uri=base_uri
+        host=host,
+        port=port,
+        database_url=database_url,
+        data_dir=data_dir,
+        base_uri=base_uri,
+        api_processes=processes,
     )
     _run_api(settings, run_workers=False)
 

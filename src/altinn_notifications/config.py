@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     base_uri: AnyHttpUrl | None = Field(
         default=None, description="Prefix of links and Location headers; unset: http://localhost:{port}."
     )
+    api_processes: int = Field(
+        default=1, ge=1, description="Processes of `api` sharing its port (the API is CPU-bound per process)."
+    )
     default_email_from_address: str = "noreply@altinn.no"
     default_sms_sender_number: str = "Altinn"
 

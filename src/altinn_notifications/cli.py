@@ -39,9 +39,11 @@ def _run_api(settings: Settings, *, run_workers: bool) -> None:
     # uvicorn handles SIGTERM/SIGINT: the lifespan then stops the workers and closes everything. Afterwards it
     # re-raises the signal; exiting normally then lets exit handlers run (they stop the embedded PostgreSQL).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    if settings.api_processes > 1 and not run_workers:
-        _run_api_processes(settings)
-        return
+    if settings.api_processes > 1:
+        if not run_workers:
+            _run_api_processes(settings)
+            return
+        typer.echo("NOTIFICATIONS_API_PROCESSES applies to `api`; `serve` runs one process", err=True)
     uvicorn.run(_api_app(settings, run_workers=run_workers), **_uvicorn_options(settings))
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import httpx
 
 from altinn_notifications.bootstrap import Container
+from altinn_notifications.chains.repository import ChainRepository
 from altinn_notifications.dispatch.repository import DispatchRepository
 from altinn_notifications.providers.base import EmailMessage, SendOutcome, SmsMessage
 from altinn_notifications.status.completion import complete_orders
@@ -204,9 +205,10 @@ async def test_reservation_left_by_a_crashed_request_expires(
 ) -> None:
     async with container.pool.acquire() as conn:
         await conn.execute(
-            """INSERT INTO notifications.instantreservations (creatorname, idempotencyid, reserved_until)
-               VALUES ('ttd', $1, now() - interval '1 second')""",
+            """INSERT INTO notifications.instantreservations (creatorname, idempotencyid, holder, reserved_until)
+               VALUES ('ttd', $1, $2, now() - interval '1 second')""",
             SMS_BODY["idempotencyId"],
+            uuid4(),
         )
     response = await client.post(f"{V1}/future/orders/instant/sms", json=SMS_BODY, headers=auth)
     assert response.status_code == 201, response.text
@@ -255,3 +257,21 @@ async def test_final_failure_completes_the_order_at_once(
     (feed,) = await fetch(container, "SELECT orderstatus FROM statusfeed WHERE orderid = $1", order["_id"])
     assert feed["orderstatus"]["status"] == "Order_Completed"
     assert feed["orderstatus"]["shipmentType"] == "Instant"
+
+
+async def test_a_reservation_taken_over_after_expiry_is_released_only_by_its_new_holder(
+    container: Container,
+) -> None:
+    first, second = uuid4(), uuid4()
+    async with container.pool.acquire() as conn:
+        repo = ChainRepository(conn)
+        assert await repo.reserve_instant("ttd", "otp-1", first, timedelta(minutes=2))
+        assert not await repo.reserve_instant("ttd", "otp-1", second, timedelta(minutes=2))  # still held
+        await conn.execute(
+            "UPDATE notifications.instantreservations SET reserved_until = now() - interval '1 s'"
+        )
+        assert await repo.reserve_instant("ttd", "otp-1", second, timedelta(minutes=2))  # expired: taken over
+        await repo.release_instant("ttd", "otp-1", first)  # the first holder, late: not its reservation now
+        assert await conn.fetchval("SELECT holder FROM notifications.instantreservations") == second
+        await repo.release_instant("ttd", "otp-1", second)
+        assert await count(container, "instantreservations") == 0

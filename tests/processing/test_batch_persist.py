@@ -202,3 +202,45 @@ async def test_a_slow_order_keeps_its_lease_and_is_never_taken_over(container: C
     assert extended[0] == 1  # the order was in progress, and its lease extended
     assert (await _state(container, [slow]))[slow] == ("Processed", 1, False)
     assert await processor.keep_leases() == 0  # nothing left in progress
+
+
+@pytest.fixture
+async def refuse_reschedules(container: Container) -> AsyncIterator[None]:
+    """A trigger that makes every `Processing → Registered` change fail, as a database gone bad would."""
+    async with container.pool.acquire() as conn:
+        await conn.execute(
+            """CREATE FUNCTION notifications.refuse_reschedule() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN RAISE EXCEPTION 'refused by test trigger'; END $$;
+                CREATE TRIGGER refuse_reschedule BEFORE UPDATE ON notifications.orders FOR EACH ROW
+                WHEN (OLD.processedstatus = 'Processing' AND NEW.processedstatus = 'Registered')
+                EXECUTE FUNCTION notifications.refuse_reschedule();"""
+        )
+    try:
+        yield
+    finally:
+        async with container.pool.acquire() as conn:
+            await conn.execute(
+                """DROP TRIGGER refuse_reschedule ON notifications.orders;
+                   DROP FUNCTION notifications.refuse_reschedule();"""
+            )
+
+
+async def test_an_order_that_cannot_even_be_rescheduled_is_left_to_its_lease_and_the_rest_written(
+    container: Container, refuse_reschedules: None
+) -> None:
+    """Its send condition endpoint fails (→ reschedule), and so does the reschedule: the others of the
+    batch are still written, and the failed order is no longer kept alive, so the lease rescue gets it."""
+
+    async def broken(request: Request) -> Response:
+        return JSONResponse({"error": "down"}, status_code=500)
+
+    async with serve(Starlette(routes=[Route("/broken", broken)])) as base:
+        others = await insert_orders(container, [_order(f"user{i}@example.no") for i in range(3)])
+        [failing] = await insert_orders(container, [_order("x@example.no", condition=f"{base}/broken")])
+        processor = _processor(container, batch_size=10)
+        assert await _run_once(processor) == 4
+
+    state = await _state(container, [*others, failing])
+    assert {i: state[i] for i in others} == {i: ("Processed", 1, False) for i in others}
+    assert state[failing] == ("Processing", 0, False)
+    assert await processor.keep_leases() == 0

@@ -68,25 +68,29 @@ class ChainRepository:
         row = await self.conn.fetchrow(_FIND_BY_IDEMPOTENCY, idempotency_id, creator, str(int(chain_type)))
         return OrderChain.model_validate(row["orderchain"]) if row else None
 
-    async def reserve_instant(self, creator: str, idempotency_id: str, ttl: timedelta) -> bool:
+    async def reserve_instant(self, creator: str, idempotency_id: str, holder: UUID, ttl: timedelta) -> bool:
         """Take the instant idempotency id, or an expired reservation of it; False while another holds it."""
         reserved: int | None = await self.conn.fetchval(
-            """INSERT INTO instantreservations (creatorname, idempotencyid, reserved_until)
-               VALUES ($1, $2, now() + $3::interval)
-               ON CONFLICT (creatorname, idempotencyid) DO UPDATE SET reserved_until = EXCLUDED.reserved_until
+            """INSERT INTO instantreservations (creatorname, idempotencyid, holder, reserved_until)
+               VALUES ($1, $2, $3, now() + $4::interval)
+               ON CONFLICT (creatorname, idempotencyid) DO UPDATE
+               SET holder = EXCLUDED.holder, reserved_until = EXCLUDED.reserved_until
                WHERE instantreservations.reserved_until < now()
                RETURNING 1""",
             creator,
             idempotency_id,
+            holder,
             ttl,
         )
         return reserved is not None
 
-    async def release_instant(self, creator: str, idempotency_id: str) -> None:
+    async def release_instant(self, creator: str, idempotency_id: str, holder: UUID) -> None:
+        """Only the holder's own reservation: one that expired and was taken over stays its new holder's."""
         await self.conn.execute(
-            "DELETE FROM instantreservations WHERE creatorname = $1 AND idempotencyid = $2",
+            "DELETE FROM instantreservations WHERE creatorname = $1 AND idempotencyid = $2 AND holder = $3",
             creator,
             idempotency_id,
+            holder,
         )
 
     async def get(self, chain_id: UUID, creator: str) -> OrderChain | None:

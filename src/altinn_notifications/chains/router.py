@@ -31,6 +31,7 @@ from altinn_notifications.chains.models import (
     NotificationOrderChainResponseExt,
 )
 from altinn_notifications.config import SCOPE_COMPOSED_EMAIL
+from altinn_notifications.errors import CodedProblem
 from altinn_notifications.metrics import ORDERS_REGISTERED
 
 router = APIRouter(tags=["Orders (v2)"])
@@ -56,7 +57,7 @@ async def require_composed_email_creator(
 
 ComposedEmailCreatorDep = Annotated[Caller, Depends(require_composed_email_creator)]
 
-_INSTANT_POLL_SECONDS = 0.05  # how often a duplicate instant request looks for the outcome
+_INSTANT_POLL_SECONDS = 0.05  # first pause of a duplicate instant request looking for the outcome
 _RECEIPT: dict[int | str, dict[str, Any]] = {
     201: {"model": NotificationOrderChainResponseExt, "description": "The order was created."},
     200: {"model": NotificationOrderChainResponseExt, "description": "Repeated idempotencyId: the original."},
@@ -118,6 +119,7 @@ async def _store(container: Container, request: Request, plan: service.ChainPlan
 async def _instant_turn(container: Container, plan: service.InstantPlan) -> service.InstantTurn:
     """Wait while another request with the same idempotency id hands off; 503 if it never finishes."""
     deadline = time.monotonic() + service.INSTANT_RESERVATION.total_seconds()
+    pause = _INSTANT_POLL_SECONDS
     while True:
         async with container.connection() as conn:
             turn = await service.take_instant_turn(conn, plan)
@@ -125,7 +127,8 @@ async def _instant_turn(container: Container, plan: service.InstantPlan) -> serv
             return turn
         if time.monotonic() > deadline:
             raise service.temporary_failure()
-        await asyncio.sleep(_INSTANT_POLL_SECONDS)
+        await asyncio.sleep(pause)
+        pause = min(pause * 1.5, 1.0)
 
 
 async def _instant(container: Container, request: Request, plan: service.InstantPlan) -> Response:
@@ -135,10 +138,12 @@ async def _instant(container: Container, request: Request, plan: service.Instant
     try:
         await ensure_connected(request)  # before the hand-off: once sent, the outcome is always stored
         outcome = await service.send_instant(plan, container.email_provider, container.sms_provider)
-    except BaseException:
+    except CodedProblem:  # 499 before the hand-off, or 503: the provider refused or failed
         async with container.connection() as conn:
             await service.release_instant(conn, plan)
         raise
+    # Cancelled mid-send (shutdown): whether the message went is unknown, so the reservation is left to
+    # expire rather than inviting a second send at once.
     async with container.transaction() as conn:
         stored = await service.store_instant(conn, plan, outcome)
     if stored.created:

@@ -369,9 +369,10 @@ def build_instant_email(
     )
 
 
-#: How long an instant hand-off holds its idempotency id (and the longest a duplicate waits for it): well
-#: above the providers' request timeouts (30 s by default), so only a crashed holder's reservation expires.
+#: How long an instant hand-off holds its idempotency id (and the longest a duplicate waits for it).
 INSTANT_RESERVATION = timedelta(seconds=120)
+#: The longest a hand-off may take: well inside the reservation, so no duplicate can take over meanwhile.
+INSTANT_SEND_LIMIT = timedelta(seconds=90)
 
 
 async def take_instant_turn(conn: Connection, plan: InstantPlan) -> InstantTurn:
@@ -381,20 +382,28 @@ async def take_instant_turn(conn: Connection, plan: InstantPlan) -> InstantTurn:
     outcome and released it in between."""
     repo = ChainRepository(conn)
     creator, idempotency_id = plan.chain.creator.short_name, plan.chain.idempotency_id
+    holder = plan.chain.order_chain_id
     original = await repo.find_by_idempotency_id(creator, idempotency_id, ChainType.Instant)
     if original is None:
-        if not await repo.reserve_instant(creator, idempotency_id, INSTANT_RESERVATION):
+        if not await repo.reserve_instant(creator, idempotency_id, holder, INSTANT_RESERVATION):
             return InstantTurn()
-        original = await repo.find_by_idempotency_id(creator, idempotency_id, ChainType.Instant)
+        try:
+            original = await repo.find_by_idempotency_id(creator, idempotency_id, ChainType.Instant)
+        except Exception:
+            await repo.release_instant(creator, idempotency_id, holder)
+            raise
         if original is None:
             return InstantTurn(reserved=True)
-        await repo.release_instant(creator, idempotency_id)
+        await repo.release_instant(creator, idempotency_id, holder)
     return InstantTurn(receipt=original.receipt())
 
 
 async def release_instant(conn: Connection, plan: InstantPlan) -> None:
-    """The hand-off failed (nothing is stored): the same idempotency id may be tried again at once."""
-    await ChainRepository(conn).release_instant(plan.chain.creator.short_name, plan.chain.idempotency_id)
+    """The hand-off surely failed (nothing is stored): the same idempotency id may be tried again at once."""
+    chain = plan.chain
+    await ChainRepository(conn).release_instant(
+        chain.creator.short_name, chain.idempotency_id, chain.order_chain_id
+    )
 
 
 async def send_instant(
@@ -404,10 +413,11 @@ async def send_instant(
     outcome → 503 `NOT-00004`, and the caller stores nothing."""
     channel = "email" if isinstance(plan.message, EmailMessage) else "sms"
     try:
-        if isinstance(plan.message, EmailMessage):
-            outcome = await email_provider.send(plan.message)
-        else:
-            outcome = await sms_provider.send(plan.message)
+        async with asyncio.timeout(INSTANT_SEND_LIMIT.total_seconds()):
+            if isinstance(plan.message, EmailMessage):
+                outcome = await email_provider.send(plan.message)
+            else:
+                outcome = await sms_provider.send(plan.message)
     except Exception as exc:
         log.critical(
             "instant notification hand-off failed",
@@ -439,7 +449,9 @@ async def store_instant(conn: Connection, plan: InstantPlan, outcome: SendOutcom
     completes the order at once.
     """
     repo = ChainRepository(conn)
-    await repo.release_instant(plan.chain.creator.short_name, plan.chain.idempotency_id)
+    await repo.release_instant(
+        plan.chain.creator.short_name, plan.chain.idempotency_id, plan.chain.order_chain_id
+    )
     chain_id = await repo.insert(plan.chain, plan.order.created)
     if chain_id is None:
         return await _original(repo, plan.chain)

@@ -320,6 +320,7 @@ instantreservations = Table(
     metadata,
     Column("creatorname", Text, primary_key=True),
     Column("idempotencyid", Text, primary_key=True),
+    Column("holder", UUID(as_uuid=True), nullable=False),  # the holding request (its chain id)
     Column("reserved_until", TZ, nullable=False),
 )
 

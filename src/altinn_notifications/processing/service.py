@@ -7,6 +7,7 @@ one short transaction whose status change is guarded, so a second worker can nev
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
@@ -26,7 +27,7 @@ from altinn_notifications.processing.models import ClaimedOrder, GeneratedNotifi
 from altinn_notifications.processing.repository import EMAIL_CHANNEL, SMS_CHANNEL, ProcessingRepository
 from altinn_notifications.recipients.models import ResolvedRecipient
 from altinn_notifications.recipients.ports import ContactPointsPort, PartyNamesPort
-from altinn_notifications.recipients.service import OFF_LOOP_AT, lookup_at_processing
+from altinn_notifications.recipients.service import OFF_LOOP_AT, lookup_at_processing, off_loop
 from altinn_notifications.status.completion import CompletionRepository
 
 log = structlog.get_logger(__name__)
@@ -47,6 +48,8 @@ class ProcessingConfig:
     #: Orders of a batch still being prepared after this long (a slow register, a huge organisation)
     #: finish in the background: the batch's other orders are written and new due orders claimed.
     straggler_after: timedelta = timedelta(seconds=1)
+    #: The longest this worker keeps an order's claim alive; one stuck longer is left to the lease rescue.
+    max_processing: timedelta = timedelta(minutes=30)
 
     def retry_delay(self, attempts: int) -> timedelta:
         """Exponential back-off after a failed attempt, capped."""
@@ -70,7 +73,8 @@ class OrderProcessor:
         self.config = config
         self._slots = asyncio.Semaphore(config.concurrency)
         self._background: set[asyncio.Task[None]] = set()
-        self._in_progress: set[int] = set()  # claimed here, outcome not written yet: leases to keep
+        # Claimed here, outcome not written yet (internal id → when claimed): the leases to keep.
+        self._in_progress: dict[int, float] = {}
 
     async def run_once(self) -> int:
         """Claim one batch of due orders, prepare them concurrently, write them together.
@@ -85,19 +89,20 @@ class OrderProcessor:
         with CLAIM_SECONDS.labels(queue="orders").time():
             claimed = await self._claim()
         if claimed:
-            self._in_progress.update(c.internal_id for c in claimed)
+            now = time.monotonic()
+            self._in_progress.update((c.internal_id, now) for c in claimed)
             await self._prepare_and_persist(claimed)
         return len(claimed)
 
     async def keep_leases(self) -> int:
         """Extend the leases of the orders this processor is still working on (called every third of a
         lease), so a slow one (a huge organisation, a slow register) is never taken over mid-way."""
-        if not self._in_progress:
+        oldest = time.monotonic() - self.config.max_processing.total_seconds()
+        keep = sorted(order_id for order_id, claimed_at in self._in_progress.items() if claimed_at > oldest)
+        if not keep:
             return 0
         async with self.transaction() as conn:
-            return await ProcessingRepository(conn).extend_leases(
-                sorted(self._in_progress), self.config.lease
-            )
+            return await ProcessingRepository(conn).extend_leases(keep, self.config.lease)
 
     async def drain(self) -> None:
         """Wait for the orders still finishing in the background (on stop, and in tests)."""
@@ -112,15 +117,22 @@ class OrderProcessor:
 
     async def _prepare_and_persist(self, claimed: list[ClaimedOrder]) -> None:
         tasks = {asyncio.create_task(self._guarded_prepare(c)): c for c in claimed}
-        done, pending = await asyncio.wait(tasks, timeout=self.config.straggler_after.total_seconds())
-        ready = [(tasks[t], g) for t in done if (g := t.result()) is not None]
         try:
+            done, pending = await asyncio.wait(tasks, timeout=self.config.straggler_after.total_seconds())
+        except BaseException:  # cancelled (stop): every order still finishes, in the background
+            for task, order in tasks.items():
+                self._finish_in_background(order, task)
+            raise
+        for task in pending:
+            self._finish_in_background(tasks[task], task)
+        try:
+            # `_guarded_prepare` handles every failure itself: a result is None or the notifications.
+            ready = [(tasks[t], g) for t in done if (g := t.result()) is not None]
             if ready:
                 await self._persist_group(ready)
         finally:
-            self._in_progress.difference_update(tasks[t].internal_id for t in done)
-        for task in pending:
-            self._finish_in_background(tasks[task], task)
+            for task in done:
+                self._in_progress.pop(tasks[task].internal_id, None)
 
     async def _persist_group(self, ready: list[tuple[ClaimedOrder, GeneratedNotifications]]) -> None:
         try:
@@ -137,14 +149,8 @@ class OrderProcessor:
                 generated = await prepare
                 if generated is not None:
                     await self._guarded_persist(claimed, generated)
-            except Exception as exc:  # the reschedule failed too: the claim's lease expires, then rescue
-                log.error(
-                    "order left to its lease",
-                    order_id=mask_id(claimed.order_json.get("id")),
-                    error=type(exc).__name__,
-                )
             finally:
-                self._in_progress.discard(claimed.internal_id)
+                self._in_progress.pop(claimed.internal_id, None)
 
         task = asyncio.create_task(finish())
         self._background.add(task)
@@ -180,7 +186,7 @@ class OrderProcessor:
         names = await self._names(order, recipients)
         if sum(len(r.emails) + len(r.mobile_numbers) for r in recipients) < OFF_LOOP_AT:
             return generate(order, recipients, names)
-        return await asyncio.to_thread(generate, order, recipients, names)  # see OFF_LOOP_AT
+        return await off_loop(generate, order, recipients, names)  # see OFF_LOOP_AT
 
     async def _guarded_prepare(self, claimed: ClaimedOrder) -> GeneratedNotifications | None:
         async with self._slots:
@@ -207,8 +213,15 @@ class OrderProcessor:
             dependency=isinstance(exc, DependencyError),
             retry_in_s=delay.total_seconds(),
         )
-        async with self.transaction() as conn:
-            await ProcessingRepository(conn).reschedule(claimed.internal_id, delay)
+        try:
+            async with self.transaction() as conn:
+                await ProcessingRepository(conn).reschedule(claimed.internal_id, delay)
+        except Exception as again:  # the database too: the claim's lease runs out, then the rescue retries
+            log.error(
+                "order left to its lease",
+                order_id=mask_id(claimed.order_json.get("id")),
+                error=type(again).__name__,
+            )
 
     async def _condition_met(self, claimed: ClaimedOrder, endpoint: str) -> bool:
         decision = await self.condition.check(endpoint)

@@ -560,7 +560,12 @@ class AltinnAuthorizationPdp:
             async with slots:
                 return await self._decide(batch, resource, action)
 
-        answers = await asyncio.gather(*(decide(batch) for batch in batches))
+        try:  # a failed call cancels the others: the lookup has failed anyway
+            async with asyncio.TaskGroup() as group:
+                calls = [group.create_task(decide(batch)) for batch in batches]
+        except ExceptionGroup as failed:
+            raise failed.exceptions[0] from None
+        answers = [call.result() for call in calls]
         permitted: set[tuple[int, int]] = set()
         for batch, answer in zip(batches, answers, strict=True):
             permitted |= answer & set(batch)  # never trust a pair that was not asked about

@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import enum
 from collections.abc import Awaitable, Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
 
 from altinn_notifications.errors import DependencyError
 from altinn_notifications.orders.models import (
@@ -33,8 +35,18 @@ from altinn_notifications.recipients.models import (
 from altinn_notifications.recipients.ports import ContactPointsPort
 
 RESOURCE_PREFIX = "urn:altinn:resource:"
+T = TypeVar("T")
 #: Above this many items, CPU-heavy steps of one order run in a thread rather than on the event loop.
 OFF_LOOP_AT = 2_000
+# Their own thread (not the default executor, which also resolves host names for new connections): one
+# is enough, the GIL lets only one of them run at a time anyway.
+_LARGE_WORK = ThreadPoolExecutor(max_workers=1, thread_name_prefix="large-order")
+
+
+async def off_loop(function: Callable[..., T], *args: Any) -> T:
+    """`function(*args)` in the large-order thread, so the event loop's other work keeps its turns."""
+    return await asyncio.get_running_loop().run_in_executor(_LARGE_WORK, function, *args)
+
 
 # Authorises user contact points for a resource (PDP `Permit`), keeping only the permitted users.
 UserAuthorizer = Callable[[list[OrganizationContactPoints], str], Awaitable[list[OrganizationContactPoints]]]
@@ -422,7 +434,7 @@ async def _clean_organization_off_loop(org: OrganizationContactPoints) -> Organi
         return clean_organization_contact_points(org)
     # Validating 100,000 mobile numbers is seconds of CPU: in a thread, the worker's other loops
     # (dispatch, reports) keep getting turns instead of stalling behind one large organisation.
-    return await asyncio.to_thread(clean_organization_contact_points, org)
+    return await off_loop(clean_organization_contact_points, org)
 
 
 # --- the registration stage (spec 3.5) ---

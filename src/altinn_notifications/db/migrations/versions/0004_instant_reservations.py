@@ -20,6 +20,7 @@ def upgrade() -> None:
         "instantreservations",
         sa.Column("creatorname", sa.Text(), nullable=False),
         sa.Column("idempotencyid", sa.Text(), nullable=False),
+        sa.Column("holder", sa.UUID(), nullable=False),
         sa.Column("reserved_until", sa.TIMESTAMP(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("creatorname", "idempotencyid"),
         schema="notifications",

@@ -22,6 +22,7 @@ from altinn_notifications.dispatch.service import (
     EmailDispatcher,
     Maintenance,
     MaintenanceConfig,
+    SmsDispatcher,
 )
 from altinn_notifications.orders.models import (
     EmailAttachment,
@@ -31,11 +32,12 @@ from altinn_notifications.orders.models import (
     OrderStatus,
     OrderType,
     Recipient,
+    SmsTemplate,
 )
 from altinn_notifications.orders.repository import OrderRepository
-from altinn_notifications.processing.models import NewEmailNotification
+from altinn_notifications.processing.models import NewEmailNotification, NewSmsNotification
 from altinn_notifications.processing.repository import ProcessingRepository
-from altinn_notifications.providers.base import Attachment, EmailMessage, ReportSink, SendOutcome
+from altinn_notifications.providers.base import Attachment, EmailMessage, ReportSink, SendOutcome, SmsMessage
 from tests.pipeline.conftest import eventually
 
 
@@ -357,3 +359,63 @@ async def test_a_claim_smaller_than_the_queue_takes_each_row_once(container: Con
     assert await dispatcher.run_once() == 3
     assert sorted(provider.sent.values()) == [1, 1, 1]
     assert await dispatcher.run_once() == 0
+
+
+class RecordingSms:
+    """Accepts every SMS at once and records the numbers it was handed, in order."""
+
+    name = "recording"
+
+    def __init__(self) -> None:
+        self.numbers: list[str] = []
+
+    async def start(self, sink: ReportSink) -> None:
+        return None
+
+    async def send(self, message: SmsMessage) -> SendOutcome:
+        self.numbers.append(message.mobile_number)
+        return SendOutcome(result="Accepted", reference=f"gw-{message.notification_id}")
+
+    async def close(self) -> None:
+        return None
+
+
+async def _sms_order(container: Container, numbers: list[str]) -> None:
+    now = datetime.now(UTC)
+    order = NotificationOrder(
+        id=uuid.uuid4(),
+        creator="ttd",
+        created=now,
+        requested_send_time=now,
+        notification_channel=NotificationChannel.Sms,
+        sms_template=SmsTemplate(sender_number="Altinn", body="b"),
+        recipients=[Recipient(mobile_number=n) for n in numbers],
+    )
+    async with container.transaction() as conn:
+        order_id = await OrderRepository(conn).insert(order, status=OrderStatus.Processed)
+        await ProcessingRepository(conn).insert_sms(
+            order_id,
+            [
+                NewSmsNotification(
+                    id=uuid.uuid4(), mobile_number=n, result="New", expiry_time=now + timedelta(hours=48)
+                )
+                for n in numbers
+            ],
+        )
+
+
+async def test_sms_claims_alternate_ends_too(container: Container) -> None:
+    large = [f"+47410{i:05d}" for i in range(20)]
+    await _sms_order(container, large)
+    await _sms_order(container, ["+4799999999"])
+    provider = RecordingSms()
+    noon = datetime(2026, 11, 27, 11, 0, tzinfo=UTC)  # 12:00 in Oslo: daytime, every SMS may go
+    dispatcher = SmsDispatcher(container.transaction, provider, DispatchConfig(batch_size=3), lambda: noon)
+
+    assert await dispatcher.run_once() == 3
+    assert provider.numbers == large[:3]
+    assert await dispatcher.run_once() == 3
+    assert "+4799999999" in provider.numbers[3:]
+    while await dispatcher.run_once():
+        pass
+    assert sorted(provider.numbers) == sorted([*large, "+4799999999"])  # each sent once

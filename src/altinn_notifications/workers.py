@@ -231,6 +231,13 @@ class Workers:
                     self.config.feed_cleanup_interval,
                 )
             ),
+            asyncio.create_task(
+                self._periodic(
+                    "instant-reservations",
+                    self.maintenance.delete_abandoned_reservations,
+                    self.config.feed_cleanup_interval,
+                )
+            ),
         ]
         log.info("workers started")
         try:

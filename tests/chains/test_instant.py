@@ -12,6 +12,7 @@ import httpx
 from altinn_notifications.bootstrap import Container
 from altinn_notifications.chains.repository import ChainRepository
 from altinn_notifications.dispatch.repository import DispatchRepository
+from altinn_notifications.dispatch.service import Maintenance, MaintenanceConfig
 from altinn_notifications.providers.base import EmailMessage, SendOutcome, SmsMessage
 from altinn_notifications.status.completion import complete_orders
 from tests.api.helpers import V1
@@ -275,3 +276,20 @@ async def test_a_reservation_taken_over_after_expiry_is_released_only_by_its_new
         assert await conn.fetchval("SELECT holder FROM notifications.instantreservations") == second
         await repo.release_instant("ttd", "otp-1", second)
         assert await count(container, "instantreservations") == 0
+
+
+async def test_abandoned_reservations_are_deleted_a_day_after_they_expire(container: Container) -> None:
+    async with container.pool.acquire() as conn:
+        await conn.executemany(
+            """INSERT INTO notifications.instantreservations (creatorname, idempotencyid, holder, reserved_until)
+               VALUES ('ttd', $1, $2, now() + $3::interval)""",
+            [
+                ("crashed-long-ago", uuid4(), timedelta(days=-2)),
+                ("crashed-lately", uuid4(), timedelta(hours=-1)),
+                ("in-flight", uuid4(), timedelta(minutes=2)),
+            ],
+        )
+    maintenance = Maintenance(container.transaction, MaintenanceConfig())
+    assert await maintenance.delete_abandoned_reservations() == 1
+    kept = await fetch(container, "SELECT idempotencyid FROM instantreservations ORDER BY idempotencyid")
+    assert [r["idempotencyid"] for r in kept] == ["crashed-lately", "in-flight"]

@@ -93,6 +93,12 @@ class ChainRepository:
             holder,
         )
 
+    async def delete_expired_reservations(self, expired_for: timedelta) -> int:
+        result: str = await self.conn.execute(
+            "DELETE FROM instantreservations WHERE reserved_until < now() - $1::interval", expired_for
+        )
+        return int(result.split()[-1])
+
     async def get(self, chain_id: UUID, creator: str) -> OrderChain | None:
         row = await self.conn.fetchrow(
             "SELECT orderchain FROM orderschain WHERE orderid = $1 AND creatorname = $2", chain_id, creator

@@ -682,3 +682,10 @@ class Maintenance:
             total += deleted
             if deleted < self.config.feed_batch:
                 return total
+
+    async def delete_abandoned_reservations(self) -> int:
+        """Instant-order reservations whose holder crashed expire; a day later their rows go too."""
+        from altinn_notifications.chains.repository import ChainRepository
+
+        async with self.transaction() as conn:
+            return await ChainRepository(conn).delete_expired_reservations(timedelta(days=1))

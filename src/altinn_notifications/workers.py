@@ -244,6 +244,7 @@ class Workers:
             await self.stop.wait()
         finally:
             self.stop.set()
+            self.processor.stop_claiming()
             await asyncio.gather(*tasks, return_exceptions=True)
             await self.processor.drain()
             if self._own_attachments:

@@ -244,3 +244,33 @@ async def test_an_order_that_cannot_even_be_rescheduled_is_left_to_its_lease_and
     assert {i: state[i] for i in others} == {i: ("Processed", 1, False) for i in others}
     assert state[failing] == ("Processing", 0, False)
     assert await processor.keep_leases() == 0
+
+
+async def test_draining_keeps_leases_and_no_claim_follows_stop(container: Container) -> None:
+    """On stop: the straggler still finishes, its lease kept alive by `drain`, and a claim that was
+    waiting for a free slot takes nothing."""
+    rescue = Maintenance(container.transaction, MaintenanceConfig())
+    async with serve(await _slow_condition_server(1.0)) as base:
+        [slow] = await insert_orders(container, [_order("slow@example.no", condition=f"{base}/slow")])
+        processor = _processor(
+            container,
+            batch_size=1,
+            concurrency=1,
+            lease=timedelta(milliseconds=300),
+            straggler_after=timedelta(milliseconds=50),
+        )
+        assert await processor.run_once() == 1
+        [waiting] = await insert_orders(container, [_order("waiting@example.no")])
+        claim = asyncio.create_task(processor.run_once())  # waits for the straggler's slot
+        processor.stop_claiming()
+        draining = asyncio.create_task(processor.drain())
+        seen: set[str] = set()
+        while not draining.done():
+            await rescue.rescue_leases()
+            seen.add((await _state(container, [slow]))[slow][0])
+            await asyncio.sleep(0.05)
+        await draining
+        assert await claim == 0
+    assert seen <= {"Processing", "Processed"}
+    state = await _state(container, [slow, waiting])
+    assert state == {slow: ("Processed", 1, False), waiting: ("Registered", 0, False)}

@@ -75,6 +75,7 @@ class OrderProcessor:
         self._background: set[asyncio.Task[None]] = set()
         # Claimed here, outcome not written yet (internal id → when claimed): the leases to keep.
         self._in_progress: dict[int, float] = {}
+        self._stopping = False
 
     async def run_once(self) -> int:
         """Claim one batch of due orders, prepare them concurrently, write them together.
@@ -86,6 +87,8 @@ class OrderProcessor:
         claimed.
         """
         await self._wait_for_room()
+        if self._stopping:
+            return 0
         with CLAIM_SECONDS.labels(queue="orders").time():
             claimed = await self._claim()
         if claimed:
@@ -104,10 +107,21 @@ class OrderProcessor:
         async with self.transaction() as conn:
             return await ProcessingRepository(conn).extend_leases(keep, self.config.lease)
 
+    def stop_claiming(self) -> None:
+        """On stop: no new claims (a claim waiting for a free slot returns empty-handed)."""
+        self._stopping = True
+
     async def drain(self) -> None:
-        """Wait for the orders still finishing in the background (on stop, and in tests)."""
+        """Wait for the orders still finishing in the background (on stop, and in tests), keeping their
+        leases alive meanwhile."""
+        interval = self.config.lease.total_seconds() / 3
         while self._background:
-            await asyncio.gather(*self._background, return_exceptions=True)
+            done, _ = await asyncio.wait(self._background, timeout=interval)
+            if not done:
+                try:
+                    await self.keep_leases()
+                except Exception as exc:  # the rescue takes them over when the leases run out
+                    log.warning("could not keep order leases", error=type(exc).__name__)
 
     async def _wait_for_room(self) -> None:
         # Stragglers hold prepare slots: claim again only when one is free, so claimed orders never pile

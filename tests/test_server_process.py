@@ -213,6 +213,12 @@ def test_api_with_two_processes_shares_one_port_and_stops_gracefully() -> None:
         with httpx.Client(base_url=api.base_url, trust_env=False, timeout=10.0) as http:
             for order_id in ids:
                 assert _get(http, f"{V1}/orders/{order_id}", token).status_code == 200
+        # Whichever process answers, /metrics counts the orders of both.
+        for _ in range(4):
+            with httpx.Client(base_url=api.base_url, trust_env=False, timeout=10.0) as http:
+                metrics = http.get("/metrics")
+            assert metrics.status_code == 200
+            assert 'notifications_orders_registered_total{channel="Email"} 6.0' in metrics.text, metrics.text
 
         api.process.send_signal(signal.SIGTERM)
         try:

@@ -63,6 +63,7 @@ def _run_api_processes(settings: Settings) -> None:
     the embedded one) and migrates it once, then hands the resolved settings to the children through the
     environment (`api_process_app` reads them)."""
     import os
+    import shutil
 
     import uvicorn
 
@@ -72,6 +73,11 @@ def _run_api_processes(settings: Settings) -> None:
     url = resolve_database_url(settings)
     if settings.run_migrations:
         migrate.upgrade(url)
+    # The children's metrics, shared so that /metrics counts all of them (emptied: counts of a past run).
+    metrics_dir = settings.data_dir.resolve() / "metrics"
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     os.environ.update(
         NOTIFICATIONS_DATABASE_URL=url,
         NOTIFICATIONS_RUN_MIGRATIONS="false",

@@ -1,4 +1,6 @@
-"""Prometheus metrics of this process (`GET /metrics`). Labels never carry ids, addresses or orgs' data."""
+"""Prometheus metrics (`GET /metrics`): of this process, or of all API processes of `api --processes N`
+(prometheus_client's multiprocess mode, `PROMETHEUS_MULTIPROC_DIR`). Labels never carry ids, addresses or
+orgs' data."""
 
 from __future__ import annotations
 
@@ -21,7 +23,10 @@ DELIVERY_REPORTS = Counter(
     "Delivery reports applied or dead-lettered.",
     ["channel", "outcome"],
 )
-QUEUE_DEPTH = Gauge("notifications_queue_depth", "Work waiting in the database.", ["queue"])
+# Read from the database at scrape time: with several API processes, the most recent reading counts.
+QUEUE_DEPTH = Gauge(
+    "notifications_queue_depth", "Work waiting in the database.", ["queue"], multiprocess_mode="mostrecent"
+)
 CLAIM_SECONDS = Histogram(
     "notifications_claim_seconds",
     "Time to claim a batch.",

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest, multiprocess
 
 from altinn_notifications.api.deps import ContainerDep
 from altinn_notifications.dispatch.repository import DispatchRepository
@@ -25,4 +27,13 @@ async def metrics(container: ContainerDep) -> Response:
         depths = await DispatchRepository(conn).pending_counts()
     for queue, depth in depths.items():
         QUEUE_DEPTH.labels(queue=queue).set(depth)
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(_registry()), media_type=CONTENT_TYPE_LATEST)
+
+
+def _registry() -> CollectorRegistry:
+    """This process's metrics, or all API processes' when they share a multiprocess directory."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return REGISTRY
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return registry

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import httpx
 import structlog
 
+from altinn_notifications.auth.platform_token import PlatformAccessTokens
 from altinn_notifications.auth.service import Authenticator, build_authenticator
 from altinn_notifications.config import Settings
 from altinn_notifications.db import migrate
@@ -22,7 +23,7 @@ from altinn_notifications.providers.email.simulated import SimulatedEmailProvide
 from altinn_notifications.providers.email.smtp import SmtpEmailProvider
 from altinn_notifications.providers.outbox import Outbox
 from altinn_notifications.providers.sms.simulated import SimulatedSmsProvider
-from altinn_notifications.recipients.altinn_http import build_recipient_ports
+from altinn_notifications.recipients.altinn_http import TokenSource, build_recipient_ports
 from altinn_notifications.recipients.local import LocalRegistryContactPoints
 from altinn_notifications.recipients.ports import ContactPointsPort, PartyNamesPort
 
@@ -79,6 +80,19 @@ def resolve_database_url(settings: Settings) -> str:
     if settings.database_url:
         return settings.database_url
     return start_embedded_postgres(settings.data_dir)
+
+
+def platform_token_source(settings: Settings) -> TokenSource:
+    """Minted tokens when a signing key is configured, else the static token, else none."""
+    if settings.platform_access_token_key_file is not None:
+        return PlatformAccessTokens.from_file(
+            settings.platform_access_token_key_file,
+            issuer=settings.platform_access_token_issuer,
+            app=settings.platform_access_token_app,
+        )
+    if settings.platform_access_token is not None:
+        return settings.platform_access_token.get_secret_value()
+    return None
 
 
 def build_email_provider(settings: Settings, outbox: Outbox | None) -> EmailProvider:
@@ -151,9 +165,7 @@ async def build_container(settings: Settings, database_url: str | None = None) -
         profile_url=str(settings.profile_url) if settings.profile_url else None,
         register_url=str(settings.register_url) if settings.register_url else None,
         authorization_url=str(settings.authorization_url) if settings.authorization_url else None,
-        platform_access_token=(
-            settings.platform_access_token.get_secret_value() if settings.platform_access_token else None
-        ),
+        platform_access_token=platform_token_source(settings),
         timeout=settings.platform_timeout_seconds,
         authorization_batch_size=settings.authorization_batch_size,
         authorization_concurrency=settings.authorization_concurrency,

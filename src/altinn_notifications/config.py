@@ -82,6 +82,11 @@ class Settings(BaseSettings):
     platform_access_token: SecretStr | None = Field(
         default=None, description="Sent as PlatformAccessToken to Register and PDP."
     )
+    platform_access_token_key_file: Path | None = Field(
+        default=None, description="PEM RSA key to mint short-lived PlatformAccessTokens with, instead."
+    )
+    platform_access_token_issuer: str = "platform"
+    platform_access_token_app: str = "notifications"
     authorization_batch_size: int = Field(default=500, ge=1)
     authorization_concurrency: int = Field(default=10, ge=1)
 
@@ -223,6 +228,14 @@ class Settings(BaseSettings):
             problems.append("retry schedules must not contain negative waits")
         if problems:
             raise ValueError("; ".join(problems))
+        return self
+
+    @model_validator(mode="after")
+    def _one_platform_token_source(self) -> Settings:
+        if self.platform_access_token is not None and self.platform_access_token_key_file is not None:
+            raise ValueError(
+                "set NOTIFICATIONS_PLATFORM_ACCESS_TOKEN or NOTIFICATIONS_PLATFORM_ACCESS_TOKEN_KEY_FILE, not both"
+            )
         return self
 
     @model_validator(mode="after")

@@ -220,14 +220,19 @@ def test_api_with_two_processes_shares_one_port_and_stops_gracefully() -> None:
             assert metrics.status_code == 200
             assert 'notifications_orders_registered_total{channel="Email"} 6.0' in metrics.text, metrics.text
 
-        api.process.send_signal(signal.SIGTERM)
-        try:
-            exit_code: int | None = api.process.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            exit_code = None
-        postgres_stopped = _wait_for(lambda: _embedded_postgres_stopped(api.data_dir), timeout=10.0)
+        exit_code, postgres_stopped = _terminate(api)
         servers_gone = _wait_for(lambda: not any(_pid_alive(c) for c in servers), timeout=10.0)
         assert (exit_code, postgres_stopped, servers_gone) == (0, True, True), api.output()
+
+
+def _terminate(service: Service) -> tuple[int | None, bool]:
+    """SIGTERM: (the exit code, None if it did not exit in time; whether its embedded PostgreSQL stopped)."""
+    service.process.send_signal(signal.SIGTERM)
+    try:
+        exit_code: int | None = service.process.wait(STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        exit_code = None
+    return exit_code, _wait_for(lambda: _embedded_postgres_stopped(service.data_dir), timeout=10.0)
 
 
 def _get(http: httpx.Client, path: str, token: str) -> httpx.Response:
@@ -297,12 +302,7 @@ def test_serve_places_delivers_and_stops_gracefully(service: Service) -> None:
     assert f'"to": "{address}"' in outbox.stdout, outbox.stdout
 
     # Graceful shutdown: SIGTERM stops the service with exit code 0, and its embedded PostgreSQL with it.
-    service.process.send_signal(signal.SIGTERM)
-    try:
-        exit_code: int | None = service.process.wait(STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        exit_code = None
-    postgres_stopped = _wait_for(lambda: _embedded_postgres_stopped(service.data_dir), timeout=10.0)
+    exit_code, postgres_stopped = _terminate(service)
     assert (exit_code, postgres_stopped) == (0, True), (
         f"after SIGTERM: exit code {exit_code} (want 0), embedded PostgreSQL stopped: {postgres_stopped}\n"
         + service.output()

@@ -10,6 +10,7 @@ the background without holding up its batch, and the next claim waits for a free
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -66,27 +67,32 @@ async def _state(container: Container, order_ids: list[int]) -> dict[int, tuple[
     return {r["_id"]: (r["status"], r["n"], r["later"]) for r in rows}
 
 
-@pytest.fixture
-async def refuse_poison(container: Container) -> AsyncIterator[None]:
-    """A trigger that makes any write of an email notification to POISON fail, as a broken row would."""
+@contextlib.asynccontextmanager
+async def _refusing(container: Container, name: str, event: str, table: str) -> AsyncIterator[None]:
+    """A trigger `name` that makes `event` on `table` fail for the rows matching its WHEN condition
+    (part of `event`), as a broken row or a database gone bad would; dropped afterwards."""
     async with container.pool.acquire() as conn:
         await conn.execute(
-            f"""CREATE FUNCTION notifications.refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
-                BEGIN
-                  IF NEW.toaddress = '{POISON}' THEN RAISE EXCEPTION 'refused by test trigger'; END IF;
-                  RETURN NEW;
-                END $$;
-                CREATE TRIGGER refuse_poison BEFORE INSERT ON notifications.emailnotifications
-                FOR EACH ROW EXECUTE FUNCTION notifications.refuse_poison();"""
+            f"""CREATE FUNCTION notifications.{name}() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN RAISE EXCEPTION 'refused by test trigger'; END $$;
+                CREATE TRIGGER {name} BEFORE {event.replace("$TABLE", f"notifications.{table}")}
+                EXECUTE FUNCTION notifications.{name}();"""
         )
     try:
         yield
     finally:
         async with container.pool.acquire() as conn:
             await conn.execute(
-                """DROP TRIGGER refuse_poison ON notifications.emailnotifications;
-                   DROP FUNCTION notifications.refuse_poison();"""
+                f"DROP TRIGGER {name} ON notifications.{table}; DROP FUNCTION notifications.{name}();"
             )
+
+
+@pytest.fixture
+async def refuse_poison(container: Container) -> AsyncIterator[None]:
+    """Any write of an email notification to POISON fails."""
+    event = f"INSERT ON $TABLE FOR EACH ROW WHEN (NEW.toaddress = '{POISON}')"
+    async with _refusing(container, "refuse_poison", event, "emailnotifications"):
+        yield
 
 
 async def test_a_batch_is_written_together(container: Container) -> None:
@@ -206,23 +212,13 @@ async def test_a_slow_order_keeps_its_lease_and_is_never_taken_over(container: C
 
 @pytest.fixture
 async def refuse_reschedules(container: Container) -> AsyncIterator[None]:
-    """A trigger that makes every `Processing → Registered` change fail, as a database gone bad would."""
-    async with container.pool.acquire() as conn:
-        await conn.execute(
-            """CREATE FUNCTION notifications.refuse_reschedule() RETURNS trigger LANGUAGE plpgsql AS $$
-                BEGIN RAISE EXCEPTION 'refused by test trigger'; END $$;
-                CREATE TRIGGER refuse_reschedule BEFORE UPDATE ON notifications.orders FOR EACH ROW
-                WHEN (OLD.processedstatus = 'Processing' AND NEW.processedstatus = 'Registered')
-                EXECUTE FUNCTION notifications.refuse_reschedule();"""
-        )
-    try:
+    """Every `Processing → Registered` change of an order fails."""
+    event = (
+        "UPDATE ON $TABLE FOR EACH ROW "
+        "WHEN (OLD.processedstatus = 'Processing' AND NEW.processedstatus = 'Registered')"
+    )
+    async with _refusing(container, "refuse_reschedule", event, "orders"):
         yield
-    finally:
-        async with container.pool.acquire() as conn:
-            await conn.execute(
-                """DROP TRIGGER refuse_reschedule ON notifications.orders;
-                   DROP FUNCTION notifications.refuse_reschedule();"""
-            )
 
 
 async def test_an_order_that_cannot_even_be_rescheduled_is_left_to_its_lease_and_the_rest_written(

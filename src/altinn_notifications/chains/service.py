@@ -378,22 +378,21 @@ INSTANT_SEND_LIMIT = timedelta(seconds=90)
 async def take_instant_turn(conn: Connection, plan: InstantPlan) -> InstantTurn:
     """Spec 4.3 step 2 without the race of two identical requests both sending: the idempotency id is
     reserved before the hand-off. Statements run one by one (autocommit), so the reservation is visible
-    to others at once; the receipt is looked for again after reserving, in case its holder stored the
-    outcome and released it in between."""
+    to others at once; the receipt is looked for after reserving, so a holder that stored its outcome
+    and released the id in between is never missed."""
     repo = ChainRepository(conn)
     creator, idempotency_id = plan.chain.creator.short_name, plan.chain.idempotency_id
     holder = plan.chain.order_chain_id
-    original = await repo.find_by_idempotency_id(creator, idempotency_id, ChainType.Instant)
-    if original is None:
-        if not await repo.reserve_instant(creator, idempotency_id, holder, INSTANT_RESERVATION):
-            return InstantTurn()
-        try:
-            original = await repo.find_by_idempotency_id(creator, idempotency_id, ChainType.Instant)
-        except Exception:
+    reserved = await repo.reserve_instant(creator, idempotency_id, holder, INSTANT_RESERVATION)
+    try:
+        original = await repo.find_by_idempotency_id(creator, idempotency_id, ChainType.Instant)
+    except Exception:
+        if reserved:
             await repo.release_instant(creator, idempotency_id, holder)
-            raise
-        if original is None:
-            return InstantTurn(reserved=True)
+        raise
+    if original is None:
+        return InstantTurn(reserved=reserved)  # not reserved: another request is handing off now
+    if reserved:  # a repeat: nothing to send
         await repo.release_instant(creator, idempotency_id, holder)
     return InstantTurn(receipt=original.receipt())
 

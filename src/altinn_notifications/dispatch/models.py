@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 from uuid import UUID
 
-from altinn_notifications.providers.base import Channel
+from altinn_notifications.providers.base import Attachment, Channel, EmailMessage
 
 EMAIL_FINAL_EXCLUDED = frozenset({"New", "Sending", "Succeeded"})
 SMS_FINAL_EXCLUDED = frozenset({"New", "Sending", "Accepted"})
@@ -27,6 +27,18 @@ class ClaimedEmail:
     subject: str
     body: str
     content_type: Literal["Plain", "Html"]
+
+    def message(self, attachments: tuple[Attachment, ...] = ()) -> EmailMessage:
+        """What the provider is handed."""
+        return EmailMessage(
+            notification_id=self.id,
+            from_address=self.from_address,
+            to_address=self.to_address,
+            subject=self.subject,
+            body=self.body,
+            content_type=self.content_type,
+            attachments=attachments,
+        )
 
 
 @dataclass(frozen=True)

@@ -119,6 +119,20 @@ RETURNING n.alternateid, n._orderid, n.attempts, n.{ref} AS ref
 """
 
 
+def _email_fields(r: Any) -> dict[str, Any]:
+    """The fields of a `ClaimedEmail` from a claim's row (ordinary and composed claims alike)."""
+    return {
+        "id": r["alternateid"],
+        "order_id": r["_orderid"],
+        "attempts": r["attempts"],
+        "from_address": r["fromaddress"],
+        "to_address": r["toaddress"],
+        "subject": r["subject"],
+        "body": r["body"],
+        "content_type": "Html" if r["contenttype"] == "Html" else "Plain",
+    }
+
+
 class DispatchRepository:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
@@ -128,19 +142,7 @@ class DispatchRepository:
     ) -> list[ClaimedEmail]:
         """Emails of every order type but `Composed`."""
         rows = await self.conn.fetch(_CLAIM_STANDARD_EMAIL[newest_first], limit, lease)
-        return [
-            ClaimedEmail(
-                id=r["alternateid"],
-                order_id=r["_orderid"],
-                attempts=r["attempts"],
-                from_address=r["fromaddress"],
-                to_address=r["toaddress"],
-                subject=r["subject"],
-                body=r["body"],
-                content_type="Html" if r["contenttype"] == "Html" else "Plain",
-            )
-            for r in rows
-        ]
+        return [ClaimedEmail(**_email_fields(r)) for r in rows]
 
     async def claim_composed_emails(
         self, limit: int, lease: timedelta, *, newest_first: bool = False
@@ -149,14 +151,7 @@ class DispatchRepository:
         rows = await self.conn.fetch(_CLAIM_COMPOSED_EMAIL[newest_first], limit, lease)
         return [
             ClaimedComposedEmail(
-                id=r["alternateid"],
-                order_id=r["_orderid"],
-                attempts=r["attempts"],
-                from_address=r["fromaddress"],
-                to_address=r["toaddress"],
-                subject=r["subject"],
-                body=r["body"],
-                content_type="Html" if r["contenttype"] == "Html" else "Plain",
+                **_email_fields(r),
                 attachments=tuple(
                     AttachmentRef(
                         filename=str(a.get("filename") or ""),

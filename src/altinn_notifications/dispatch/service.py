@@ -57,7 +57,6 @@ from altinn_notifications.providers.base import (
     DEFAULT_SMS_TTL_SECONDS,
     Channel,
     DeliveryReport,
-    EmailMessage,
     EmailProvider,
     PollingProvider,
     RetrySchedule,
@@ -168,8 +167,8 @@ class _ChannelWork:
             return await DispatchRepository(conn).paused_seconds(self.channel)
 
     async def _claim_unless_paused(
-        self, claim: Callable[[DispatchRepository], Awaitable[list[C]]]
-    ) -> list[C]:
+        self, claim: Callable[[DispatchRepository], Awaitable[Sequence[C]]]
+    ) -> Sequence[C]:
         """The pause check and the claim in one transaction: one unit of work per batch, not two."""
         async with self.transaction() as conn:
             repo = DispatchRepository(conn)
@@ -195,10 +194,18 @@ class _Dispatcher(_ChannelWork):
         self._writing = asyncio.Lock()
         self._newest_first = False
 
-    def _flip(self) -> bool:
-        """Which end of the queue the next claim takes (they alternate; see dispatch/repository.py)."""
-        self._newest_first = not self._newest_first
-        return not self._newest_first
+    async def _claim_and_send(
+        self,
+        claim: Callable[[DispatchRepository, bool], Awaitable[Sequence[Claimed]]],
+        send: Callable[[Any], Awaitable[SendOutcome | Sent]],
+    ) -> int:
+        """Claim one batch, from the oldest and the newest end of the queue in turn (see
+        dispatch/repository.py), and send it; returns how many were claimed (0 while paused)."""
+        newest_first, self._newest_first = self._newest_first, not self._newest_first
+        batch = await self._claim_unless_paused(lambda repo: claim(repo, newest_first))
+        if batch:
+            await self._send_all(batch, send)
+        return len(batch)
 
     async def _send_all(
         self, items: Sequence[Claimed], send: Callable[[Any], Awaitable[SendOutcome | Sent]]
@@ -352,26 +359,15 @@ class EmailDispatcher(_Dispatcher):
 
     async def run_once(self) -> int:
         """Claim and send one batch; returns how many were claimed (0 also while the channel is paused)."""
-        batch = await self._claim_unless_paused(
-            lambda repo: repo.claim_emails(
-                self.config.batch_size, self.config.lease, newest_first=self._flip()
-            )
+        return await self._claim_and_send(
+            lambda repo, newest: repo.claim_emails(
+                self.config.batch_size, self.config.lease, newest_first=newest
+            ),
+            self._send,
         )
-        if batch:
-            await self._send_all(batch, self._send)
-        return len(batch)
 
     async def _send(self, item: ClaimedEmail) -> SendOutcome:
-        return await self.provider.send(
-            EmailMessage(
-                notification_id=item.id,
-                from_address=item.from_address,
-                to_address=item.to_address,
-                subject=item.subject,
-                body=item.body,
-                content_type=item.content_type,
-            )
-        )
+        return await self.provider.send(item.message())
 
 
 class ComposedEmailDispatcher(_Dispatcher):
@@ -395,14 +391,12 @@ class ComposedEmailDispatcher(_Dispatcher):
         self.attachments = attachments
 
     async def run_once(self) -> int:
-        batch = await self._claim_unless_paused(
-            lambda repo: repo.claim_composed_emails(
-                self.config.composed_batch_size, self.config.lease, newest_first=self._flip()
-            )
+        return await self._claim_and_send(
+            lambda repo, newest: repo.claim_composed_emails(
+                self.config.composed_batch_size, self.config.lease, newest_first=newest
+            ),
+            self._send,
         )
-        if batch:
-            await self._send_all(batch, self._send)
-        return len(batch)
 
     async def _send(self, item: ClaimedComposedEmail) -> Sent:
         fetched = await self.attachments.download(item.attachments)
@@ -418,17 +412,7 @@ class ComposedEmailDispatcher(_Dispatcher):
             else:
                 outcome = SendOutcome(result=fetched.result, detail=fetched.detail)
             return Sent(outcome, "download_failed")
-        outcome = await self.provider.send(
-            EmailMessage(
-                notification_id=item.id,
-                from_address=item.from_address,
-                to_address=item.to_address,
-                subject=item.subject,
-                body=item.body,
-                content_type=item.content_type,
-                attachments=fetched.files,
-            )
-        )
+        outcome = await self.provider.send(item.message(fetched.files))
         return Sent(outcome, attachment_bytes=fetched.total_bytes)
 
 
@@ -449,17 +433,12 @@ class SmsDispatcher(_Dispatcher):
 
     async def run_once(self) -> int:
         daytime_open = is_daytime(self.clock())
-        batch = await self._claim_unless_paused(
-            lambda repo: repo.claim_sms(
-                self.config.batch_size,
-                self.config.lease,
-                daytime_open=daytime_open,
-                newest_first=self._flip(),
-            )
+        return await self._claim_and_send(
+            lambda repo, newest: repo.claim_sms(
+                self.config.batch_size, self.config.lease, daytime_open=daytime_open, newest_first=newest
+            ),
+            self._send,
         )
-        if batch:
-            await self._send_all(batch, self._send)
-        return len(batch)
 
     async def _send(self, item: ClaimedSms) -> SendOutcome:
         return await self.provider.send(

@@ -113,12 +113,7 @@ class ProcessingRepository:
 
     async def finish(self, order_id: int, status: str) -> bool:
         """Guarded Processing → `status`; False when another worker got there first (spec 9.1)."""
-        result: str = await self.conn.execute(
-            f"""UPDATE orders SET processedstatus = '{_checked(status)}', processed = now(), claimed_until = NULL
-               WHERE _id = $1 AND processedstatus = 'Processing'""",
-            order_id,
-        )
-        return result.endswith(" 1")
+        return order_id in await self.finish_many({order_id: status})
 
     async def finish_many(self, outcomes: dict[int, str]) -> set[int]:
         """Guarded Processing → status for many orders in one statement; returns the ids that changed."""

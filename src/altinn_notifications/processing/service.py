@@ -27,7 +27,7 @@ from altinn_notifications.processing.models import ClaimedOrder, GeneratedNotifi
 from altinn_notifications.processing.repository import EMAIL_CHANNEL, SMS_CHANNEL, ProcessingRepository
 from altinn_notifications.recipients.models import ResolvedRecipient
 from altinn_notifications.recipients.ports import ContactPointsPort, PartyNamesPort
-from altinn_notifications.recipients.service import OFF_LOOP_AT, lookup_at_processing, off_loop
+from altinn_notifications.recipients.service import lookup_at_processing, off_loop_if_large
 from altinn_notifications.status.completion import CompletionRepository
 
 log = structlog.get_logger(__name__)
@@ -198,9 +198,8 @@ class OrderProcessor:
             or order.creator in self.config.stale_contact_orgs,
         )
         names = await self._names(order, recipients)
-        if sum(len(r.emails) + len(r.mobile_numbers) for r in recipients) < OFF_LOOP_AT:
-            return generate(order, recipients, names)
-        return await off_loop(generate, order, recipients, names)  # see OFF_LOOP_AT
+        addresses = sum(len(r.emails) + len(r.mobile_numbers) for r in recipients)
+        return await off_loop_if_large(addresses, generate, order, recipients, names)
 
     async def _guarded_prepare(self, claimed: ClaimedOrder) -> GeneratedNotifications | None:
         async with self._slots:

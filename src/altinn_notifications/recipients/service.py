@@ -43,8 +43,11 @@ OFF_LOOP_AT = 2_000
 _LARGE_WORK = ThreadPoolExecutor(max_workers=1, thread_name_prefix="large-order")
 
 
-async def off_loop(function: Callable[..., T], *args: Any) -> T:
-    """`function(*args)` in the large-order thread, so the event loop's other work keeps its turns."""
+async def off_loop_if_large(items: int, function: Callable[..., T], *args: Any) -> T:
+    """`function(*args)`, on `items` items: inline when few, else in the large-order thread, so that
+    seconds of CPU (validating 100,000 mobile numbers, say) never stall the worker's other loops."""
+    if items < OFF_LOOP_AT:
+        return function(*args)
     return await asyncio.get_running_loop().run_in_executor(_LARGE_WORK, function, *args)
 
 
@@ -421,20 +424,14 @@ async def fetch_contact_points(
     for org in found_orgs:
         key = org.organization_number.strip().lower()
         if key not in lookup.organizations:
-            lookup.organizations[key] = await _clean_organization_off_loop(org)
+            lookup.organizations[key] = await off_loop_if_large(
+                len(org.user_contact_points), clean_organization_contact_points, org
+            )
     for external in found_externals:
         lookup.external_identities.setdefault(
             external.external_identity.strip().lower(), clean_external_identity_contact_points(external)
         )
     return lookup
-
-
-async def _clean_organization_off_loop(org: OrganizationContactPoints) -> OrganizationContactPoints:
-    if len(org.user_contact_points) < OFF_LOOP_AT:
-        return clean_organization_contact_points(org)
-    # Validating 100,000 mobile numbers is seconds of CPU: in a thread, the worker's other loops
-    # (dispatch, reports) keep getting turns instead of stalling behind one large organisation.
-    return await off_loop(clean_organization_contact_points, org)
 
 
 # --- the registration stage (spec 3.5) ---

@@ -41,7 +41,6 @@ from altinn_notifications.chains.repository import ChainRepository
 from altinn_notifications.config import Settings
 from altinn_notifications.db.pool import Connection
 from altinn_notifications.db.schema import EMAIL_RESULTS, SMS_RESULTS
-from altinn_notifications.dispatch.models import is_final
 from altinn_notifications.errors import CodedProblem, NotFoundError, RequestValidationFailed
 from altinn_notifications.logging import mask_id
 from altinn_notifications.orders.models import (
@@ -50,7 +49,6 @@ from altinn_notifications.orders.models import (
     EmailTemplate,
     NotificationChannel,
     NotificationOrder,
-    OrderStatus,
     OrderType,
     Recipient,
     SendingTimePolicy,
@@ -67,6 +65,7 @@ from altinn_notifications.providers.base import (
 from altinn_notifications.recipients.ports import ContactPointsPort
 from altinn_notifications.recipients.service import lookup_at_registration, needs_lookup
 from altinn_notifications.status.completion import complete_orders
+from altinn_notifications.vocabulary import OrderStatus, is_final
 
 log = structlog.get_logger(__name__)
 

@@ -25,48 +25,16 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 
+from altinn_notifications.vocabulary import EmailResult, OrderStatus, SmsResult
+
 SCHEMA = "notifications"
 
 metadata = MetaData(schema=SCHEMA)
 
-ORDER_STATES = ("Registered", "Processing", "Completed", "SendConditionNotMet", "Cancelled", "Processed")
+ORDER_STATES = tuple(OrderStatus)
 ORDER_TYPES = ("Notification", "Reminder", "Instant", "Composed")
-EMAIL_RESULTS = (
-    "New",
-    "Sending",
-    "Succeeded",
-    "Failed_RecipientNotIdentified",
-    "Failed_InvalidEmailFormat",
-    "Failed",
-    "Failed_RecipientReserved",
-    "Delivered",
-    "Failed_SupressedRecipient",
-    "Failed_TransientError",
-    "Failed_Bounced",
-    "Failed_FilteredSpam",
-    "Failed_Quarantined",
-    "Failed_TTL",
-    "Failed_InvalidSasUrl",
-    "Failed_PayloadTooLarge",
-)
-SMS_RESULTS = (
-    "New",
-    "Sending",
-    "Accepted",
-    "Failed_InvalidReceiver",
-    "Failed",
-    "Failed_RecipientNotIdentified",
-    "Delivered",
-    "Failed_BarredReceiver",
-    "Failed_Deleted",
-    "Failed_Expired",
-    "Failed_Undelivered",
-    "Failed_Rejected",
-    "Failed_Recipientreserved",
-    "Failed_InvalidRecipient",
-    "Failed_RecipientReserved",
-    "Failed_TTL",
-)
+EMAIL_RESULTS = tuple(EmailResult)
+SMS_RESULTS = tuple(SmsResult)
 
 order_state = Enum(*ORDER_STATES, name="orderprocessingstate", metadata=metadata)
 order_type = Enum(*ORDER_TYPES, name="notificationordertype", metadata=metadata)

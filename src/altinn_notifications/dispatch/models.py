@@ -6,15 +6,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 from uuid import UUID
 
-from altinn_notifications.providers.base import Attachment, Channel, EmailMessage
-
-EMAIL_FINAL_EXCLUDED = frozenset({"New", "Sending", "Succeeded"})
-SMS_FINAL_EXCLUDED = frozenset({"New", "Sending", "Accepted"})
-
-
-def is_final(channel: Channel, result: str) -> bool:
-    pending = EMAIL_FINAL_EXCLUDED if channel == "email" else SMS_FINAL_EXCLUDED
-    return result not in pending
+from altinn_notifications.providers.base import Attachment, EmailMessage
 
 
 @dataclass(frozen=True)

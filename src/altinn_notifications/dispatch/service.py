@@ -47,7 +47,6 @@ from altinn_notifications.dispatch.models import (
     ClaimedPoll,
     ClaimedSms,
     SendResult,
-    is_final,
 )
 from altinn_notifications.dispatch.repository import DispatchRepository
 from altinn_notifications.logging import mask_id
@@ -69,6 +68,7 @@ from altinn_notifications.providers.sms.segments import segment_count
 from altinn_notifications.reports.models import DEFAULT_RETRY_SCHEDULE, PendingReport
 from altinn_notifications.reports.service import apply_reports
 from altinn_notifications.status.completion import CompletionRepository, complete_orders
+from altinn_notifications.vocabulary import is_final
 
 log = structlog.get_logger(__name__)
 

@@ -29,15 +29,6 @@ class NotificationChannel(enum.StrEnum):
     EmailAndSms = "EmailAndSms"
 
 
-class OrderStatus(enum.StrEnum):
-    Registered = "Registered"
-    Processing = "Processing"
-    Completed = "Completed"
-    SendConditionNotMet = "SendConditionNotMet"
-    Cancelled = "Cancelled"
-    Processed = "Processed"
-
-
 class OrderType(enum.StrEnum):
     Notification = "Notification"
     Reminder = "Reminder"

@@ -9,7 +9,8 @@ from typing import Any
 from uuid import UUID
 
 from altinn_notifications.db.pool import Connection
-from altinn_notifications.orders.models import NotificationOrder, OrderStatus
+from altinn_notifications.orders.models import NotificationOrder
+from altinn_notifications.vocabulary import OrderStatus
 
 # One round trip: the order row, its templates, and a wake-up for the workers when it is due now.
 _INSERT_ORDER = """

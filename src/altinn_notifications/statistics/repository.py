@@ -15,7 +15,7 @@ from datetime import datetime
 
 from altinn_notifications.db.pool import Connection
 from altinn_notifications.statistics.models import EmailMetricsRow, OrgMonthlyMetrics, SmsMetricsRow
-from altinn_notifications.status.completion import EMAIL_PENDING, SMS_PENDING
+from altinn_notifications.vocabulary import EMAIL_PENDING, SMS_PENDING, sql_list
 
 # Orders by requested send time in [$1, $2). SMS are counted in segments (`smscount`, recorded by dispatch
 # for every SMS handed to a provider; 0 for one never sent), as the reference's `sent_sms`.
@@ -58,7 +58,7 @@ SELECT s._id, o.alternateid, o.sendersreference, o.requestedsendtime, o.creatorn
        length(s.customizedbody) AS custom_body_length
 FROM smsnotifications s
 JOIN orders o ON o._id = s._orderid
-WHERE s.resulttime >= $1 AND s.resulttime < $2 AND s.result NOT IN {SMS_PENDING}
+WHERE s.resulttime >= $1 AND s.resulttime < $2 AND s.result NOT IN {sql_list(SMS_PENDING)}
 ORDER BY s._id
 """
 
@@ -67,7 +67,7 @@ SELECT e._id, o.alternateid, o.sendersreference, o.requestedsendtime, o.creatorn
        o.notificationorder ->> 'resourceId' AS resourceid, e.result::text AS result, e.operationid
 FROM emailnotifications e
 JOIN orders o ON o._id = e._orderid
-WHERE e.resulttime >= $1 AND e.resulttime < $2 AND e.result NOT IN {EMAIL_PENDING}
+WHERE e.resulttime >= $1 AND e.resulttime < $2 AND e.result NOT IN {sql_list(EMAIL_PENDING)}
 ORDER BY e._id
 """
 

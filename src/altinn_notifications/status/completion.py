@@ -8,9 +8,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from altinn_notifications.db.pool import Connection
+from altinn_notifications.vocabulary import EMAIL_PENDING, SMS_PENDING, sql_list
 
-EMAIL_PENDING = ("New", "Sending", "Succeeded")
-SMS_PENDING = ("New", "Sending", "Accepted")
+_EMAIL_PENDING = sql_list(EMAIL_PENDING)
+_SMS_PENDING = sql_list(SMS_PENDING)
 
 # Lifecycle names of spec 9.4, computed in SQL so a feed entry is one statement.
 _EMAIL_LIFECYCLE = """CASE n.result::text
@@ -60,16 +61,16 @@ SELECT _id FROM orders WHERE _id = ANY($1::bigint[]) AND processedstatus = 'Proc
 _COMPLETE = f"""
 UPDATE orders o SET processedstatus = 'Completed', processed = now(), claimed_until = NULL
 WHERE o._id = ANY($1::bigint[]) AND o.processedstatus = 'Processed'
-  AND NOT EXISTS (SELECT 1 FROM emailnotifications e WHERE e._orderid = o._id AND e.result IN {EMAIL_PENDING})
-  AND NOT EXISTS (SELECT 1 FROM smsnotifications s WHERE s._orderid = o._id AND s.result IN {SMS_PENDING})
+  AND NOT EXISTS (SELECT 1 FROM emailnotifications e WHERE e._orderid = o._id AND e.result IN {_EMAIL_PENDING})
+  AND NOT EXISTS (SELECT 1 FROM smsnotifications s WHERE s._orderid = o._id AND s.result IN {_SMS_PENDING})
 RETURNING o._id
 """
 
 _COMPLETABLE = f"""
 SELECT o._id FROM orders o
 WHERE o.processedstatus = 'Processed'
-  AND NOT EXISTS (SELECT 1 FROM emailnotifications e WHERE e._orderid = o._id AND e.result IN {EMAIL_PENDING})
-  AND NOT EXISTS (SELECT 1 FROM smsnotifications s WHERE s._orderid = o._id AND s.result IN {SMS_PENDING})
+  AND NOT EXISTS (SELECT 1 FROM emailnotifications e WHERE e._orderid = o._id AND e.result IN {_EMAIL_PENDING})
+  AND NOT EXISTS (SELECT 1 FROM smsnotifications s WHERE s._orderid = o._id AND s.result IN {_SMS_PENDING})
 LIMIT $1
 """
 

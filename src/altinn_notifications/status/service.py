@@ -7,7 +7,6 @@ from uuid import UUID
 
 from altinn_notifications.db.pool import Connection
 from altinn_notifications.errors import NotFoundError
-from altinn_notifications.orders.models import OrderStatus
 from altinn_notifications.orders.repository import OrderRepository, OrderWithCounts
 from altinn_notifications.status.models import (
     ChannelStatusSummaryExt,
@@ -23,6 +22,7 @@ from altinn_notifications.status.models import (
     StatusExt,
 )
 from altinn_notifications.status.repository import NotificationRow, SummaryRepository
+from altinn_notifications.vocabulary import OrderStatus
 
 ORDER_STATUS_DESCRIPTIONS = {
     OrderStatus.Registered: "Order has been registered and is awaiting requested send time before processing.",

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from functools import cached_property
 
 import httpx
 import structlog
@@ -17,15 +18,26 @@ from altinn_notifications.db import migrate
 from altinn_notifications.db.embedded import start_embedded_postgres
 from altinn_notifications.db.pool import Connection, Pool, create_pool
 from altinn_notifications.dispatch.attachments import AttachmentSource, HttpAttachmentDownloader
+from altinn_notifications.dispatch.service import DispatchConfig
+from altinn_notifications.dispatch.worker import (
+    ComposedEmailDispatcher,
+    EmailDispatcher,
+    SmsDispatcher,
+    StatusPoller,
+)
 from altinn_notifications.processing.condition import ConditionPort, HttpConditionClient
-from altinn_notifications.providers.base import EmailProvider, SmsProvider
+from altinn_notifications.processing.worker import OrderProcessor, ProcessingConfig
+from altinn_notifications.providers.base import EmailProvider, SmsProvider, poller_of
 from altinn_notifications.providers.email.simulated import SimulatedEmailProvider
 from altinn_notifications.providers.email.smtp import SmtpEmailProvider
 from altinn_notifications.providers.outbox import Outbox
 from altinn_notifications.providers.sms.simulated import SimulatedSmsProvider
+from altinn_notifications.queue.maintenance import MaintenanceJobs, MaintenanceSettings
 from altinn_notifications.recipients.altinn_http import TokenSource, build_recipient_ports
 from altinn_notifications.recipients.local import LocalRegistryContactPoints
 from altinn_notifications.recipients.ports import ContactPointsPort, PartyNamesPort
+from altinn_notifications.reports.worker import ReportApplier, ReportRetrier
+from altinn_notifications.status.completion import OrderCompletion
 
 log = structlog.get_logger(__name__)
 
@@ -53,7 +65,7 @@ class Container:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Connection]:
-        """The unit of work of a request or a worker step: commits on success, rolls back on error."""
+        """The unit of work (`db.pool.Transaction`): commits on success, rolls back on error."""
         async with self.pool.acquire() as conn, conn.transaction():
             yield conn
 
@@ -62,6 +74,18 @@ class Container:
         """A connection without a transaction, for a unit of work that is one (atomic) statement."""
         async with self.pool.acquire() as conn:
             yield conn
+
+    @cached_property
+    def maintenance(self) -> MaintenanceJobs:
+        """This process's maintenance jobs, as configured (the trigger endpoints run these)."""
+        return MaintenanceJobs.build(
+            self.transaction, MaintenanceSettings.from_settings(self.settings), OrderCompletion()
+        )
+
+    @cached_property
+    def order_processor(self) -> OrderProcessor:
+        """The order processor of the trigger endpoint `pastdueorders` (workers build their own)."""
+        return build_order_processor(self)
 
     async def close(self) -> None:
         await self.email_provider.close()
@@ -184,4 +208,71 @@ async def build_container(settings: Settings, database_url: str | None = None) -
         sms_provider=build_sms_provider(settings, outbox),
         outbox=outbox,
         attachments=build_attachment_source(settings),
+    )
+
+
+# --- the background workers (`workers.py` runs them; the trigger endpoints use some of them) ---
+
+
+def processing_config(s: Settings) -> ProcessingConfig:
+    return ProcessingConfig(
+        batch_size=s.processing_batch_size,
+        concurrency=s.processing_concurrency,
+        condition_retry_delay=timedelta(seconds=s.condition_retry_seconds),
+        retry_base_delay=timedelta(seconds=s.dependency_retry_seconds),
+        lookahead=timedelta(seconds=s.processing_lookahead_seconds),
+        lease=timedelta(seconds=s.lease_seconds),
+        stale_contact_orgs=frozenset(s.stale_contact_orgs),
+    )
+
+
+def dispatch_config(s: Settings) -> DispatchConfig:
+    return DispatchConfig(
+        batch_size=s.dispatch_batch_size,
+        concurrency=s.dispatch_concurrency,
+        lease=timedelta(seconds=s.lease_seconds),
+        flush_size=s.dispatch_flush_size,
+        flush_interval=s.dispatch_flush_interval_seconds,
+        composed_batch_size=s.composed_email_batch_size,
+        composed_concurrency=s.composed_email_concurrency,
+    )
+
+
+def build_order_processor(container: Container, config: ProcessingConfig | None = None) -> OrderProcessor:
+    return OrderProcessor(
+        container.transaction,
+        container.contact_points,
+        container.party_names,
+        container.condition,
+        config or processing_config(container.settings),
+    )
+
+
+def build_dispatchers(
+    container: Container,
+    config: DispatchConfig,
+    attachments: AttachmentSource,
+    clock: Callable[[], datetime],
+) -> tuple[EmailDispatcher, ComposedEmailDispatcher, SmsDispatcher, list[StatusPoller]]:
+    """The email, composed-email and SMS dispatchers, and a status poller per vendor that has `poll`."""
+    tx = container.transaction
+    email = EmailDispatcher(tx, container.email_provider, config)
+    composed = ComposedEmailDispatcher(tx, container.email_provider, attachments, config)
+    composed.polls_scheduled = email.polls_scheduled  # one email poller wakes for both
+    sms = SmsDispatcher(tx, container.sms_provider, config, clock)
+    # Vendors with long-running operations (ACS) are polled from the database by any worker.
+    pollers = [
+        StatusPoller(tx, dispatcher.channel, poller, config)
+        for dispatcher in (email, sms)
+        if (poller := poller_of(dispatcher.provider)) is not None
+    ]
+    return email, composed, sms, pollers
+
+
+def build_report_workers(container: Container) -> tuple[ReportApplier, ReportRetrier]:
+    """The providers' delivery-report sink of this process, and the retries of early reports."""
+    schedule = tuple(container.settings.report_retry_schedule_seconds)
+    return (
+        ReportApplier(container.transaction, container.clock, schedule),
+        ReportRetrier(container.transaction, schedule),
     )

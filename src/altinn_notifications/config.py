@@ -158,6 +158,21 @@ class Settings(BaseSettings):
     completion_sweep_interval_seconds: float = Field(
         default=60.0, gt=0, description="How often orders whose completion was missed are completed."
     )
+    ttl_interval_seconds: float = Field(
+        default=60.0, gt=0, description="How often notifications past their expiry are terminated."
+    )
+    ttl_grace_seconds: float = Field(
+        default=300.0, ge=0, description="How long past its expiry a pending notification becomes Failed_TTL."
+    )
+    retention_interval_seconds: float = Field(
+        default=3600.0, gt=0, description="How often old status-feed entries and reservations are deleted."
+    )
+    status_feed_retention_days: float = Field(
+        default=90.0, gt=0, description="Status-feed entries older than this are deleted."
+    )
+    instant_reservation_retention_seconds: float = Field(
+        default=86400.0, ge=0, description="How long an abandoned instant-order reservation is kept."
+    )
     condition_retry_seconds: float = Field(default=60.0, ge=0)
     condition_timeout_seconds: float = Field(default=30.0, gt=0)
     dependency_retry_seconds: float = Field(default=60.0, ge=0)

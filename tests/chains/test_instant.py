@@ -11,9 +11,9 @@ import httpx
 
 from altinn_notifications.bootstrap import Container
 from altinn_notifications.chains.repository import ChainRepository
-from altinn_notifications.dispatch.repository import DispatchRepository
-from altinn_notifications.dispatch.service import Maintenance, MaintenanceConfig
 from altinn_notifications.providers.base import EmailMessage, SendOutcome, SmsMessage
+from altinn_notifications.queue.maintenance import MaintenanceSettings, ReservationPruning
+from altinn_notifications.reports.repository import ReportRepository
 from altinn_notifications.status.completion import complete_orders
 from tests.api.helpers import V1
 from tests.chains.conftest import FakeProviders, count, fetch
@@ -102,7 +102,7 @@ async def test_instant_sms_is_handed_off_then_stored_with_the_outcome(
 
     # A later delivery report is matched by the gateway reference and completes the order.
     async with container.transaction() as conn:
-        touched, missing = await DispatchRepository(conn).apply_reports("sms", [("gw-1", "Delivered", {})])
+        touched, missing = await ReportRepository(conn).apply_reports("sms", [("gw-1", "Delivered", {})])
         await complete_orders(conn, touched)
     assert missing == {}
     assert (await _order(container, shipment_id))["status"] == "Completed"
@@ -289,7 +289,7 @@ async def test_abandoned_reservations_are_deleted_a_day_after_they_expire(contai
                 ("in-flight", uuid4(), timedelta(minutes=2)),
             ],
         )
-    maintenance = Maintenance(container.transaction, MaintenanceConfig())
-    assert await maintenance.delete_abandoned_reservations() == 1
+    maintenance = ReservationPruning(container.transaction, MaintenanceSettings())
+    assert await maintenance.run() == 1
     kept = await fetch(container, "SELECT idempotencyid FROM instantreservations ORDER BY idempotencyid")
     assert [r["idempotencyid"] for r in kept] == ["crashed-lately", "in-flight"]

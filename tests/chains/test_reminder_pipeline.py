@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from altinn_notifications.bootstrap import Container
-from altinn_notifications.processing.service import ProcessingConfig
+from altinn_notifications.processing.worker import ProcessingConfig
 from tests.api.helpers import V1
 from tests.chains.conftest import fetch
 from tests.pipeline.conftest import RunWorkers, eventually

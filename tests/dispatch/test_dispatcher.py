@@ -16,12 +16,10 @@ from altinn_notifications.bootstrap import Container
 from altinn_notifications.dispatch.attachments import Downloaded
 from altinn_notifications.dispatch.models import AttachmentRef
 from altinn_notifications.dispatch.repository import DispatchRepository
-from altinn_notifications.dispatch.service import (
+from altinn_notifications.dispatch.service import DispatchConfig
+from altinn_notifications.dispatch.worker import (
     ComposedEmailDispatcher,
-    DispatchConfig,
     EmailDispatcher,
-    Maintenance,
-    MaintenanceConfig,
     SmsDispatcher,
 )
 from altinn_notifications.orders.models import (
@@ -29,7 +27,6 @@ from altinn_notifications.orders.models import (
     EmailTemplate,
     NotificationChannel,
     NotificationOrder,
-    OrderStatus,
     OrderType,
     Recipient,
     SmsTemplate,
@@ -38,6 +35,9 @@ from altinn_notifications.orders.repository import OrderRepository
 from altinn_notifications.processing.models import NewEmailNotification, NewSmsNotification
 from altinn_notifications.processing.repository import ProcessingRepository
 from altinn_notifications.providers.base import Attachment, EmailMessage, ReportSink, SendOutcome, SmsMessage
+from altinn_notifications.queue.maintenance import LeaseRescue, MaintenanceSettings
+from altinn_notifications.queue.repository import QueueRepository
+from altinn_notifications.vocabulary import OrderStatus
 from tests.pipeline.conftest import eventually
 
 
@@ -195,11 +195,11 @@ async def test_a_batch_that_outlives_its_lease_is_not_rescued_while_it_sends(con
     # One at a time: the batch takes 2 s, more than three leases.
     config = DispatchConfig(batch_size=8, concurrency=1, lease=lease, flush_interval=0.05)
     dispatcher = EmailDispatcher(container.transaction, provider, config)
-    maintenance = Maintenance(container.transaction, MaintenanceConfig())
+    maintenance = LeaseRescue(container.transaction, MaintenanceSettings())
     batch = asyncio.create_task(dispatcher.run_once())
     rescued = 0
     while not batch.done():  # the lease rescue of every other worker, running all the time
-        rescued += await maintenance.rescue_leases()
+        rescued += await maintenance.run()
         await asyncio.sleep(0.05)
     assert await batch == 8
     assert rescued == 0
@@ -218,10 +218,10 @@ async def test_a_dead_batch_is_still_rescued_after_its_lease(container: Containe
     await eventually(lambda: _true(bool(provider.calls)), within=2)
     batch.cancel()  # the worker dies (its tasks end with it)
     await asyncio.gather(batch, return_exceptions=True)
-    maintenance = Maintenance(container.transaction, MaintenanceConfig())
+    maintenance = LeaseRescue(container.transaction, MaintenanceSettings())
 
     async def rescued() -> bool:
-        return await maintenance.rescue_leases() == 1
+        return await maintenance.run() == 1
 
     await eventually(rescued, within=3)
     [row] = await _rows(container)
@@ -235,13 +235,12 @@ async def _true(value: bool) -> bool:
 async def test_lease_extension_touches_only_its_own_claims(container: Container) -> None:
     await _order(container, ["x@example.no", "y@example.no"])
     async with container.transaction() as conn:
-        repo = DispatchRepository(conn)
-        claimed = await repo.claim_emails(10, timedelta(seconds=5))
+        claimed = await DispatchRepository(conn).claim_emails(10, timedelta(seconds=5))
         assert len(claimed) == 2
         mine, other = claimed
         # The other row's claim is a later one (as after a rescue and a new claim by another worker).
         await conn.execute("UPDATE emailnotifications SET attempts = 2 WHERE alternateid = $1", other.id)
-        extended = await repo.extend_leases(
+        extended = await QueueRepository(conn).extend_notification_leases(
             "email", [(mine.id, mine.attempts), (other.id, other.attempts)], timedelta(minutes=10)
         )
     assert extended == 1

@@ -8,18 +8,19 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from altinn_notifications.bootstrap import Container
-from altinn_notifications.dispatch.service import Maintenance, MaintenanceConfig
 from altinn_notifications.orders.models import (
     EmailTemplate,
     NotificationChannel,
     NotificationOrder,
-    OrderStatus,
     Recipient,
     SmsTemplate,
 )
 from altinn_notifications.orders.repository import OrderRepository
 from altinn_notifications.processing.models import NewEmailNotification, NewSmsNotification
 from altinn_notifications.processing.repository import ProcessingRepository
+from altinn_notifications.queue.maintenance import CompletionSweep, MaintenanceSettings
+from altinn_notifications.status.completion import OrderCompletion
+from altinn_notifications.vocabulary import OrderStatus
 from altinn_notifications.workers import WorkerConfig, Workers
 from tests.pipeline.conftest import FAST_DISPATCH, FAST_PROCESSING, eventually
 
@@ -95,15 +96,17 @@ async def test_orders_with_nothing_pending_are_completed_and_others_left_alone(c
     ]
     not_processed = await _order(container, ["Delivered"], status=OrderStatus.Registered)
     # A small batch: the sweep goes on until nothing is left.
-    maintenance = Maintenance(container.transaction, MaintenanceConfig(completion_batch=2))
+    maintenance = CompletionSweep(
+        container.transaction, MaintenanceSettings(completion_batch=2), OrderCompletion()
+    )
 
-    assert await maintenance.complete_missed() == len(missed)
+    assert await maintenance.run() == len(missed)
 
     states = await _states(container)
     assert {states[o] for o in missed} == {("Completed", 1)}
     assert {states[o] for o in pending} == {("Processed", 0)}
     assert states[not_processed] == ("Registered", 0)
-    assert await maintenance.complete_missed() == 0  # nothing twice
+    assert await maintenance.run() == 0  # nothing twice
     async with container.pool.acquire() as conn:
         feed = await conn.fetchval("SELECT orderstatus FROM statusfeed WHERE orderid = $1", missed[1])
     assert feed["status"] == "Order_Completed"

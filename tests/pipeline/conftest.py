@@ -12,7 +12,7 @@ import pytest
 
 from altinn_notifications.bootstrap import Container
 from altinn_notifications.dispatch.service import DispatchConfig
-from altinn_notifications.processing.service import ProcessingConfig
+from altinn_notifications.processing.worker import ProcessingConfig
 from altinn_notifications.workers import WorkerConfig, Workers
 
 FAST_PROCESSING = ProcessingConfig(

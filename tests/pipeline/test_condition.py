@@ -29,7 +29,7 @@ from altinn_notifications.orders.models import (
 )
 from altinn_notifications.orders.repository import OrderRepository
 from altinn_notifications.processing.condition import HttpConditionClient
-from altinn_notifications.processing.service import ProcessingConfig
+from altinn_notifications.processing.worker import ProcessingConfig
 from tests.loopback import serve
 from tests.pipeline.conftest import RunWorkers, eventually
 

@@ -14,14 +14,14 @@ from altinn_notifications.bootstrap import Container
 from altinn_notifications.dispatch.service import DispatchConfig
 from altinn_notifications.orders.models import (
     NotificationOrder,
-    OrderStatus,
 )
 from altinn_notifications.orders.repository import OrderRepository
 from altinn_notifications.processing.models import NewEmailNotification
 from altinn_notifications.processing.repository import ProcessingRepository
-from altinn_notifications.processing.service import ProcessingConfig
+from altinn_notifications.processing.worker import ProcessingConfig
 from altinn_notifications.providers.base import EmailMessage, ReportSink, SendOutcome
 from altinn_notifications.status.completion import complete_orders
+from altinn_notifications.vocabulary import OrderStatus
 from tests.factories import email_order
 from tests.pipeline.conftest import RunWorkers, eventually
 

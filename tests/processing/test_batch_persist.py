@@ -22,11 +22,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from altinn_notifications.bootstrap import Container
-from altinn_notifications.dispatch.service import Maintenance, MaintenanceConfig
 from altinn_notifications.orders.models import (
     NotificationOrder,
 )
-from altinn_notifications.processing.service import OrderProcessor, ProcessingConfig
+from altinn_notifications.processing.worker import OrderProcessor, ProcessingConfig
+from altinn_notifications.queue.maintenance import LeaseRescue, MaintenanceSettings
 from tests.factories import email_order, insert_orders
 from tests.loopback import serve
 
@@ -186,7 +186,7 @@ async def test_no_new_claim_while_stragglers_hold_every_slot(container: Containe
 async def test_a_slow_order_keeps_its_lease_and_is_never_taken_over(container: Container) -> None:
     """The claim's lease (0.4 s here) is shorter than the order's preparation (1 s): kept alive by
     `keep_leases`, the lease rescue never hands the order to someone else."""
-    rescue = Maintenance(container.transaction, MaintenanceConfig())
+    rescue = LeaseRescue(container.transaction, MaintenanceSettings())
     async with serve(await _slow_condition_server(1.0)) as base:
         [slow] = await insert_orders(container, [_order("slow@example.no", condition=f"{base}/slow")])
         processor = _processor(
@@ -200,7 +200,7 @@ async def test_a_slow_order_keeps_its_lease_and_is_never_taken_over(container: C
         extended = []
         for _ in range(12):  # 1.2 s: the lease would have run out three times over
             extended.append(await processor.keep_leases())
-            await rescue.rescue_leases()
+            await rescue.run()
             seen.add((await _state(container, [slow]))[slow][0])
             await asyncio.sleep(0.1)
         await processor.drain()
@@ -245,7 +245,7 @@ async def test_an_order_that_cannot_even_be_rescheduled_is_left_to_its_lease_and
 async def test_draining_keeps_leases_and_no_claim_follows_stop(container: Container) -> None:
     """On stop: the straggler still finishes, its lease kept alive by `drain`, and a claim that was
     waiting for a free slot takes nothing."""
-    rescue = Maintenance(container.transaction, MaintenanceConfig())
+    rescue = LeaseRescue(container.transaction, MaintenanceSettings())
     async with serve(await _slow_condition_server(1.0)) as base:
         [slow] = await insert_orders(container, [_order("slow@example.no", condition=f"{base}/slow")])
         processor = _processor(
@@ -262,7 +262,7 @@ async def test_draining_keeps_leases_and_no_claim_follows_stop(container: Contai
         draining = asyncio.create_task(processor.drain())
         seen: set[str] = set()
         while not draining.done():
-            await rescue.rescue_leases()
+            await rescue.run()
             seen.add((await _state(container, [slow]))[slow][0])
             await asyncio.sleep(0.05)
         await draining

@@ -53,7 +53,7 @@ from altinn_notifications.orders.models import (
 from altinn_notifications.orders.repository import OrderRepository
 from altinn_notifications.processing.models import NewEmailNotification
 from altinn_notifications.processing.repository import ProcessingRepository
-from altinn_notifications.processing.service import OrderProcessor, ProcessingConfig
+from altinn_notifications.processing.worker import OrderProcessor, ProcessingConfig
 from altinn_notifications.providers.base import DeliveryReport
 from altinn_notifications.recipients.altinn_http import build_recipient_ports
 from altinn_notifications.recipients.local import LocalRegistryContactPoints

@@ -18,10 +18,10 @@ from altinn_notifications.orders.models import (
     EmailTemplate,
     NotificationChannel,
     NotificationOrder,
-    OrderStatus,
     Recipient,
 )
 from altinn_notifications.orders.repository import OrderRepository
+from altinn_notifications.vocabulary import OrderStatus
 from tests.loopback import serve
 from tests.pipeline.conftest import run_workers  # noqa: F401  (the pipeline's fixture, shared here)
 

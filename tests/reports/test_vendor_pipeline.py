@@ -18,11 +18,11 @@ import pytest
 
 from altinn_notifications.bootstrap import Container
 from altinn_notifications.dispatch.repository import DispatchRepository
-from altinn_notifications.dispatch.service import DispatchConfig, Maintenance, MaintenanceConfig, StatusPoller
+from altinn_notifications.dispatch.service import DispatchConfig
+from altinn_notifications.dispatch.worker import StatusPoller
 from altinn_notifications.orders.models import (
     NotificationChannel,
     NotificationOrder,
-    OrderStatus,
     OrderType,
     Recipient,
     SendingTimePolicy,
@@ -33,7 +33,9 @@ from altinn_notifications.processing.models import NewSmsNotification
 from altinn_notifications.processing.repository import ProcessingRepository
 from altinn_notifications.providers.email.acs import AcsEmailProvider
 from altinn_notifications.providers.sms.linkmobility import LinkMobilitySmsProvider
+from altinn_notifications.queue.maintenance import LeaseRescue, MaintenanceSettings
 from altinn_notifications.recipients.registry import import_registry_document
+from altinn_notifications.vocabulary import OrderStatus
 from tests.api.helpers import V1
 from tests.loopback import serve
 from tests.pipeline.conftest import RunWorkers, eventually
@@ -248,7 +250,7 @@ async def test_lease_rescue_polls_instead_of_resending(
     )
     async with report_settings.pool.acquire() as conn:  # both workers died: their leases ran out
         await conn.execute("UPDATE emailnotifications SET claimed_until = now() - interval '1 second'")
-    assert await Maintenance(report_settings.transaction, MaintenanceConfig()).rescue_leases() == 2
+    assert await LeaseRescue(report_settings.transaction, MaintenanceSettings()).run() == 2
     assert (await notification(report_settings, in_flight))["result"] == "New"  # never reached ACS: resend
     rescued = await notification(report_settings, accepted)
     assert rescued["result"] == "Sending" and rescued["next_attempt_at"] <= datetime.now(UTC)

@@ -10,7 +10,7 @@ import pytest
 
 from altinn_notifications.api.app import create_app
 from altinn_notifications.bootstrap import Container
-from altinn_notifications.reports.service import ReportRetrier
+from altinn_notifications.reports.worker import ReportRetrier
 from tests.loopback import serve
 from tests.pipeline.conftest import eventually
 from tests.providers.fake_acs import delivery_event, validation_event

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from altinn_notifications.bootstrap import Container
-from altinn_notifications.status import feed
+from altinn_notifications.status import repository as feed
 from altinn_notifications.status.completion import complete_orders
 from tests.api.helpers import V1, add_notification, set_order_status
 

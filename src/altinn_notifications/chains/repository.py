@@ -16,7 +16,7 @@ from uuid import UUID
 
 from altinn_notifications.chains.models import ChainType, OrderChain
 from altinn_notifications.db.pool import Connection
-from altinn_notifications.processing.repository import ORDERS_CHANNEL
+from altinn_notifications.queue.channels import ORDERS_DUE
 
 _INSERT_CHAIN = """
 INSERT INTO orderschain (orderid, idempotencyid, creatorname, created, processed, processedstatus, orderchain)
@@ -133,4 +133,4 @@ class ChainRepository:
 
     async def notify_orders_due(self) -> None:
         """Wake the order workers on commit (a hint: polling remains the truth)."""
-        await self.conn.execute("SELECT pg_notify($1, '')", ORDERS_CHANNEL)
+        await self.conn.execute("SELECT pg_notify($1, '')", ORDERS_DUE)

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any, TypeAlias
 
 import asyncpg
 
 from altinn_notifications.db.schema import SCHEMA
 
-Connection = asyncpg.Connection
-Pool = asyncpg.Pool
+Connection: TypeAlias = asyncpg.Connection
+Pool: TypeAlias = asyncpg.Pool
 # asyncpg ships no type information; these aliases name what the rest of the code passes around.
+
+#: The unit of work: opens a transaction on a pooled connection, commits on success, rolls back on error.
+#: Flows and workers take one and keep each transaction short (never across a network call).
+Transaction = Callable[[], AbstractAsyncContextManager[Connection]]
 
 
 async def _init_connection(conn: Any) -> None:
@@ -34,3 +40,14 @@ async def create_pool(database_url: str, *, min_size: int = 2, max_size: int = 1
         server_settings={"search_path": f"{SCHEMA},public", "application_name": "altinn-notifications"},
     )
     return pool
+
+
+def transactions(pool: Any) -> Transaction:
+    """The unit of work over `pool`: each call opens a transaction on a pooled connection."""
+
+    @asynccontextmanager
+    async def transaction() -> AsyncIterator[Connection]:
+        async with pool.acquire() as conn, conn.transaction():
+            yield conn
+
+    return transaction

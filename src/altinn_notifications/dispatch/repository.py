@@ -1,12 +1,10 @@
-"""SQL of dispatch: batch claims with leases, send results, channel pauses, lease rescue, TTL (spec 10.7-10.9)."""
+"""SQL of dispatch: batch claims with leases, send results and vendor polls, channel pauses."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
-from uuid import UUID
 
 from altinn_notifications.db.pool import Connection
 from altinn_notifications.dispatch.models import (
@@ -17,24 +15,8 @@ from altinn_notifications.dispatch.models import (
     ClaimedSms,
     SendResult,
 )
-from altinn_notifications.providers.base import Channel
-
-_TABLE: dict[Channel, str] = {"email": "emailnotifications", "sms": "smsnotifications"}
-_REFERENCE: dict[Channel, str] = {"email": "operationid", "sms": "gatewayreference"}
-_RESULT_TYPE: dict[Channel, str] = {
-    "email": "emailnotificationresulttype",
-    "sms": "smsnotificationresulttype",
-}
-_PENDING: dict[Channel, str] = {
-    "email": "('New', 'Sending', 'Succeeded')",
-    "sms": "('New', 'Sending', 'Accepted')",
-}
-_PENDING_SET: dict[Channel, frozenset[str]] = {
-    "email": frozenset({"New", "Sending", "Succeeded"}),
-    "sms": frozenset({"New", "Sending", "Accepted"}),
-}
-_INTERMEDIATE: dict[Channel, str] = {"email": "Succeeded", "sms": "Accepted"}
-
+from altinn_notifications.queue.repository import NOTIFICATION_TABLE, RESULT_TYPE, VENDOR_REFERENCE
+from altinn_notifications.vocabulary import Channel
 
 # Ordinary and composed emails are claimed separately (spec 10.7: composed emails have their own queue, so
 # that slow attachment downloads never hold up ordinary email).
@@ -165,25 +147,6 @@ class DispatchRepository:
             for r in rows
         ]
 
-    async def extend_leases(
-        self, channel: Channel, claims: Sequence[tuple[UUID, int]], lease: timedelta
-    ) -> int:
-        """Keep claims alive while their batch is still sending: (notification id, attempt of the claim)
-        pairs still `Sending` get `claimed_until = now() + lease`. The attempt number makes sure only our
-        own claim is extended, never a later claim of a row rescued from us."""
-        if not claims:
-            return 0
-        status: str = await self.conn.execute(
-            f"""UPDATE {_TABLE[channel]} n SET claimed_until = now() + $3::interval
-                FROM unnest($1::uuid[], $2::int[]) AS i(id, attempts)
-                WHERE n.alternateid = i.id AND n.attempts = i.attempts AND n.result = 'Sending'
-                  AND n.claimed_until IS NOT NULL""",
-            [c[0] for c in claims],
-            [c[1] for c in claims],
-            lease,
-        )
-        return int(status.split()[-1])
-
     async def claim_sms(
         self, limit: int, lease: timedelta, *, daytime_open: bool, newest_first: bool = False
     ) -> list[ClaimedSms]:
@@ -204,7 +167,9 @@ class DispatchRepository:
 
     async def claim_polls(self, channel: Channel, limit: int, lease: timedelta) -> list[ClaimedPoll]:
         rows = await self.conn.fetch(
-            _CLAIM_POLLS.format(table=_TABLE[channel], ref=_REFERENCE[channel]), limit, lease
+            _CLAIM_POLLS.format(table=NOTIFICATION_TABLE[channel], ref=VENDOR_REFERENCE[channel]),
+            limit,
+            lease,
         )
         return [
             ClaimedPoll(
@@ -216,7 +181,7 @@ class DispatchRepository:
     async def seconds_until_next_poll(self, channel: Channel) -> float | None:
         value: float | None = await self.conn.fetchval(
             f"""SELECT EXTRACT(EPOCH FROM min(COALESCE(next_attempt_at, now())) - now())::float8
-                FROM {_TABLE[channel]} WHERE result = 'Sending' AND {_REFERENCE[channel]} IS NOT NULL"""
+                FROM {NOTIFICATION_TABLE[channel]} WHERE result = 'Sending' AND {VENDOR_REFERENCE[channel]} IS NOT NULL"""
         )
         return value
 
@@ -226,7 +191,7 @@ class DispatchRepository:
         done = [r for r in results if r.retry_in_seconds is None and r.poll_in_seconds is None]
         retry = [r for r in results if r.retry_in_seconds is not None]
         poll = [r for r in results if r.retry_in_seconds is None and r.poll_in_seconds is not None]
-        table, ref, rtype = _TABLE[channel], _REFERENCE[channel], _RESULT_TYPE[channel]
+        table, ref, rtype = NOTIFICATION_TABLE[channel], VENDOR_REFERENCE[channel], RESULT_TYPE[channel]
         # The SMS segment count, or the email's total attachment size (composed email), in `i.extra`.
         extra = (
             ", smscount = COALESCE(i.extra, n.smscount)"
@@ -272,59 +237,6 @@ class DispatchRepository:
                 [1 if r.not_attempted else 0 for r in retry],
             )
 
-    async def apply_reports(
-        self, channel: Channel, reports: Sequence[tuple[str, str, dict[str, Any]]]
-    ) -> tuple[list[int], dict[str, str]]:
-        """Apply (reference, result, raw report) by vendor reference; guarded so a final result is never
-        overwritten. Returns (order ids touched by a final result, {reference: why not applied}) where why is
-        `not_found`, `expired` or `final` (a late duplicate, ignored)."""
-        if not reports:
-            return [], {}
-        table, ref, rtype = _TABLE[channel], _REFERENCE[channel], _RESULT_TYPE[channel]
-        refs = [r[0] for r in reports]
-        rows = await self.conn.fetch(
-            f"""
-            WITH i AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) AS i(ref, result, report))
-            UPDATE {table} n SET result = i.result::{rtype}, resulttime = now(), claimed_until = NULL,
-                   deliveryreport = i.report::jsonb
-            FROM i
-            WHERE n.{ref} = i.ref AND n.expirytime > now() AND n.result IN {_PENDING[channel]}
-              AND NOT (i.result = '{_INTERMEDIATE[channel]}' AND n.result = '{_INTERMEDIATE[channel]}')
-            RETURNING n.{ref} AS ref, n._orderid, n.result::text AS result
-            """,
-            refs,
-            [r[1] for r in reports],
-            [json.dumps(r[2]) for r in reports],
-        )
-        applied = {r["ref"] for r in rows}
-        orders = [r["_orderid"] for r in rows if r["result"] != _INTERMEDIATE[channel]]
-        missing = [x for x in refs if x not in applied]
-        reasons: dict[str, str] = {}
-        if missing:
-            found = await self.conn.fetch(
-                f"""UPDATE {table} n SET deliveryreport = i.report::jsonb
-                    FROM unnest($1::text[], $2::text[]) AS i(ref, report)
-                    WHERE n.{ref} = i.ref
-                    RETURNING n.{ref} AS ref, n.expirytime <= now() AS expired, n.result::text AS result""",
-                missing,
-                [json.dumps(r[2]) for r in reports if r[0] in set(missing)],
-            )
-            wanted = {r[0]: r[1] for r in reports}
-            intermediate = _INTERMEDIATE[channel]
-            pending = _PENDING_SET[channel]
-            known: dict[str, str] = {}
-            for r in found:
-                if r["expired"]:
-                    known[r["ref"]] = "expired"
-                elif r["result"] in pending and not (r["result"] == wanted[r["ref"]] == intermediate):
-                    # The send result committed between our two statements (this one has a fresh snapshot):
-                    # the row still waits for this report, so it must be retried, not dropped as a duplicate.
-                    known[r["ref"]] = "not_found"
-                else:
-                    known[r["ref"]] = "final"
-            reasons = {x: known.get(x, "not_found") for x in missing}
-        return orders, reasons
-
     async def paused_seconds(self, channel: Channel) -> float:
         """Seconds left of the channel's rate-limit pause (0 when not paused), in one statement."""
         value: float = await self.conn.fetchval(
@@ -344,41 +256,6 @@ class DispatchRepository:
             channel,
             seconds,
         )
-
-    async def rescue_expired_leases(self, channel: Channel) -> int:
-        """`Sending` rows whose worker died: without a vendor reference they go back to `New` (at most the
-        in-flight work is sent twice); with one (an ACS operation the vendor already accepted) they are
-        polled now instead of sent again."""
-        table, ref = _TABLE[channel], _REFERENCE[channel]
-        resend: str = await self.conn.execute(
-            f"""UPDATE {table} SET result = 'New', claimed_until = NULL, resulttime = now()
-                WHERE result = 'Sending' AND claimed_until < now() AND {ref} IS NULL"""
-        )
-        repoll: str = await self.conn.execute(
-            f"""UPDATE {table} SET claimed_until = NULL, next_attempt_at = now()
-                WHERE result = 'Sending' AND claimed_until < now() AND {ref} IS NOT NULL"""
-        )
-        return int(resend.split()[-1]) + int(repoll.split()[-1])
-
-    async def terminate_expired(self, channel: Channel, limit: int, grace: timedelta) -> list[int]:
-        """Spec 10.9, extended to every pending state: rows past expiry + grace become `Failed_TTL`."""
-        rows = await self.conn.fetch(
-            f"""
-            WITH x AS (
-                SELECT _id FROM {_TABLE[channel]}
-                WHERE result IN {_PENDING[channel]} AND expirytime < now() - $2::interval
-                ORDER BY expirytime
-                FOR UPDATE SKIP LOCKED
-                LIMIT $1
-            )
-            UPDATE {_TABLE[channel]} n SET result = 'Failed_TTL', resulttime = now(), claimed_until = NULL
-            FROM x WHERE n._id = x._id
-            RETURNING n._orderid
-            """,
-            limit,
-            grace,
-        )
-        return [r["_orderid"] for r in rows]
 
     async def pending_counts(self) -> dict[str, int]:
         row = await self.conn.fetchrow(

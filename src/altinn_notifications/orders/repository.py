@@ -10,10 +10,11 @@ from uuid import UUID
 
 from altinn_notifications.db.pool import Connection
 from altinn_notifications.orders.models import NotificationOrder
+from altinn_notifications.queue.channels import ORDERS_DUE
 from altinn_notifications.vocabulary import OrderStatus
 
 # One round trip: the order row, its templates, and a wake-up for the workers when it is due now.
-_INSERT_ORDER = """
+_INSERT_ORDER = f"""
 WITH o AS (
     INSERT INTO orders (alternateid, creatorname, sendersreference, created, requestedsendtime, processed,
                         processedstatus, notificationorder, sendingtimepolicy, type, _orderchainid)
@@ -26,7 +27,7 @@ WITH o AS (
     INSERT INTO smstexts (_orderid, sendernumber, body)
     SELECT o._id, $15, $16 FROM o WHERE $16::text IS NOT NULL
 )
-SELECT _id, CASE WHEN $5::timestamptz <= now() + $17::interval THEN pg_notify('orders_due', '') END FROM o
+SELECT _id, CASE WHEN $5::timestamptz <= now() + $17::interval THEN pg_notify('{ORDERS_DUE}', '') END FROM o
 """
 
 # Orders due within this horizon wake the workers at once; later ones are found by their timer.

@@ -19,10 +19,6 @@ def batched(items: Iterable[tuple[object, ...]], size: int) -> Iterator[list[tup
         yield chunk
 
 
-ORDERS_CHANNEL = "orders_due"
-EMAIL_CHANNEL = "email_new"
-SMS_CHANNEL = "sms_new"
-
 # Spec 10.2 with leases: oldest first, SKIP LOCKED so any number of workers can claim side by side.
 _CLAIM_DUE = """
 WITH due AS (
@@ -101,16 +97,6 @@ class ProcessingRepository:
         )
         return result.endswith(" 1")
 
-    async def extend_leases(self, order_ids: list[int], lease: timedelta) -> int:
-        """Keep the claims of orders still being processed alive; returns how many were extended."""
-        result: str = await self.conn.execute(
-            """UPDATE orders SET claimed_until = now() + $2::interval
-               WHERE _id = ANY($1::bigint[]) AND processedstatus = 'Processing'""",
-            order_ids,
-            lease,
-        )
-        return int(result.split()[-1])
-
     async def finish(self, order_id: int, status: str) -> bool:
         """Guarded Processing → `status`; False when another worker got there first (spec 9.1)."""
         return order_id in await self.finish_many({order_id: status})
@@ -185,18 +171,6 @@ class ProcessingRepository:
             )
             total += len(stamped)
         return total
-
-    async def notify(self, channel: str) -> None:
-        """Wake workers on commit (LISTEN/NOTIFY is a hint; polling remains the truth)."""
-        await self.conn.execute("SELECT pg_notify($1, '')", channel)
-
-    async def rescue_expired_leases(self) -> int:
-        """Orders whose worker died mid-processing become claimable again (nothing stays `Processing`)."""
-        result: str = await self.conn.execute(
-            """UPDATE orders SET processedstatus = 'Registered', claimed_until = NULL, processed = now()
-               WHERE processedstatus = 'Processing' AND claimed_until < now()"""
-        )
-        return int(result.split()[-1])
 
 
 _STATUSES = {"Processed", "Completed", "SendConditionNotMet"}

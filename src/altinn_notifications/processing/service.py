@@ -1,259 +1,77 @@
-"""Processing one due order (spec 10.3-10.6): condition, lookup, names, generation, persist.
+"""Preparing one due order: send condition, recipient lookup, names, generation of its notifications.
 
-Network calls (condition endpoint, registers) happen outside any transaction; the outcome is written in
-one short transaction whose status change is guarded, so a second worker can never process it twice.
+These are the domain steps; they call the condition endpoint and the registers but never the database.
+The worker (`processing/worker.py`) claims orders, runs these steps outside any transaction and writes
+the outcome in one short, guarded transaction, so a second worker can never process an order twice.
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections import Counter
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field
-from datetime import timedelta
+import enum
+from collections.abc import Collection
 
 import structlog
 
-from altinn_notifications.db.pool import Connection
-from altinn_notifications.errors import DependencyError
-from altinn_notifications.logging import mask_id
-from altinn_notifications.metrics import CLAIM_SECONDS, NOTIFICATIONS_GENERATED, ORDERS_PROCESSED
 from altinn_notifications.orders.models import NotificationOrder
 from altinn_notifications.processing import rules
 from altinn_notifications.processing.condition import ConditionPort
 from altinn_notifications.processing.models import ClaimedOrder, GeneratedNotifications
-from altinn_notifications.processing.repository import EMAIL_CHANNEL, SMS_CHANNEL, ProcessingRepository
 from altinn_notifications.recipients.models import ResolvedRecipient
 from altinn_notifications.recipients.ports import ContactPointsPort, PartyNamesPort
 from altinn_notifications.recipients.service import lookup_at_processing, off_loop_if_large
-from altinn_notifications.status.completion import CompletionRepository
 
 log = structlog.get_logger(__name__)
 
-Transaction = Callable[[], AbstractAsyncContextManager[Connection]]
+
+class ConditionOutcome(enum.Enum):
+    """What a send condition decided, when it did not let the order through."""
+
+    NOT_MET = "not_met"  # the order ends `SendConditionNotMet`
+    PUT_OFF = "put_off"  # inconclusive on the first attempt: asked again later
 
 
-@dataclass(frozen=True)
-class ProcessingConfig:
-    batch_size: int = 50
-    concurrency: int = 10
-    lookahead: timedelta = timedelta(0)
-    lease: timedelta = timedelta(minutes=5)
-    condition_retry_delay: timedelta = timedelta(seconds=60)
-    retry_base_delay: timedelta = timedelta(seconds=60)
-    retry_max_delay: timedelta = timedelta(minutes=15)
-    stale_contact_orgs: frozenset[str] = field(default_factory=frozenset)
-    #: Orders of a batch still being prepared after this long (a slow register, a huge organisation)
-    #: finish in the background: the batch's other orders are written and new due orders claimed.
-    straggler_after: timedelta = timedelta(seconds=1)
-    #: The longest this worker keeps an order's claim alive; one stuck longer is left to the lease rescue.
-    max_processing: timedelta = timedelta(minutes=30)
-
-    def retry_delay(self, attempts: int) -> timedelta:
-        """Exponential back-off after a failed attempt, capped."""
-        delay: timedelta = self.retry_base_delay * (2 ** max(0, attempts - 1))
-        return min(delay, self.retry_max_delay)
-
-
-class OrderProcessor:
+class OrderPreparer:
     def __init__(
         self,
-        transaction: Transaction,
         contact_points: ContactPointsPort,
         names: PartyNamesPort,
         condition: ConditionPort,
-        config: ProcessingConfig,
+        stale_contact_orgs: Collection[str] = frozenset(),
     ) -> None:
-        self.transaction = transaction
         self.contact_points = contact_points
         self.names = names
         self.condition = condition
-        self.config = config
-        self._slots = asyncio.Semaphore(config.concurrency)
-        self._background: set[asyncio.Task[None]] = set()
-        # Claimed here, outcome not written yet (internal id → when claimed): the leases to keep.
-        self._in_progress: dict[int, float] = {}
-        self._stopping = False
+        self.stale_contact_orgs = frozenset(stale_contact_orgs)
 
-    async def run_once(self) -> int:
-        """Claim one batch of due orders, prepare them concurrently, write them together.
-
-        The batch is written in one transaction (one guarded status update, one COPY per channel, one
-        NOTIFY) instead of one per order: per-transaction round trips were the pipeline's top cost. Orders
-        not ready after `straggler_after` finish in the background (each written on its own), so one slow
-        order holds up its batch at most that long, and the next claim not at all. Returns how many were
-        claimed.
-        """
-        await self._wait_for_room()
-        if self._stopping:
-            return 0
-        with CLAIM_SECONDS.labels(queue="orders").time():
-            claimed = await self._claim()
-        if claimed:
-            now = time.monotonic()
-            self._in_progress.update((c.internal_id, now) for c in claimed)
-            await self._prepare_and_persist(claimed)
-        return len(claimed)
-
-    async def keep_leases(self) -> int:
-        """Extend the leases of the orders this processor is still working on (called every third of a
-        lease), so a slow one (a huge organisation, a slow register) is never taken over mid-way."""
-        oldest = time.monotonic() - self.config.max_processing.total_seconds()
-        keep = sorted(order_id for order_id, claimed_at in self._in_progress.items() if claimed_at > oldest)
-        if not keep:
-            return 0
-        async with self.transaction() as conn:
-            return await ProcessingRepository(conn).extend_leases(keep, self.config.lease)
-
-    def stop_claiming(self) -> None:
-        """On stop: no new claims (a claim waiting for a free slot returns empty-handed)."""
-        self._stopping = True
-
-    async def drain(self) -> None:
-        """Wait for the orders still finishing in the background (on stop, and in tests), keeping their
-        leases alive meanwhile."""
-        interval = self.config.lease.total_seconds() / 3
-        while self._background:
-            done, _ = await asyncio.wait(self._background, timeout=interval)
-            if not done:
-                try:
-                    await self.keep_leases()
-                except Exception as exc:  # the rescue takes them over when the leases run out
-                    log.warning("could not keep order leases", error=type(exc).__name__)
-
-    async def _wait_for_room(self) -> None:
-        # Stragglers hold prepare slots: claim again only when one is free, so claimed orders never pile
-        # up, their leases running, behind slow ones.
-        while len(self._background) >= self.config.concurrency:
-            await asyncio.wait(self._background, return_when=asyncio.FIRST_COMPLETED)
-
-    async def _prepare_and_persist(self, claimed: list[ClaimedOrder]) -> None:
-        tasks = {asyncio.create_task(self._guarded_prepare(c)): c for c in claimed}
-        try:
-            done, pending = await asyncio.wait(tasks, timeout=self.config.straggler_after.total_seconds())
-        except BaseException:  # cancelled (stop): every order still finishes, in the background
-            for task, order in tasks.items():
-                self._finish_in_background(order, task)
-            raise
-        for task in pending:
-            self._finish_in_background(tasks[task], task)
-        try:
-            # `_guarded_prepare` handles every failure itself: a result is None or the notifications.
-            ready = [(tasks[t], g) for t in done if (g := t.result()) is not None]
-            if ready:
-                await self._persist_group(ready)
-        finally:
-            for task in done:
-                self._in_progress.pop(tasks[task].internal_id, None)
-
-    async def _persist_group(self, ready: list[tuple[ClaimedOrder, GeneratedNotifications]]) -> None:
-        try:
-            await self._persist_many(ready)
-        except Exception as exc:  # one bad order must not hold back the others: one by one
-            log.warning("batched persist failed; persisting one by one", error=type(exc).__name__)
-            await asyncio.gather(*(self._guarded_persist(c, g) for c, g in ready))
-
-    def _finish_in_background(
-        self, claimed: ClaimedOrder, prepare: asyncio.Task[GeneratedNotifications | None]
-    ) -> None:
-        async def finish() -> None:
-            try:
-                generated = await prepare
-                if generated is not None:
-                    await self._guarded_persist(claimed, generated)
-            finally:
-                self._in_progress.pop(claimed.internal_id, None)
-
-        task = asyncio.create_task(finish())
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
-    async def _claim(self) -> list[ClaimedOrder]:
-        async with self.transaction() as conn:
-            return await ProcessingRepository(conn).claim_due_orders(
-                self.config.batch_size, self.config.lookahead, self.config.lease
-            )
-
-    async def seconds_until_next_due(self) -> float | None:
-        async with self.transaction() as conn:
-            return await ProcessingRepository(conn).seconds_until_next_due(self.config.lookahead)
-
-    async def process(self, claimed: ClaimedOrder) -> None:
-        """Prepare and persist one order, errors left to the caller."""
-        generated = await self.prepare(claimed)
-        if generated is not None:
-            await self._persist(claimed, generated)
-
-    async def prepare(self, claimed: ClaimedOrder) -> GeneratedNotifications | None:
-        """Condition, lookup, names, generation; None when the condition settled or put off the order."""
+    async def prepare(self, claimed: ClaimedOrder) -> GeneratedNotifications | ConditionOutcome:
+        """Condition, lookup, names, generation; a `ConditionOutcome` when the condition stopped it."""
         order = NotificationOrder.model_validate(claimed.order_json)
-        if order.condition_endpoint and not await self._condition_met(claimed, order.condition_endpoint):
-            return None
+        if order.condition_endpoint:
+            stopped = await self.check_condition(claimed, order.condition_endpoint)
+            if stopped is not None:
+                return stopped
         recipients = await lookup_at_processing(
             self.contact_points,
             order,
             use_stale_contact_info=order.use_stale_contact_information
-            or order.creator in self.config.stale_contact_orgs,
+            or order.creator in self.stale_contact_orgs,
         )
         names = await self._names(order, recipients)
         addresses = sum(len(r.emails) + len(r.mobile_numbers) for r in recipients)
         return await off_loop_if_large(addresses, generate, order, recipients, names)
 
-    async def _guarded_prepare(self, claimed: ClaimedOrder) -> GeneratedNotifications | None:
-        async with self._slots:
-            try:
-                return await self.prepare(claimed)
-            except Exception as exc:  # never leave an order stuck: back off and try again later
-                await self._reschedule_after(claimed, exc)
-                return None
-
-    async def _guarded_persist(self, claimed: ClaimedOrder, generated: GeneratedNotifications) -> None:
-        try:
-            await self._persist(claimed, generated)
-        except _AlreadyProcessed:
-            log.info("order already processed elsewhere", order_id=mask_id(claimed.order_json.get("id")))
-        except Exception as exc:
-            await self._reschedule_after(claimed, exc)
-
-    async def _reschedule_after(self, claimed: ClaimedOrder, exc: Exception) -> None:
-        delay = self.config.retry_delay(claimed.attempts)
-        log.warning(
-            "order processing failed; rescheduled",
-            order_id=mask_id(claimed.order_json.get("id")),
-            error=type(exc).__name__,
-            dependency=isinstance(exc, DependencyError),
-            retry_in_s=delay.total_seconds(),
-        )
-        try:
-            async with self.transaction() as conn:
-                await ProcessingRepository(conn).reschedule(claimed.internal_id, delay)
-        except Exception as again:  # the database too: the claim's lease runs out, then the rescue retries
-            log.error(
-                "order left to its lease",
-                order_id=mask_id(claimed.order_json.get("id")),
-                error=type(again).__name__,
-            )
-
-    async def _condition_met(self, claimed: ClaimedOrder, endpoint: str) -> bool:
+    async def check_condition(self, claimed: ClaimedOrder, endpoint: str) -> ConditionOutcome | None:
+        """None: send. An inconclusive answer puts the order off once, then lets it through (the
+        reference's rule: ask once more, then send)."""
         decision = await self.condition.check(endpoint)
         if decision is True:
-            return True
+            return None
         if decision is None:
             if claimed.attempts <= 1:
-                async with self.transaction() as conn:
-                    await ProcessingRepository(conn).reschedule(
-                        claimed.internal_id, self.config.condition_retry_delay
-                    )
-                return False
+                return ConditionOutcome.PUT_OFF
             log.info("send condition inconclusive again; processing the order regardless")
-            return True
-        async with self.transaction() as conn:
-            repo = ProcessingRepository(conn)
-            if await repo.finish(claimed.internal_id, "SendConditionNotMet"):
-                await CompletionRepository(conn).write_status_feed([claimed.internal_id])
-        return False
+            return None
+        return ConditionOutcome.NOT_MET
 
     async def _names(self, order: NotificationOrder, recipients: list[ResolvedRecipient]) -> dict[str, str]:
         if not rules.needs_names(order):
@@ -263,47 +81,6 @@ class OrderProcessor:
         if not orgs and not nins:
             return {}
         return await self.names.party_names(orgs, nins)
-
-    async def _persist(self, claimed: ClaimedOrder, generated: GeneratedNotifications) -> None:
-        if not await self._persist_many([(claimed, generated)]):
-            raise _AlreadyProcessed()
-
-    async def _persist_many(self, items: list[tuple[ClaimedOrder, GeneratedNotifications]]) -> set[int]:
-        """Write the outcome of many orders in one transaction; returns the ids this worker settled.
-
-        The guarded status change goes first, so notifications are written only for orders still ours.
-        """
-        outcomes = {
-            c.internal_id: ("Completed" if g.all_failed_at_generation else "Processed") for c, g in items
-        }
-        async with self.transaction() as conn:
-            repo = ProcessingRepository(conn)
-            won = await repo.finish_many(outcomes)
-            kept = [g for c, g in items if c.internal_id in won]
-            await repo.insert_emails_many((c.internal_id, g.emails) for c, g in items if c.internal_id in won)
-            await repo.insert_sms_many((c.internal_id, g.sms) for c, g in items if c.internal_id in won)
-            finals = sorted(i for i in won if outcomes[i] == "Completed")
-            if finals:
-                await CompletionRepository(conn).write_status_feed(finals)
-            if any(e.result == "New" for g in kept for e in g.emails):
-                await repo.notify(EMAIL_CHANNEL)
-            if any(s.result == "New" for g in kept for s in g.sms):
-                await repo.notify(SMS_CHANNEL)
-        for order_id in won:
-            ORDERS_PROCESSED.labels(outcome=outcomes[order_id]).inc()
-        for g in kept:
-            _count_generated("email", [e.result for e in g.emails])
-            _count_generated("sms", [s.result for s in g.sms])
-        return won
-
-
-class _AlreadyProcessed(Exception):
-    """The guarded status change found the order no longer `Processing`: roll back, do nothing."""
-
-
-def _count_generated(channel: str, results: list[str]) -> None:
-    for result, count in Counter(results).items():
-        NOTIFICATIONS_GENERATED.labels(channel=channel, result=result).inc(count)
 
 
 def generate(

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 from uuid import UUID
 
-Channel = Literal["email", "sms"]
+from altinn_notifications.vocabulary import Channel
 
 #: Validity of an SMS at the gateway: 48 hours (instant SMS: the caller's time to live).
 DEFAULT_SMS_TTL_SECONDS = 48 * 3600

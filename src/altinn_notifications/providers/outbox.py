@@ -36,7 +36,8 @@ from uuid import UUID
 
 import structlog
 
-from altinn_notifications.providers.base import Attachment, Channel
+from altinn_notifications.providers.base import Attachment
+from altinn_notifications.vocabulary import Channel
 
 log = structlog.get_logger(__name__)
 

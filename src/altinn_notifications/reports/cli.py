@@ -8,8 +8,7 @@ final result, are marked `resolved`; the others stay listed with one more attemp
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from altinn_notifications.config import Settings, SettingsError, load_settings
+from altinn_notifications.db.pool import Transaction
 from altinn_notifications.reports.models import DeadReport, ReplaySummary
 
 reports_app = typer.Typer(help="Dead delivery reports: list and replay.", no_args_is_help=True)
@@ -42,19 +42,13 @@ def _settings(**overrides: Any) -> Settings:
 async def _run(settings: Settings, work: Callable[[Any], Any]) -> Any:
     from altinn_notifications.bootstrap import resolve_database_url
     from altinn_notifications.db import migrate
-    from altinn_notifications.db.pool import create_pool
+    from altinn_notifications.db.pool import create_pool, transactions
 
     url = resolve_database_url(settings)
     migrate.upgrade(url)
     pool: Any = await create_pool(url, min_size=1, max_size=2)
-
-    @asynccontextmanager
-    async def transaction() -> AsyncIterator[Any]:
-        async with pool.acquire() as conn, conn.transaction():
-            yield conn
-
     try:
-        return await work(transaction)
+        return await work(transactions(pool))
     finally:
         await pool.close()
 
@@ -86,11 +80,11 @@ def dead(
     data_dir: DataOpt = None,
 ) -> None:
     """List dead delivery reports (unresolved by default), newest first."""
-    from altinn_notifications.reports.service import list_dead
+    from altinn_notifications.reports.flows import list_dead
 
     settings = _settings(database_url=database_url, data_dir=data_dir)
 
-    async def work(tx: Callable[[], AbstractAsyncContextManager[Any]]) -> list[DeadReport]:
+    async def work(tx: Transaction) -> list[DeadReport]:
         return await list_dead(tx, limit, include_resolved=include_resolved)
 
     found: list[DeadReport] = asyncio.run(_run(settings, work))
@@ -110,14 +104,14 @@ def replay(
     data_dir: DataOpt = None,
 ) -> None:
     """Apply dead delivery reports again; applied ones are marked resolved."""
-    from altinn_notifications.reports.service import list_dead, replay_dead
+    from altinn_notifications.reports.flows import list_dead, replay_dead
 
     if bool(report_id) == all_:
         _err.print("give --id N (repeatable) or --all", markup=False)
         raise typer.Exit(2)
     settings = _settings(database_url=database_url, data_dir=data_dir)
 
-    async def work(tx: Callable[[], AbstractAsyncContextManager[Any]]) -> ReplaySummary:
+    async def work(tx: Transaction) -> ReplaySummary:
         ids = list(report_id or [])
         if all_:
             ids = sorted(r.id for r in await list_dead(tx, 10_000_000))

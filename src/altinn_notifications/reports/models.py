@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from altinn_notifications.providers.base import Channel, DeliveryReport
+from altinn_notifications.providers.base import DeliveryReport
+from altinn_notifications.vocabulary import Channel
 
 #: `deaddeliveryreports.channel` / `deliveryreportretries.channel` (spec 8: 1 ACS, 2 LINK).
 CHANNEL_CODE: dict[Channel, int] = {"email": 1, "sms": 2}

@@ -9,17 +9,77 @@ from datetime import datetime
 from typing import Any
 
 from altinn_notifications.db.pool import Connection
-from altinn_notifications.providers.base import Channel
+from altinn_notifications.queue.repository import NOTIFICATION_TABLE, RESULT_TYPE, VENDOR_REFERENCE
 from altinn_notifications.reports.models import CHANNEL_CODE, DeadReport, RetryRow, channel_of
+from altinn_notifications.vocabulary import Channel, pending_results, sql_list
 
 
 def _jsonb(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
+#: The pending result a vendor reports first (accepted, not delivered yet): never applied twice.
+_INTERMEDIATE: dict[Channel, str] = {"email": "Succeeded", "sms": "Accepted"}
+
+
 class ReportRepository:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+
+    # --- applying reports to their notifications, by vendor reference ---
+
+    async def apply_reports(
+        self, channel: Channel, reports: Sequence[tuple[str, str, dict[str, Any]]]
+    ) -> tuple[list[int], dict[str, str]]:
+        """Apply (reference, result, raw report) by vendor reference; guarded so a final result is never
+        overwritten. Returns (order ids touched by a final result, {reference: why not applied}) where why is
+        `not_found`, `expired` or `final` (a late duplicate, ignored)."""
+        if not reports:
+            return [], {}
+        table, ref, rtype = NOTIFICATION_TABLE[channel], VENDOR_REFERENCE[channel], RESULT_TYPE[channel]
+        refs = [r[0] for r in reports]
+        rows = await self.conn.fetch(
+            f"""
+            WITH i AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) AS i(ref, result, report))
+            UPDATE {table} n SET result = i.result::{rtype}, resulttime = now(), claimed_until = NULL,
+                   deliveryreport = i.report::jsonb
+            FROM i
+            WHERE n.{ref} = i.ref AND n.expirytime > now() AND n.result IN {sql_list(pending_results(channel))}
+              AND NOT (i.result = '{_INTERMEDIATE[channel]}' AND n.result = '{_INTERMEDIATE[channel]}')
+            RETURNING n.{ref} AS ref, n._orderid, n.result::text AS result
+            """,
+            refs,
+            [r[1] for r in reports],
+            [json.dumps(r[2]) for r in reports],
+        )
+        applied = {r["ref"] for r in rows}
+        orders = [r["_orderid"] for r in rows if r["result"] != _INTERMEDIATE[channel]]
+        missing = [x for x in refs if x not in applied]
+        reasons: dict[str, str] = {}
+        if missing:
+            found = await self.conn.fetch(
+                f"""UPDATE {table} n SET deliveryreport = i.report::jsonb
+                    FROM unnest($1::text[], $2::text[]) AS i(ref, report)
+                    WHERE n.{ref} = i.ref
+                    RETURNING n.{ref} AS ref, n.expirytime <= now() AS expired, n.result::text AS result""",
+                missing,
+                [json.dumps(r[2]) for r in reports if r[0] in set(missing)],
+            )
+            wanted = {r[0]: r[1] for r in reports}
+            intermediate = _INTERMEDIATE[channel]
+            pending = pending_results(channel)
+            known: dict[str, str] = {}
+            for r in found:
+                if r["expired"]:
+                    known[r["ref"]] = "expired"
+                elif r["result"] in pending and not (r["result"] == wanted[r["ref"]] == intermediate):
+                    # The send result committed between our two statements (this one has a fresh snapshot):
+                    # the row still waits for this report, so it must be retried, not dropped as a duplicate.
+                    known[r["ref"]] = "not_found"
+                else:
+                    known[r["ref"]] = "final"
+            reasons = {x: known.get(x, "not_found") for x in missing}
+        return orders, reasons
 
     # --- reports that overtook their send result: retried on a schedule ---
 

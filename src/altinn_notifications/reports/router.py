@@ -31,7 +31,7 @@ from altinn_notifications.providers.sms.linkmobility import (
     parse_delivery_reports,
     report_acknowledgement,
 )
-from altinn_notifications.reports.service import receive_reports
+from altinn_notifications.reports.flows import receive_reports
 
 log = structlog.get_logger(__name__)
 

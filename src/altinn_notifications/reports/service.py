@@ -4,7 +4,7 @@ dead-letter what cannot be applied, and replay dead reports on the operator's re
 Everything a report needs is in the database before anyone is told "received": the vendor webhooks (API
 process) and the provider sinks (worker process) apply a batch in one transaction, and a report whose
 notification is not found yet is written to `deliveryreportretries` with the time of its next attempt. A
-worker loop (`ReportRetrier`) replays due rows; after the schedule (default 1, 5, 10, 60, 120, 120 s, as the
+worker loop (`reports.worker.ReportRetrier`) replays due rows; after the schedule (default 1, 5, 10, 60, 120, 120 s, as the
 reference's cooldown + scheduled retries) the report becomes a dead delivery report
 `RETRY_THRESHOLD_EXCEEDED`. A report for an expired notification is dead at once (`NOTIFICATION_EXPIRED`);
 one with an unknown status or no reference too (`UNRECOGNIZED_SEND_RESULT`,
@@ -14,34 +14,28 @@ worker may retry any report.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 import structlog
 
 from altinn_notifications.db.pool import Connection
-from altinn_notifications.dispatch.repository import DispatchRepository
 from altinn_notifications.metrics import DELIVERY_REPORTS
-from altinn_notifications.providers.base import Channel, DeliveryReport, RejectedReport
+from altinn_notifications.providers.base import DeliveryReport, RejectedReport
 from altinn_notifications.reports.models import (
     INVALID_NOTIFICATION_IDENTIFIER,
     NOTIFICATION_EXPIRED,
     RETRY_THRESHOLD_EXCEEDED,
     ApplySummary,
-    DeadReport,
     PendingReport,
-    ReplayOutcome,
-    ReplaySummary,
     RetryRow,
 )
 from altinn_notifications.reports.repository import ReportRepository
 from altinn_notifications.status.completion import complete_orders
+from altinn_notifications.vocabulary import Channel
 
 log = structlog.get_logger(__name__)
-
-Transaction = Callable[[], AbstractAsyncContextManager[Connection]]
 
 
 def dead_payload(report: DeliveryReport) -> dict[str, Any]:
@@ -55,7 +49,7 @@ async def apply_reports(
     """Apply reports in the caller's transaction (see the module docstring). `schedule[n]` is the wait after
     the (n+1)-th attempt that found no notification."""
     summary = ApplySummary()
-    dispatch, reports = DispatchRepository(conn), ReportRepository(conn)
+    reports = ReportRepository(conn)
     channels: tuple[Channel, ...] = ("email", "sms")
     for channel in channels:
         by_ref: dict[str, PendingReport] = {}
@@ -80,7 +74,7 @@ async def apply_reports(
             by_ref[ref] = item
         if not by_ref:
             continue
-        orders, reasons = await dispatch.apply_reports(
+        orders, reasons = await reports.apply_reports(
             channel, [(ref, p.report.result, p.report.raw) for ref, p in by_ref.items()]
         )
         await complete_orders(conn, orders)
@@ -148,91 +142,3 @@ async def reject_reports(conn: Connection, rejected: Sequence[RejectedReport], f
         )
         DELIVERY_REPORTS.labels(channel=r.channel, outcome=r.reason).inc()
     return len(rejected)
-
-
-async def receive_reports(
-    transaction: Transaction,
-    reports: Sequence[DeliveryReport],
-    rejected: Sequence[RejectedReport],
-    schedule: Sequence[float],
-    now: datetime,
-) -> ApplySummary:
-    """A webhook's batch, in one transaction: once this returns, every report is applied or persisted."""
-    async with transaction() as conn:
-        summary = await apply_reports(conn, [PendingReport(r, now) for r in reports], schedule)
-        summary.dead += await reject_reports(conn, rejected, now)
-    return summary
-
-
-class ReportRetrier:
-    """Worker step: replay due `deliveryreportretries` rows (see the module docstring)."""
-
-    def __init__(self, transaction: Transaction, schedule: Sequence[float], batch_size: int = 500) -> None:
-        self.transaction = transaction
-        self.schedule = tuple(schedule)
-        self.batch_size = batch_size
-
-    async def run_once(self) -> int:
-        async with self.transaction() as conn:
-            rows = await ReportRepository(conn).take_due_retries(self.batch_size)
-            if not rows:
-                return 0
-            items = [
-                PendingReport(
-                    DeliveryReport(channel=r.channel, result=r.result, reference=r.reference, raw=r.raw),
-                    r.first_seen,
-                    r.attempts,
-                )
-                for r in rows
-            ]
-            summary = await apply_reports(conn, items, self.schedule)
-        if summary.applied or summary.dead:
-            log.info(
-                "retried delivery reports",
-                applied=summary.applied,
-                dead=summary.dead,
-                waiting=summary.retrying,
-            )
-        return len(rows)
-
-    async def seconds_until_due(self) -> float | None:
-        async with self.transaction() as conn:
-            return await ReportRepository(conn).seconds_until_next_retry()
-
-
-# --- dead reports (operator CLI) ---
-
-
-async def list_dead(
-    transaction: Transaction, limit: int, *, include_resolved: bool = False
-) -> list[DeadReport]:
-    async with transaction() as conn:
-        return await ReportRepository(conn).list_dead(limit, include_resolved=include_resolved)
-
-
-async def replay_dead(transaction: Transaction, ids: Sequence[int] | None, limit: int = 500) -> ReplaySummary:
-    """Replay unresolved dead reports through the result path. Applied reports (and those whose
-    notification already has a final result) are marked `resolved`; the others stay unresolved with one more
-    attempt counted."""
-    summary = ReplaySummary()
-    async with transaction() as conn:
-        repo, dispatch = ReportRepository(conn), DispatchRepository(conn)
-        resolved: list[int] = []
-        unresolved: list[int] = []
-        for dead in await repo.lock_dead(ids, limit):
-            reference, result = dead.reference, dead.result
-            if not reference or not result:
-                outcome = "unreplayable"
-            else:
-                raw = dead.report.get("report")
-                orders, reasons = await dispatch.apply_reports(
-                    dead.channel, [(reference, result, raw if isinstance(raw, dict) else {})]
-                )
-                await complete_orders(conn, orders)
-                why = reasons.get(reference)
-                outcome = "applied" if why is None else "already_final" if why == "final" else why
-            (resolved if outcome in ("applied", "already_final") else unresolved).append(dead.id)
-            summary.outcomes.append(ReplayOutcome(dead.id, dead.channel, outcome))
-        await repo.mark_replayed(resolved, resolved=True)
-        await repo.mark_replayed(unresolved, resolved=False)
-    return summary

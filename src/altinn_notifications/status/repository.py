@@ -1,13 +1,232 @@
-"""SQL of the per-order notification summaries (spec 3.10, 3.11), scoped to the creator."""
+"""SQL of the status package: order completion and the status feed, shipment tracking (the delivery
+manifest) and the per-order notification summaries; every read is scoped to the creator."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Literal
+from datetime import datetime, timedelta
+from typing import Any, Literal
 from uuid import UUID
 
 from altinn_notifications.db.pool import Connection
+from altinn_notifications.vocabulary import EMAIL_PENDING, SMS_PENDING, sql_list
+
+# --- completion and the status feed ---
+
+_EMAIL_PENDING = sql_list(EMAIL_PENDING)
+_SMS_PENDING = sql_list(SMS_PENDING)
+
+# Lifecycle names of spec 9.4, computed in SQL so a feed entry is one statement.
+_EMAIL_LIFECYCLE = """CASE n.result::text
+    WHEN 'Failed_InvalidEmailFormat' THEN 'Email_Failed_InvalidFormat'
+    WHEN 'Failed_SupressedRecipient' THEN 'Email_Failed_SuppressedRecipient'
+    ELSE 'Email_' || n.result::text END"""
+_SMS_LIFECYCLE = """CASE n.result::text
+    WHEN 'Failed_InvalidReceiver' THEN 'SMS_Failed_InvalidRecipient'
+    WHEN 'Failed_Recipientreserved' THEN 'SMS_Failed_RecipientReserved'
+    ELSE 'SMS_' || n.result::text END"""
+
+SHIPMENT_RECIPIENTS_SQL = f"""
+    SELECT 'Email' AS kind, n.toaddress AS destination, {_EMAIL_LIFECYCLE} AS status, n.resulttime, n._id
+    FROM emailnotifications n WHERE n._orderid = o._id
+    UNION ALL
+    SELECT 'SMS', n.mobilenumber, {_SMS_LIFECYCLE}, n.resulttime, n._id
+    FROM smsnotifications n WHERE n._orderid = o._id
+"""
+
+_INSERT_FEED = f"""
+INSERT INTO statusfeed (orderid, creatorname, created, orderstatus)
+SELECT o._id, o.creatorname, now(), jsonb_strip_nulls(jsonb_build_object(
+    'shipmentId', o.alternateid,
+    'sendersReference', o.sendersreference,
+    'shipmentType', o.type::text,
+    'status', 'Order_' || o.processedstatus::text,
+    'lastUpdate', to_char(o.processed AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+    'recipients', COALESCE((
+        SELECT jsonb_agg(jsonb_build_object(
+            'destination', r.destination,
+            'status', r.status,
+            'lastUpdate', to_char(r.resulttime AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'))
+            ORDER BY r.kind, r._id)
+        FROM ({SHIPMENT_RECIPIENTS_SQL}) r), '[]'::jsonb)))
+FROM orders o
+WHERE o._id = ANY($1::bigint[]) AND o.processedstatus IN ('Completed', 'SendConditionNotMet')
+ON CONFLICT (orderid) DO NOTHING
+"""
+
+_LOCK = """
+SELECT _id FROM orders WHERE _id = ANY($1::bigint[]) AND processedstatus = 'Processed' ORDER BY _id FOR UPDATE
+"""
+
+# A separate statement after the lock: under READ COMMITTED it takes a fresh snapshot, so it sees the
+# results committed by whoever held the lock before us. (Checking in the locking statement would use
+# the snapshot from before the wait, and two last results racing would each miss the other's.)
+_COMPLETE = f"""
+UPDATE orders o SET processedstatus = 'Completed', processed = now(), claimed_until = NULL
+WHERE o._id = ANY($1::bigint[]) AND o.processedstatus = 'Processed'
+  AND NOT EXISTS (SELECT 1 FROM emailnotifications e WHERE e._orderid = o._id AND e.result IN {_EMAIL_PENDING})
+  AND NOT EXISTS (SELECT 1 FROM smsnotifications s WHERE s._orderid = o._id AND s.result IN {_SMS_PENDING})
+RETURNING o._id
+"""
+
+_COMPLETABLE = f"""
+SELECT o._id FROM orders o
+WHERE o.processedstatus = 'Processed'
+  AND NOT EXISTS (SELECT 1 FROM emailnotifications e WHERE e._orderid = o._id AND e.result IN {_EMAIL_PENDING})
+  AND NOT EXISTS (SELECT 1 FROM smsnotifications s WHERE s._orderid = o._id AND s.result IN {_SMS_PENDING})
+LIMIT $1
+"""
+
+
+class CompletionRepository:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    async def complete_orders(self, order_ids: Sequence[int]) -> list[int]:
+        """Mark `Processed` orders with no pending notification `Completed`; returns those completed.
+
+        Locks the orders in id order (no deadlocks between workers completing overlapping sets).
+        """
+        if not order_ids:
+            return []
+        locked = [r["_id"] for r in await self.conn.fetch(_LOCK, sorted(set(order_ids)))]
+        if not locked:
+            return []
+        rows = await self.conn.fetch(_COMPLETE, locked)
+        return [r["_id"] for r in rows]
+
+    async def completable_orders(self, limit: int) -> list[int]:
+        """`Processed` orders with nothing pending: the safety net of the maintenance loop."""
+        return [r["_id"] for r in await self.conn.fetch(_COMPLETABLE, limit)]
+
+    async def write_status_feed(self, order_ids: Sequence[int]) -> int:
+        """One feed entry per final order; a repeat is a no-op (`ON CONFLICT DO NOTHING`)."""
+        if not order_ids:
+            return 0
+        result: str = await self.conn.execute(_INSERT_FEED, list(order_ids))
+        return int(result.split()[-1])
+
+
+# --- the status feed (reads) ---
+
+# Entries younger than this are not served: a lower `_id` may still be committing (spec 4.5, 12).
+FEED_VISIBILITY_DELAY = timedelta(seconds=2)
+_MAX_BIGINT = 2**63 - 1
+
+# Both directions must be a bounded range scan of the index (creatorname, _id), never a walk of the
+# primary key filtered on the creator: that walk looks as cheap on average but reads everyone's entries
+# for a creator with none in the range (the reference's production time-outs, #1545). With a plain
+# `creatorname = $1` PostgreSQL treats the creator as a constant and `ORDER BY _id` as satisfiable by the
+# primary key. Written as `= ANY(ARRAY[$1])` (the same selectivity, the same index condition) the creator
+# is not folded into a constant, so `ORDER BY creatorname, _id` (the same order) can only be produced by
+# the creator index. Desc without a cursor uses the largest bigint as its bound.
+_PAGE_ASC = """
+SELECT _id, orderstatus FROM statusfeed
+WHERE creatorname = ANY(ARRAY[$1::text]) AND _id > $2 AND created < now() - $3::interval
+ORDER BY creatorname ASC, _id ASC
+LIMIT $4
+"""
+_PAGE_DESC = """
+SELECT _id, orderstatus FROM statusfeed
+WHERE creatorname = ANY(ARRAY[$1::text]) AND _id < $2 AND created < now() - $3::interval
+ORDER BY creatorname DESC, _id DESC
+LIMIT $4
+"""
+
+
+class FeedRepository:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    async def entries_for_order(self, order_alternate_id: Any) -> list[dict[str, Any]]:
+        rows = await self.conn.fetch(
+            """SELECT f._id, f.orderstatus FROM statusfeed f JOIN orders o ON o._id = f.orderid
+               WHERE o.alternateid = $1""",
+            order_alternate_id,
+        )
+        return [{"sequenceNumber": r["_id"], **r["orderstatus"]} for r in rows]
+
+    async def page(self, creator: str, seq: int, limit: int, *, descending: bool) -> list[dict[str, Any]]:
+        """One page of the creator's feed after (asc) or before (desc) the cursor `seq` (spec 4.5).
+
+        `seq` is exclusive; descending with `seq = 0` starts from the newest entry. Each entry is the
+        stored order status with its `sequenceNumber` first.
+        """
+        if descending:
+            rows = await self.conn.fetch(
+                _PAGE_DESC, creator, seq if seq > 0 else _MAX_BIGINT, FEED_VISIBILITY_DELAY, limit
+            )
+        else:
+            rows = await self.conn.fetch(_PAGE_ASC, creator, seq, FEED_VISIBILITY_DELAY, limit)
+        return [{"sequenceNumber": r["_id"], **r["orderstatus"]} for r in rows]
+
+
+# --- shipment tracking ---
+
+
+@dataclass(frozen=True)
+class ShipmentRecipientRow:
+    kind: str  # 'Email' | 'SMS'
+    destination: str
+    status: str  # lifecycle name of spec 9.4, computed in SQL (shared with the status feed)
+    last_update: datetime
+
+
+@dataclass(frozen=True)
+class ShipmentRow:
+    shipment_id: UUID
+    senders_reference: str | None
+    order_type: str
+    order_status: str
+    last_update: datetime
+    recipients: list[ShipmentRecipientRow]
+
+
+# One statement: the order and, laterally, its email then SMS notifications (same lifecycle SQL as the feed).
+# GREATEST ignores a NULL `processed`.
+_SHIPMENT = f"""
+SELECT o.alternateid, o.sendersreference, o.type::text AS type, o.processedstatus::text AS status,
+       GREATEST(o.created, o.processed) AS last_update,
+       r.kind, r.destination, r.status AS recipient_status, r.resulttime
+FROM orders o
+LEFT JOIN LATERAL ({SHIPMENT_RECIPIENTS_SQL}) r ON true
+WHERE o.alternateid = $1 AND o.creatorname = $2
+ORDER BY r.kind, r._id
+"""
+
+
+class ShipmentRepository:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    async def get(self, shipment_id: UUID, creator: str) -> ShipmentRow | None:
+        """The order with its notifications; None when there is no such order for this creator."""
+        rows = await self.conn.fetch(_SHIPMENT, shipment_id, creator)
+        if not rows:
+            return None
+        first = rows[0]
+        return ShipmentRow(
+            shipment_id=first["alternateid"],
+            senders_reference=first["sendersreference"],
+            order_type=first["type"],
+            order_status=first["status"],
+            last_update=first["last_update"],
+            recipients=[
+                ShipmentRecipientRow(
+                    kind=r["kind"],
+                    destination=r["destination"],
+                    status=r["recipient_status"],
+                    last_update=r["resulttime"],
+                )
+                for r in rows
+                # No notifications: one row of NULLs. Only SQL NULL destinations are skipped (spec 4.4).
+                if r["kind"] is not None and r["destination"] is not None
+            ],
+        )
+
+
+# --- notification summaries ---
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,7 @@ from uuid import UUID
 from altinn_notifications.db.pool import Connection
 from altinn_notifications.errors import CodedProblem, RequestValidationFailed
 from altinn_notifications.orders.models import ApiModel, OrderType
-from altinn_notifications.status.feed import FeedRepository
-from altinn_notifications.status.shipment_repository import ShipmentRepository
+from altinn_notifications.status.repository import FeedRepository, ShipmentRepository
 
 STATUS_FEED_MAX_PAGE_SIZE = 500  # `StatusFeedMaxPageSize` (spec 12)
 SEQ_NEGATIVE = "Sequence number cannot be less than 0."

@@ -29,13 +29,13 @@ from uuid import UUID
 import structlog
 
 from altinn_notifications.providers.base import (
-    Channel,
     DeliveryReport,
     EmailMessage,
     ReportSink,
     SendOutcome,
 )
 from altinn_notifications.providers.outbox import Outbox
+from altinn_notifications.vocabulary import Channel
 
 log = structlog.get_logger(__name__)
 

@@ -1,0 +1,12 @@
+"""LISTEN/NOTIFY channel names, defined once. A NOTIFY is a hint sent on commit; polling stays the truth."""
+
+from __future__ import annotations
+
+#: An order was registered (or rescheduled) and may be due: wakes order processing.
+ORDERS_DUE = "orders_due"
+#: Email notifications became `New`: wakes the email and composed-email dispatchers.
+EMAIL_NEW = "email_new"
+#: SMS notifications became `New`: wakes the SMS dispatcher.
+SMS_NEW = "sms_new"
+
+ALL_CHANNELS = (ORDERS_DUE, EMAIL_NEW, SMS_NEW)

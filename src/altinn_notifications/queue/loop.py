@@ -1,0 +1,58 @@
+"""Loop mechanics shared by every background worker: run a step while it finds work, else sleep until a
+wake-up, a timer or the next poll; run a job every interval; both stop promptly when asked."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable
+
+import structlog
+
+log = structlog.get_logger(__name__)
+
+Step = Callable[[], Awaitable[int]]
+Idle = Callable[[], Awaitable[float]]
+
+
+async def wait_any(events: Iterable[asyncio.Event], seconds: float) -> None:
+    """Return when one of `events` is set or after `seconds`, whichever comes first."""
+    waiters = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waiters, timeout=max(0.0, seconds), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waiters:
+            w.cancel()
+
+
+async def run_loop(name: str, step: Step, wake: asyncio.Event, stop: asyncio.Event, idle: Idle) -> None:
+    """Run `step` while it finds work; otherwise sleep until woken, stopped, or `idle()` seconds pass."""
+    while not stop.is_set():
+        wake.clear()
+        try:
+            found = await step()
+        except Exception as exc:  # the loop must survive a bad moment of the database or a dependency
+            log.error("worker step failed", loop=name, error=type(exc).__name__, exc_info=exc)
+            found = 0
+            await wait_any([stop], 1.0)
+        if found:
+            continue
+        try:
+            timeout = await idle()
+        except Exception:
+            timeout = 1.0
+        await wait_any([wake, stop], timeout)
+
+
+async def run_periodic(name: str, step: Step, interval: float, stop: asyncio.Event) -> None:
+    """Run `step` now and then every `interval` seconds until stopped; a failure waits for the next turn."""
+    while not stop.is_set():
+        try:
+            await step()
+        except Exception as exc:
+            log.error("periodic job failed", job=name, error=type(exc).__name__, exc_info=exc)
+        await wait_any([stop], interval)
+
+
+def poll_or_sooner(poll: float, due_in: float | None, floor: float = 0.01) -> float:
+    """The idle sleep of a loop whose next item is due in `due_in` seconds (None: nothing scheduled)."""
+    return poll if due_in is None else min(poll, max(due_in, floor))

@@ -1,0 +1,157 @@
+"""SQL that moves work items by time: wake-ups, lease extension and rescue, expiry, retention.
+
+The work items are the domain rows themselves (orders `Registered`, notifications `New`). Every statement
+takes an optional `now` (default: the database's `now()`), so tests can move the clock instead of waiting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from uuid import UUID
+
+from altinn_notifications.db.pool import Connection
+from altinn_notifications.vocabulary import Channel, pending_results, sql_list
+
+#: The table of each channel's notifications, and the column holding the vendor's reference.
+NOTIFICATION_TABLE: dict[Channel, str] = {"email": "emailnotifications", "sms": "smsnotifications"}
+VENDOR_REFERENCE: dict[Channel, str] = {"email": "operationid", "sms": "gatewayreference"}
+RESULT_TYPE: dict[Channel, str] = {"email": "emailnotificationresulttype", "sms": "smsnotificationresulttype"}
+
+
+def now_sql(parameter: int) -> str:
+    """`$n` when a test gives a time, else the transaction's `now()`."""
+    return f"COALESCE(${parameter}::timestamptz, now())"
+
+
+def _count(status: str) -> int:
+    return int(status.split()[-1])
+
+
+class QueueRepository:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    async def notify(self, channel: str) -> None:
+        """Wake the workers listening on `channel` when this transaction commits."""
+        await self.conn.execute("SELECT pg_notify($1, '')", channel)
+
+    # --- leases ---
+
+    async def extend_order_leases(
+        self, order_ids: Sequence[int], lease: timedelta, now: datetime | None = None
+    ) -> int:
+        """Keep the claims of orders still being processed alive; returns how many were extended."""
+        status: str = await self.conn.execute(
+            f"""UPDATE orders SET claimed_until = {now_sql(3)} + $2::interval
+                WHERE _id = ANY($1::bigint[]) AND processedstatus = 'Processing'""",
+            list(order_ids),
+            lease,
+            now,
+        )
+        return _count(status)
+
+    async def extend_notification_leases(
+        self,
+        channel: Channel,
+        claims: Sequence[tuple[UUID, int]],
+        lease: timedelta,
+        now: datetime | None = None,
+    ) -> int:
+        """Keep claims alive while their batch is still sending: (notification id, attempt of the claim)
+        pairs still `Sending` are extended. The attempt number makes sure only our own claim is extended,
+        never a later claim of a row rescued from us."""
+        if not claims:
+            return 0
+        status: str = await self.conn.execute(
+            f"""UPDATE {NOTIFICATION_TABLE[channel]} n SET claimed_until = {now_sql(4)} + $3::interval
+                FROM unnest($1::uuid[], $2::int[]) AS i(id, attempts)
+                WHERE n.alternateid = i.id AND n.attempts = i.attempts AND n.result = 'Sending'
+                  AND n.claimed_until IS NOT NULL""",
+            [c[0] for c in claims],
+            [c[1] for c in claims],
+            lease,
+            now,
+        )
+        return _count(status)
+
+    async def rescue_order_leases(self, now: datetime | None = None) -> int:
+        """Orders whose worker died mid-processing become claimable again (nothing stays `Processing`)."""
+        status: str = await self.conn.execute(
+            f"""UPDATE orders SET processedstatus = 'Registered', claimed_until = NULL, processed = now()
+                WHERE processedstatus = 'Processing' AND claimed_until < {now_sql(1)}""",
+            now,
+        )
+        return _count(status)
+
+    async def rescue_notification_leases(self, channel: Channel, now: datetime | None = None) -> int:
+        """`Sending` rows whose worker died: without a vendor reference they go back to `New` (at most the
+        in-flight work is sent twice); with one (an operation the vendor already accepted) they are polled
+        now instead of sent again."""
+        table, ref = NOTIFICATION_TABLE[channel], VENDOR_REFERENCE[channel]
+        resend: str = await self.conn.execute(
+            f"""UPDATE {table} SET result = 'New', claimed_until = NULL, resulttime = now()
+                WHERE result = 'Sending' AND claimed_until < {now_sql(1)} AND {ref} IS NULL""",
+            now,
+        )
+        repoll: str = await self.conn.execute(
+            f"""UPDATE {table} SET claimed_until = NULL, next_attempt_at = now()
+                WHERE result = 'Sending' AND claimed_until < {now_sql(1)} AND {ref} IS NOT NULL""",
+            now,
+        )
+        return _count(resend) + _count(repoll)
+
+    # --- expiry ---
+
+    async def terminate_expired(
+        self, channel: Channel, limit: int, grace: timedelta, now: datetime | None = None
+    ) -> list[int]:
+        """Pending rows past expiry + grace become `Failed_TTL`; returns their orders' ids (one per row)."""
+        table = NOTIFICATION_TABLE[channel]
+        rows = await self.conn.fetch(
+            f"""
+            WITH x AS (
+                SELECT _id FROM {table}
+                WHERE result IN {sql_list(pending_results(channel))}
+                  AND expirytime < {now_sql(3)} - $2::interval
+                ORDER BY expirytime
+                FOR UPDATE SKIP LOCKED
+                LIMIT $1
+            )
+            UPDATE {table} n SET result = 'Failed_TTL', resulttime = now(), claimed_until = NULL
+            FROM x WHERE n._id = x._id
+            RETURNING n._orderid
+            """,
+            limit,
+            grace,
+            now,
+        )
+        return [r["_orderid"] for r in rows]
+
+    # --- retention ---
+
+    async def delete_feed_entries(
+        self, older_than: timedelta, limit: int, now: datetime | None = None
+    ) -> int:
+        """Delete at most `limit` status-feed entries older than `older_than`; skipped while another worker
+        does the same (a transaction-scoped advisory lock)."""
+        if not await self.conn.fetchval("SELECT pg_try_advisory_xact_lock(7482002)"):
+            return 0
+        status: str = await self.conn.execute(
+            f"""DELETE FROM statusfeed WHERE _id IN (
+                    SELECT _id FROM statusfeed WHERE created <= {now_sql(3)} - $1::interval
+                    ORDER BY _id LIMIT $2)""",
+            older_than,
+            limit,
+            now,
+        )
+        return _count(status)
+
+    async def delete_expired_reservations(self, expired_for: timedelta, now: datetime | None = None) -> int:
+        """Instant-order reservations whose holder crashed, `expired_for` after they expired."""
+        status: str = await self.conn.execute(
+            f"DELETE FROM instantreservations WHERE reserved_until < {now_sql(2)} - $1::interval",
+            expired_for,
+            now,
+        )
+        return _count(status)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from altinn_notifications.db.pool import Connection
@@ -29,15 +29,16 @@ _CLAIM_EMAIL = """
 WITH c AS (
     SELECT e._id FROM emailnotifications e
     JOIN orders o ON o._id = e._orderid
-    WHERE e.result = 'New' AND e.expirytime >= now()
-      AND (e.next_attempt_at IS NULL OR e.next_attempt_at <= now())
+    WHERE e.result = 'New' AND e.expirytime >= COALESCE($3::timestamptz, now())
+      AND (e.next_attempt_at IS NULL OR e.next_attempt_at <= COALESCE($3::timestamptz, now()))
       AND o.type {kind}
     ORDER BY e._id{direction}
     FOR UPDATE OF e SKIP LOCKED
     LIMIT $1
 )
 UPDATE emailnotifications e
-SET result = 'Sending', resulttime = now(), claimed_until = now() + $2::interval, attempts = e.attempts + 1
+SET result = 'Sending', resulttime = now(), claimed_until = COALESCE($3::timestamptz, now()) + $2::interval,
+    attempts = e.attempts + 1
 FROM c, emailtexts t{join}
 WHERE e._id = c._id AND t._orderid = e._orderid{join_on}
 RETURNING e.alternateid, e._orderid, e.attempts, t.fromaddress, e.toaddress,
@@ -66,15 +67,16 @@ _CLAIM_SMS_TEMPLATE = """
 WITH c AS (
     SELECT s._id FROM smsnotifications s
     JOIN orders o ON o._id = s._orderid
-    WHERE s.result = 'New' AND s.expirytime >= now()
-      AND (s.next_attempt_at IS NULL OR s.next_attempt_at <= now())
+    WHERE s.result = 'New' AND s.expirytime >= COALESCE($4::timestamptz, now())
+      AND (s.next_attempt_at IS NULL OR s.next_attempt_at <= COALESCE($4::timestamptz, now()))
       AND (o.sendingtimepolicy = 1 OR $3::boolean)
     ORDER BY s._id{direction}
     FOR UPDATE OF s SKIP LOCKED
     LIMIT $1
 )
 UPDATE smsnotifications s
-SET result = 'Sending', resulttime = now(), claimed_until = now() + $2::interval, attempts = s.attempts + 1
+SET result = 'Sending', resulttime = now(), claimed_until = COALESCE($4::timestamptz, now()) + $2::interval,
+    attempts = s.attempts + 1
 FROM c, smstexts t, orders o
 WHERE s._id = c._id AND t._orderid = s._orderid AND o._id = s._orderid
 RETURNING s.alternateid, s._orderid, s.attempts, t.sendernumber, s.mobilenumber,
@@ -90,12 +92,13 @@ _CLAIM_POLLS = """
 WITH c AS (
     SELECT _id FROM {table}
     WHERE result = 'Sending' AND {ref} IS NOT NULL
-      AND (next_attempt_at IS NULL OR next_attempt_at <= now())
+      AND (next_attempt_at IS NULL OR next_attempt_at <= COALESCE($3::timestamptz, now()))
     ORDER BY next_attempt_at NULLS FIRST
     FOR UPDATE SKIP LOCKED
     LIMIT $1
 )
-UPDATE {table} n SET claimed_until = now() + $2::interval, next_attempt_at = now() + $2::interval
+UPDATE {table} n SET claimed_until = COALESCE($3::timestamptz, now()) + $2::interval,
+    next_attempt_at = COALESCE($3::timestamptz, now()) + $2::interval
 FROM c WHERE n._id = c._id
 RETURNING n.alternateid, n._orderid, n.attempts, n.{ref} AS ref
 """
@@ -120,17 +123,17 @@ class DispatchRepository:
         self.conn = conn
 
     async def claim_emails(
-        self, limit: int, lease: timedelta, *, newest_first: bool = False
+        self, limit: int, lease: timedelta, *, newest_first: bool = False, now: datetime | None = None
     ) -> list[ClaimedEmail]:
-        """Emails of every order type but `Composed`."""
-        rows = await self.conn.fetch(_CLAIM_STANDARD_EMAIL[newest_first], limit, lease)
+        """Emails of every order type but `Composed`. `now`: the database's clock unless a test moves it."""
+        rows = await self.conn.fetch(_CLAIM_STANDARD_EMAIL[newest_first], limit, lease, now)
         return [ClaimedEmail(**_email_fields(r)) for r in rows]
 
     async def claim_composed_emails(
-        self, limit: int, lease: timedelta, *, newest_first: bool = False
+        self, limit: int, lease: timedelta, *, newest_first: bool = False, now: datetime | None = None
     ) -> list[ClaimedComposedEmail]:
         """Emails of `Composed` orders, with the attachments stored in the order (spec 4.2)."""
-        rows = await self.conn.fetch(_CLAIM_COMPOSED_EMAIL[newest_first], limit, lease)
+        rows = await self.conn.fetch(_CLAIM_COMPOSED_EMAIL[newest_first], limit, lease, now)
         return [
             ClaimedComposedEmail(
                 **_email_fields(r),
@@ -148,10 +151,16 @@ class DispatchRepository:
         ]
 
     async def claim_sms(
-        self, limit: int, lease: timedelta, *, daytime_open: bool, newest_first: bool = False
+        self,
+        limit: int,
+        lease: timedelta,
+        *,
+        daytime_open: bool,
+        newest_first: bool = False,
+        now: datetime | None = None,
     ) -> list[ClaimedSms]:
         """Anytime SMS always; Daytime (or unset policy, v1) only while the daytime window is open."""
-        rows = await self.conn.fetch(_CLAIM_SMS[newest_first], limit, lease, daytime_open)
+        rows = await self.conn.fetch(_CLAIM_SMS[newest_first], limit, lease, daytime_open, now)
         return [
             ClaimedSms(
                 id=r["alternateid"],
@@ -165,11 +174,14 @@ class DispatchRepository:
             for r in rows
         ]
 
-    async def claim_polls(self, channel: Channel, limit: int, lease: timedelta) -> list[ClaimedPoll]:
+    async def claim_polls(
+        self, channel: Channel, limit: int, lease: timedelta, now: datetime | None = None
+    ) -> list[ClaimedPoll]:
         rows = await self.conn.fetch(
             _CLAIM_POLLS.format(table=NOTIFICATION_TABLE[channel], ref=VENDOR_REFERENCE[channel]),
             limit,
             lease,
+            now,
         )
         return [
             ClaimedPoll(

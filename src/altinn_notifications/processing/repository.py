@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from itertools import islice
 
 from altinn_notifications.db.pool import Connection
@@ -24,14 +24,14 @@ _CLAIM_DUE = """
 WITH due AS (
     SELECT _id FROM orders
     WHERE processedstatus = 'Registered'
-      AND requestedsendtime <= now() + $2::interval
-      AND (next_attempt_at IS NULL OR next_attempt_at <= now())
+      AND requestedsendtime <= COALESCE($4::timestamptz, now()) + $2::interval
+      AND (next_attempt_at IS NULL OR next_attempt_at <= COALESCE($4::timestamptz, now()))
     ORDER BY requestedsendtime, _id
     FOR UPDATE SKIP LOCKED
     LIMIT $1
 )
 UPDATE orders o
-SET processedstatus = 'Processing', processed = now(), claimed_until = now() + $3::interval,
+SET processedstatus = 'Processing', processed = now(), claimed_until = COALESCE($4::timestamptz, now()) + $3::interval,
     attempts = o.attempts + 1
 FROM due WHERE o._id = due._id
 RETURNING o._id, o.attempts, o.notificationorder
@@ -72,9 +72,10 @@ class ProcessingRepository:
         self.conn = conn
 
     async def claim_due_orders(
-        self, limit: int, lookahead: timedelta, lease: timedelta
+        self, limit: int, lookahead: timedelta, lease: timedelta, now: datetime | None = None
     ) -> list[ClaimedOrder]:
-        rows = await self.conn.fetch(_CLAIM_DUE, limit, lookahead, lease)
+        """`now`: the database's clock unless a test moves it (a retry due later is claimable now)."""
+        rows = await self.conn.fetch(_CLAIM_DUE, limit, lookahead, lease, now)
         return [ClaimedOrder(r["_id"], r["attempts"], r["notificationorder"]) for r in rows]
 
     async def seconds_until_next_due(self, lookahead: timedelta) -> float | None:

@@ -1,6 +1,8 @@
 """Maintenance jobs, one small class each, so that nothing stays stuck and nothing grows for ever.
 
-Every worker process runs them on timers (`workers.py`); the trigger endpoints call the same objects. Any
+Every worker process runs them on timers (`workers.py`); the trigger endpoints call the same objects. Jobs
+that compare times take an optional `now` (default: the database's clock), so tests move time instead of
+waiting for it. Any
 number of processes may run them at once: their statements use `SKIP LOCKED` or an advisory lock.
 Completing orders belongs to the status package; it is handed in as `Completion`, so the queue imports
 no domain package.
@@ -10,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
 import structlog
@@ -77,12 +79,12 @@ class LeaseRescue:
         self.transaction = transaction
         self.interval = config.lease_rescue_interval
 
-    async def run(self) -> int:
+    async def run(self, now: datetime | None = None) -> int:
         async with self.transaction() as conn:
             repo = QueueRepository(conn)
-            orders = await repo.rescue_order_leases()
-            emails = await repo.rescue_notification_leases("email")
-            sms = await repo.rescue_notification_leases("sms")
+            orders = await repo.rescue_order_leases(now)
+            emails = await repo.rescue_notification_leases("email", now)
+            sms = await repo.rescue_notification_leases("sms", now)
         if orders or emails or sms:
             log.warning("rescued expired leases", orders=orders, emails=emails, sms=sms)
         return orders + emails + sms
@@ -100,13 +102,13 @@ class TtlTermination:
         self.completion = completion
         self.interval = config.ttl_interval
 
-    async def run(self) -> int:
+    async def run(self, now: datetime | None = None) -> int:
         total = 0
         for channel in CHANNELS:
             while True:
                 async with self.transaction() as conn:
                     order_ids = await QueueRepository(conn).terminate_expired(
-                        channel, self.config.ttl_batch, self.config.ttl_grace
+                        channel, self.config.ttl_batch, self.config.ttl_grace, now
                     )
                     await self.completion.complete(conn, order_ids)
                 total += len(order_ids)

@@ -102,17 +102,18 @@ class ReportRepository:
             [r.delay for r in rows],
         )
 
-    async def take_due_retries(self, limit: int) -> list[RetryRow]:
+    async def take_due_retries(self, limit: int, now: datetime | None = None) -> list[RetryRow]:
         """Remove and return due rows, skipping rows another worker holds. The caller re-inserts what is still
-        not found in the same transaction, so a rollback loses nothing."""
+        not found in the same transaction, so a rollback loses nothing. `now`: as in the queue's SQL."""
         rows = await self.conn.fetch(
             """WITH due AS (
-                   SELECT id FROM deliveryreportretries WHERE next_attempt_at <= now()
+                   SELECT id FROM deliveryreportretries WHERE next_attempt_at <= COALESCE($2::timestamptz, now())
                    ORDER BY next_attempt_at FOR UPDATE SKIP LOCKED LIMIT $1
                )
                DELETE FROM deliveryreportretries r USING due WHERE r.id = due.id
                RETURNING r.channel, r.reference, r.result, r.deliveryreport, r.firstseen, r.attemptcount""",
             limit,
+            now,
         )
         return [
             RetryRow(

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     AliasChoices,
@@ -219,11 +223,6 @@ class Settings(BaseSettings):
                 "NOTIFICATIONS_EMAIL_PROVIDER is acs",
             )
             if self.acs_connection_string is not None:
-                from altinn_notifications.providers.email.acs import (
-                    ConnectionStringError,
-                    parse_connection_string,
-                )
-
                 try:
                     parse_connection_string(self.acs_connection_string.get_secret_value())
                 except ConnectionStringError as exc:
@@ -291,3 +290,41 @@ def load_settings(**overrides: object) -> Settings:
             else:
                 problems.append(str(err["msg"]).removeprefix("Value error, "))
         raise SettingsError("invalid configuration: " + "; ".join(problems)) from None
+
+
+# --- vendor connection strings (parsed here so that a malformed one stops the start) ---
+
+
+class ConnectionStringError(ValueError):
+    """The ACS connection string is malformed. The message never contains the key."""
+
+
+@dataclass(frozen=True)
+class AcsConnection:
+    endpoint: str  # scheme://host[:port], no trailing slash
+    access_key: bytes = field(repr=False)
+
+
+def parse_connection_string(value: str) -> AcsConnection:
+    """`endpoint=https://<resource>.communication.azure.com/;accesskey=<base64 key>` (keys case-insensitive)."""
+    parts: dict[str, str] = {}
+    for piece in value.split(";"):
+        name, eq, item = piece.partition("=")
+        if eq:
+            parts[name.strip().lower()] = item.strip()
+    endpoint = parts.get("endpoint", "")
+    key = parts.get("accesskey", "")
+    if not endpoint:
+        raise ConnectionStringError("the connection string has no endpoint=")
+    if not key:
+        raise ConnectionStringError("the connection string has no accesskey=")
+    url = urlsplit(endpoint)
+    if url.scheme not in ("https", "http") or not url.netloc:
+        raise ConnectionStringError("endpoint= must be an https:// URL")
+    try:
+        decoded = base64.b64decode(key, validate=True)
+    except (binascii.Error, ValueError):
+        raise ConnectionStringError("accesskey= is not base64") from None
+    if not decoded:
+        raise ConnectionStringError("accesskey= is empty")
+    return AcsConnection(endpoint=f"{url.scheme}://{url.netloc}{url.path.rstrip('/')}", access_key=decoded)

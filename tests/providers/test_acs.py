@@ -13,12 +13,11 @@ from uuid import uuid4
 import httpx
 import pytest
 
+from altinn_notifications.config import ConnectionStringError, parse_connection_string
 from altinn_notifications.providers.base import Attachment, EmailMessage, SendOutcome
 from altinn_notifications.providers.email.acs import (
     REPORT_STATUS,
     AcsEmailProvider,
-    ConnectionStringError,
-    parse_connection_string,
     parse_event_grid,
     parse_retry_after,
     sign_request,

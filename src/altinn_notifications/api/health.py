@@ -6,15 +6,13 @@ from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
 
 from altinn_notifications.api.deps import ContainerDep
+from altinn_notifications.db.pool import database_answers
 
 router = APIRouter(tags=["Health"])
 
 
 @router.get("/health", response_class=PlainTextResponse)
 async def health(container: ContainerDep) -> PlainTextResponse:
-    try:
-        async with container.pool.acquire(timeout=5) as conn:
-            await conn.fetchval("SELECT 1")
-    except Exception:  # any failure of the database means unhealthy
+    if not await database_answers(container.pool):
         return PlainTextResponse("Unhealthy", status_code=503)
     return PlainTextResponse("Healthy")

@@ -51,3 +51,13 @@ def transactions(pool: Any) -> Transaction:
             yield conn
 
     return transaction
+
+
+async def database_answers(pool: Any, timeout: float = 5.0) -> bool:
+    """True when the database answers a trivial query within `timeout` (the health check)."""
+    try:
+        async with pool.acquire(timeout=timeout) as conn:
+            await conn.fetchval("SELECT 1")
+    except Exception:  # any failure of the database means unhealthy
+        return False
+    return True

@@ -45,7 +45,6 @@ the access key or a signature.
 from __future__ import annotations
 
 import base64
-import binascii
 import email.utils
 import hashlib
 import hmac
@@ -55,11 +54,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import httpx
 import structlog
 
+from altinn_notifications.config import AcsConnection, parse_connection_string
 from altinn_notifications.providers.base import (
     DeliveryReport,
     EmailMessage,
@@ -93,41 +93,6 @@ REPORT_STATUS: Mapping[str, str] = {
     "quarantined": "Failed_Quarantined",
     "suppressed": "Failed_SupressedRecipient",
 }
-
-
-class ConnectionStringError(ValueError):
-    """The ACS connection string is malformed. The message never contains the key."""
-
-
-@dataclass(frozen=True)
-class AcsConnection:
-    endpoint: str  # scheme://host[:port], no trailing slash
-    access_key: bytes = field(repr=False)
-
-
-def parse_connection_string(value: str) -> AcsConnection:
-    """`endpoint=https://<resource>.communication.azure.com/;accesskey=<base64 key>` (keys case-insensitive)."""
-    parts: dict[str, str] = {}
-    for piece in value.split(";"):
-        name, eq, item = piece.partition("=")
-        if eq:
-            parts[name.strip().lower()] = item.strip()
-    endpoint = parts.get("endpoint", "")
-    key = parts.get("accesskey", "")
-    if not endpoint:
-        raise ConnectionStringError("the connection string has no endpoint=")
-    if not key:
-        raise ConnectionStringError("the connection string has no accesskey=")
-    url = urlsplit(endpoint)
-    if url.scheme not in ("https", "http") or not url.netloc:
-        raise ConnectionStringError("endpoint= must be an https:// URL")
-    try:
-        decoded = base64.b64decode(key, validate=True)
-    except (binascii.Error, ValueError):
-        raise ConnectionStringError("accesskey= is not base64") from None
-    if not decoded:
-        raise ConnectionStringError("accesskey= is empty")
-    return AcsConnection(endpoint=f"{url.scheme}://{url.netloc}{url.path.rstrip('/')}", access_key=decoded)
 
 
 def content_hash(body: bytes) -> str:

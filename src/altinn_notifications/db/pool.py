@@ -53,10 +53,10 @@ def transactions(pool: Any) -> Transaction:
     return transaction
 
 
-async def database_answers(pool: Any, timeout: float = 5.0) -> bool:
-    """True when the database answers a trivial query within `timeout` (the health check)."""
+async def database_answers(pool: Any, wait_seconds: float = 5.0) -> bool:
+    """True when the database answers a trivial query, a connection found within `wait_seconds`."""
     try:
-        async with pool.acquire(timeout=timeout) as conn:
+        async with pool.acquire(timeout=wait_seconds) as conn:
             await conn.fetchval("SELECT 1")
     except Exception:  # any failure of the database means unhealthy
         return False

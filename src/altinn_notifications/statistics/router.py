@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from altinn_notifications.api.deps import ContainerDep
 from altinn_notifications.bootstrap import Container
-from altinn_notifications.statistics import service
+from altinn_notifications.statistics import flows, service
 from altinn_notifications.statistics.models import ParquetExport
 
 log = structlog.get_logger(__name__)
@@ -46,28 +46,21 @@ async def metrics_page(container: ContainerDep) -> HTMLResponse:
 @router.post("", response_class=HTMLResponse)
 async def monthly_metrics(request: Request, container: ContainerDep) -> HTMLResponse:
     month, year = service.parse_month_form(await request.body())
-    async with container.transaction() as conn:
-        metrics = await service.monthly_metrics(conn, month, year)
-    return HTMLResponse(service.render_metrics_page(metrics, container.clock().year))
+    page = await flows.monthly_page(container.transaction, month, year, container.clock().year)
+    return HTMLResponse(page)
 
 
 @router.post("/sms")
 async def daily_sms_metrics(container: ContainerDep, api_key: ApiKeyHeader = None) -> Response:
     if refused := _refusal(container, api_key):
         return refused
-    async with container.transaction() as conn:
-        export = await service.export_sms(
-            conn, container.clock(), service.environment_name(container.settings)
-        )
-    return _file(export)
+    environment = service.environment_name(container.settings)
+    return _file(await flows.daily_export(container.transaction, "sms", container.clock(), environment))
 
 
 @router.post("/email")
 async def daily_email_metrics(container: ContainerDep, api_key: ApiKeyHeader = None) -> Response:
     if refused := _refusal(container, api_key):
         return refused
-    async with container.transaction() as conn:
-        export = await service.export_email(
-            conn, container.clock(), service.environment_name(container.settings)
-        )
-    return _file(export)
+    environment = service.environment_name(container.settings)
+    return _file(await flows.daily_export(container.transaction, "email", container.clock(), environment))

@@ -9,8 +9,8 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest, multiprocess
 
 from altinn_notifications.api.deps import ContainerDep
-from altinn_notifications.dispatch.repository import DispatchRepository
 from altinn_notifications.metrics import QUEUE_DEPTH
+from altinn_notifications.queue.depths import queue_depths
 
 router = APIRouter()
 
@@ -23,9 +23,7 @@ async def send_condition(conditionMet: bool) -> JSONResponse:
 
 @router.get("/metrics", include_in_schema=False)
 async def metrics(container: ContainerDep) -> Response:
-    async with container.transaction() as conn:
-        depths = await DispatchRepository(conn).pending_counts()
-    for queue, depth in depths.items():
+    for queue, depth in (await queue_depths(container.transaction)).items():
         QUEUE_DEPTH.labels(queue=queue).set(depth)
     return Response(generate_latest(_registry()), media_type=CONTENT_TYPE_LATEST)
 

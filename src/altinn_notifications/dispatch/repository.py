@@ -268,11 +268,3 @@ class DispatchRepository:
             channel,
             seconds,
         )
-
-    async def pending_counts(self) -> dict[str, int]:
-        row = await self.conn.fetchrow(
-            """SELECT (SELECT count(*) FROM emailnotifications WHERE result = 'New') AS email_new,
-                      (SELECT count(*) FROM smsnotifications WHERE result = 'New') AS sms_new,
-                      (SELECT count(*) FROM orders WHERE processedstatus = 'Registered') AS orders_registered"""
-        )
-        return dict(row) if row else {}

@@ -155,3 +155,14 @@ class QueueRepository:
             now,
         )
         return _count(status)
+
+    # --- depths ---
+
+    async def depths(self) -> dict[str, int]:
+        """Work items waiting: `New` notifications per channel, `Registered` orders."""
+        row = await self.conn.fetchrow(
+            """SELECT (SELECT count(*) FROM emailnotifications WHERE result = 'New') AS email_new,
+                      (SELECT count(*) FROM smsnotifications WHERE result = 'New') AS sms_new,
+                      (SELECT count(*) FROM orders WHERE processedstatus = 'Registered') AS orders_registered"""
+        )
+        return dict(row) if row else {}

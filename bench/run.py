@@ -1,4 +1,4 @@
-"""The benchmark harness: one command per scenario of DESIGN.md "Targets".
+"""The benchmark harness: one command per scenario of the targets in docs/benchmarks.md.
 
     python bench/run.py intake | pipeline | large-order | scale-out | all  [--smoke] [--profile]
                         [--database-url postgresql://postgres@127.0.0.1:5432/postgres] [--keep]

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import asyncpg
@@ -13,7 +11,6 @@ from altinn_notifications.db.schema import SCHEMA
 
 Connection = asyncpg.Connection
 Pool = asyncpg.Pool
-Transaction = Callable[[], AbstractAsyncContextManager[Connection]]
 # asyncpg ships no type information; these aliases name what the rest of the code passes around.
 
 

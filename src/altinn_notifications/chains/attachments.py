@@ -1,4 +1,4 @@
-"""Attachment rules of the composed email (spec 4.2): file name, SAS URL, MIME type, validity window.
+"""Attachment rules of the composed email: file name, SAS URL, MIME type, validity window.
 
 SAS URLs are secrets: every message names the attachment's filename, never its URL.
 """

@@ -1,4 +1,4 @@
-"""`POST /future/orders/composed-email` (spec 4.2): one email with SAS-referenced attachments."""
+"""`POST /future/orders/composed-email`: one email with SAS-referenced attachments."""
 
 from __future__ import annotations
 

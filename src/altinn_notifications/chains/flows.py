@@ -1,4 +1,4 @@
-"""v2 order flows: each request's unit of work (spec 4.1-4.3).
+"""v2 order flows: each request's unit of work.
 
 Network calls (the registration-time contact lookup, the instant hand-off) run outside any transaction;
 the writes after them are short. `ensure_connected` raises 499 `NOT-00002` when the client has gone: it is
@@ -39,7 +39,7 @@ async def place_chain(
     caller: Caller,
     ensure_connected: EnsureConnected,
 ) -> StoredChain:
-    """A notification order to one recipient, with optional reminders (spec 4.1)."""
+    """A notification order to one recipient, with optional reminders."""
     plan = order_chain.build_order_chain(request, caller, deps.settings, deps.clock())
     if order_chain.needs_contact_lookup(plan):
         # A repeat is answered before the registers are asked: it must not fail on today's contact data.
@@ -56,7 +56,7 @@ async def place_chain(
 async def place_composed_email(
     deps: IntakeDeps, request: ComposedEmailRequestExt, caller: Caller, ensure_connected: EnsureConnected
 ) -> StoredChain:
-    """A single email with SAS-referenced attachments (spec 4.2)."""
+    """A single email with SAS-referenced attachments."""
     plan = composed.build_composed_email(request, caller, deps.settings, deps.clock())
     return await _store(deps, plan, ensure_connected)  # a repeat is a no-op answering the original receipt
 
@@ -64,7 +64,7 @@ async def place_composed_email(
 async def place_instant(
     deps: IntakeDeps, request: InstantRequest, caller: Caller, ensure_connected: EnsureConnected
 ) -> StoredChain:
-    """An SMS or email handed to the provider synchronously (spec 4.3)."""
+    """An SMS or email handed to the provider synchronously."""
     plan = instant.build_instant_plan(request, caller, deps.settings, deps.clock())
     turn = await _instant_turn(deps, plan)
     if turn.receipt is not None:

@@ -1,4 +1,4 @@
-"""Instant notifications (spec 4.3, 10.11): one SMS or email handed to the provider during the request.
+"""Instant notifications: one SMS or email handed to the provider during the request.
 
 The plan is built first; the idempotency id is then reserved (so two identical requests never both send),
 the message is handed off outside any transaction, and only then is the outcome stored.

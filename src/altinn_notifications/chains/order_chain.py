@@ -1,4 +1,4 @@
-"""`POST /future/orders` (spec 4.1, 7.4, 10.1): one recipient, a main order and its reminders.
+"""`POST /future/orders`: one recipient, a main order and its reminders.
 
 Maps a validated request to a `ChainPlan`, and checks at registration that every recipient given without
 an address has contact information (blocking in v2, unlike v1).
@@ -133,7 +133,7 @@ async def ensure_contact_points(plan: ChainPlan, port: ContactPointsPort) -> Non
         raise missing_contact()
 
 
-# --- mapping one recipient object to its order (spec 7.4) ---
+# --- mapping one recipient object to its order ---
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """v2 ("future") orders: what every v2 create shares. The coded problems, the validated plan, storing it
-idempotently, and the receipt reads (spec 4.1.2, 7.5).
+idempotently, and the receipt reads.
 
 Services never commit: `chains.flows` owns the transaction. The request kinds build their plans in
 `chains.order_chain`, `chains.composed` and `chains.instant`.

@@ -74,7 +74,7 @@ async def cancel_order(
     links: Links,
     now: datetime,
 ) -> NotificationOrderWithStatusExt:
-    """Cancel and answer with the order as it now stands, in one transaction (spec 3.9)."""
+    """Cancel and answer with the order as it now stands, in one transaction."""
     async with transaction() as conn:
         await service.cancel_order(conn, order_id, caller, now)
         return await get_order_with_status(conn, order_id, caller.org, links)

@@ -34,6 +34,7 @@ from altinn_notifications.recipients.ports import ContactPointsPort
 class IntakeDeps(Protocol):
     """What the registration flows use (the application container satisfies it)."""
 
+    # Read-only properties: a flow never replaces the container's adapters.
     @property
     def settings(self) -> Settings: ...
     @property
@@ -65,7 +66,7 @@ def blank_to_none(value: str | None) -> str | None:
 
 
 def one_line_subject(value: str) -> str:
-    """CR/LF sequences in an email subject become one space (spec 3.2, 4.1.1)."""
+    """CR/LF sequences in an email subject become one space."""
     return " ".join(value.replace("\r\n", "\n").replace("\r", "\n").split("\n"))
 
 

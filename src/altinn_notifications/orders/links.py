@@ -1,4 +1,4 @@
-"""Resource links of a v1 order, prefixed by the configured base URI (spec 2.5)."""
+"""Resource links of a v1 order."""
 
 from __future__ import annotations
 

@@ -299,7 +299,7 @@ class NotificationOrderListExt(ApiModel):
     orders: list[NotificationOrderExt]
 
 
-# --- v1 order with its processing status (spec 3.8; also the answer of PUT cancel, spec 3.9) ---
+# --- v1 order with its processing status (GET .../status, and the answer of PUT .../cancel) ---
 
 
 class StatusExt(ApiModel):

@@ -1,4 +1,4 @@
-"""A v1 order with its processing status and notification counts (spec 3.8), as `GET /orders/{id}/status`
+"""A v1 order with its processing status and notification counts, as `GET /orders/{id}/status`
 and `PUT /orders/{id}/cancel` answer it. Reads run on the caller's connection."""
 
 from __future__ import annotations

@@ -175,7 +175,7 @@ async def list_orders(
 
 
 async def cancel_order(conn: Connection, order_id: UUID, caller: Caller, now: datetime) -> None:
-    """404 when the caller has no such order, 409 when it is too late to cancel (spec 3.9)."""
+    """404 when the caller has no such order, 409 when it is too late to cancel."""
     outcome = await OrderRepository(conn).cancel(order_id, caller.org, now)
     if outcome is CancelOutcome.NOT_FOUND:
         raise NotFoundError()

@@ -1,6 +1,6 @@
 """Notification summaries with the reference's texts and counting rules (spec 3.10, 3.11, 9.7).
 
-The order with its status (spec 3.8) is composed in `orders.order_status`: orders is the lower layer.
+The order with its status is composed in `orders.order_status`: orders is the lower layer.
 """
 
 from __future__ import annotations

@@ -58,10 +58,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Final
-from urllib.parse import parse_qsl, urlsplit
 
+from altinn_notifications.chains.attachments import validate_attachments
 from altinn_notifications.chains.models import (
     ComposedEmailRequestExt,
     EmailSendingOptionsExt,
@@ -72,11 +72,26 @@ from altinn_notifications.chains.models import (
     NotificationRecipientExt,
     NotificationReminderExt,
     RecipientBaseExt,
-    SasFileReferenceExt,
     ShortMessageDeliveryDetailsExt,
     SmsSendingOptionsExt,
 )
 from altinn_notifications.orders.models import NotificationChannel, SendingTimePolicy
+from altinn_notifications.orders.rules import (
+    LATEST_SEND_TIME,
+    MSG_EMAIL_INVALID,
+    MSG_NIN_LENGTH,
+    MSG_ORG_LENGTH,
+    MSG_SEND_TIME_TOO_LATE,
+    MSG_SEND_TIME_ZONE,
+    MSG_SENDER_EMAIL_INVALID,
+    MSG_SENDERS_REFERENCE_LENGTH,
+    ValidationErrors,
+    add,
+    as_utc,
+    is_blank,
+    is_too_long,
+    resource_action_message,
+)
 from altinn_notifications.recipients.addresses import (
     is_national_identity_number,
     is_organization_number,
@@ -85,29 +100,21 @@ from altinn_notifications.recipients.addresses import (
 )
 from altinn_notifications.recipients.registry import is_external_identity
 
-ValidationErrors = dict[str, list[str]]
-
-# --- messages (exact strings of the reference) ---
+# --- messages (exact strings of the reference; those shared with v1: orders.rules) ---
 
 MSG_IDEMPOTENCY_ID: Final = "IdempotencyId cannot be null or empty."
-MSG_SEND_TIME_ZONE: Final = "The requested send time value must have specified a time zone."
 MSG_SEND_TIME_PAST: Final = "RequestedSendTime must be greater than or equal to now."
 MSG_CONDITION_ENDPOINT_URI: Final = "ConditionEndpoint must be a valid absolute URI or null."
 MSG_CONDITION_ENDPOINT_SCHEME: Final = "ConditionEndpoint must use http or https scheme."
 
 MSG_EXACTLY_ONE_RECIPIENT: Final = "Must have exactly one recipient."
-MSG_EMAIL_INVALID: Final = "Invalid email address format."
 MSG_PHONE_EMPTY: Final = "Recipient phone number cannot be null or empty."
 MSG_PHONE_INVALID: Final = "Recipient phone number is not a valid mobile number."
 MSG_NIN_EMPTY: Final = "'National Identity Number' must not be empty."
-MSG_NIN_LENGTH: Final = "National identity number must be 11 digits long."
 MSG_ORG_EMPTY: Final = "OrgNumber cannot be null or empty."
-MSG_ORG_LENGTH: Final = "Organization number must be 9 digits long."
 MSG_EXTERNAL_IDENTITY_EMPTY: Final = "ExternalIdentity cannot be null or empty."
 MSG_EXTERNAL_IDENTITY_INVALID: Final = "Invalid external identity URN format."
 MSG_RESOURCE_ID: Final = "ResourceId must have a valid syntax."
-MSG_RESOURCE_ACTION_WITHOUT_ID: Final = "ResourceAction cannot be specified without a ResourceId."
-MSG_RESOURCE_ACTION_BLANK: Final = "ResourceAction cannot be blank or whitespace."
 
 MSG_EMAIL_SETTINGS_FOR_EMAIL: Final = "EmailSettings must be set when ChannelSchema is Email"
 MSG_SMS_SETTINGS_FOR_SMS: Final = "SmsSettings must be set when ChannelSchema is Sms"
@@ -120,7 +127,6 @@ MSG_SMS_SETTINGS_FOR_PREFERRED: Final = (
 MSG_EMAIL_SETTINGS_FOR_BOTH: Final = "EmailSettings must be set when ChannelSchema is EmailAndSms"
 MSG_SMS_SETTINGS_FOR_BOTH: Final = "SmsSettings must be set when ChannelSchema is EmailAndSms"
 
-MSG_SENDER_EMAIL_INVALID: Final = "The sender email address is not valid."
 MSG_EMAIL_SUBJECT_EMPTY: Final = "The email subject must not be empty."
 MSG_EMAIL_BODY_EMPTY: Final = "The email body must not be empty."
 MSG_EMAIL_SENDING_TIME: Final = "Email only supports send time anytime"
@@ -134,117 +140,16 @@ MSG_REMINDER_DELAY_WITH_TIME: Final = "DelayDays must be null when RequestedSend
 MSG_REMINDER_TIME_ZONE: Final = "The RequestedSendTime must have specified a time zone."
 MSG_REMINDER_TIME_PAST: Final = "RequestedSendTime must be greater than or equal to the current UTC time."
 
-# Not in the reference (whose date arithmetic fails with a server error there): times this close to the end
-# of the calendar would overflow expiry computations downstream.
-MSG_SEND_TIME_TOO_LATE: Final = "The send time must not be later than 9999-12-24T00:00:00Z."
-
-# Not in the reference either: both values are index keys, and PostgreSQL refuses index entries over ~2.7 kB.
+# Not in the reference: the value is an index key, and PostgreSQL refuses index entries over ~2.7 kB.
 MSG_IDEMPOTENCY_ID_LENGTH: Final = "IdempotencyId must not be longer than 500 characters."
-MSG_SENDERS_REFERENCE_LENGTH: Final = "SendersReference must not be longer than 500 characters."
 
 MSG_TIME_TO_LIVE: Final = "Time-to-live must be between 60 and 172800 seconds (48 hours)."
 
-MSG_ATTACHMENT_FILENAME_EMPTY: Final = "Attachment filename must not be empty."
-# Attachment messages name the file: format with `filename=`.
-MSG_ATTACHMENT_FILENAME: Final = (
-    "Attachment '{filename}': filename must not contain path separators, and must include a file extension."
-)
-MSG_SAS_HTTPS: Final = "Attachment '{filename}': sasUrl must be an absolute HTTPS URI."
-MSG_SAS_HOST: Final = (
-    "Attachment '{filename}': sasUrl host must be within Azure Blob Storage (*.blob.core.windows.net)."
-)
-MSG_SAS_PARAMETERS: Final = (
-    "Attachment '{filename}': sasUrl is missing required SAS parameters (se, sig, sp, sr)."
-)
-MSG_SAS_EXPIRY: Final = "Attachment '{filename}': sasUrl has an invalid 'se' (signed expiry) value."
-MSG_SAS_READ: Final = (
-    "Attachment '{filename}': sasUrl does not grant read permission ('r' must be present in 'sp')."
-)
-MSG_SAS_VALIDITY: Final = (
-    "Attachment '{filename}': sasUrl must be valid for at least 15 minutes after requestedSendTime."
-)
-MSG_MIME_EMPTY: Final = "Attachment '{filename}': mimeType must not be empty."
-MSG_MIME_UNSUPPORTED: Final = (
-    "Attachment '{filename}': mimeType is not supported. Refer to ACS documentation for the list of "
-    "accepted MIME types."
-)
-
 # --- constants ---
 
-MAX_KEY_LENGTH: Final = 500
 TTL_MIN_SECONDS: Final = 60
 TTL_MAX_SECONDS: Final = 172_800
-SAS_MIN_VALIDITY: Final = timedelta(minutes=15)
-LATEST_SEND_TIME: Final = datetime(9999, 12, 24, tzinfo=UTC)
-_EARLIEST: Final = datetime.min.replace(tzinfo=UTC)
-_LATEST: Final = datetime.max.replace(tzinfo=UTC)
 RESOURCE_PREFIX: Final = "urn:altinn:resource:"
-
-# The MIME types Azure Communication Services accepts for email attachments (compared case-insensitively).
-ALLOWED_MIME_TYPES: Final = frozenset(
-    {
-        "video/3gpp",
-        "video/3gpp2",
-        "application/x-7z-compressed",
-        "audio/aac",
-        "video/x-msvideo",
-        "image/bmp",
-        "text/csv",
-        "application/msword",
-        "application/vnd.ms-word.document.macroenabled.12",
-        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-        "application/vnd.ms-fontobject",
-        "application/epub+zip",
-        "image/gif",
-        "application/gzip",
-        "image/vnd.microsoft.icon",
-        "text/calendar",
-        "image/jpeg",
-        "application/json",
-        "audio/midi",
-        "audio/mpeg",
-        "video/mp4",
-        "video/mpeg",
-        "audio/ogg",
-        "video/ogg",
-        "application/ogg",
-        "application/onenote",
-        "audio/opus",
-        "font/otf",
-        "application/pdf",
-        "image/png",
-        "application/vnd.ms-powerpoint.slideshow.macroenabled.12",
-        "application/vnd.openxmlformats-officedocument.presentationml.slideshow",
-        "application/vnd.ms-powerpoint",
-        "application/vnd.ms-powerpoint.presentation.macroenabled.12",
-        "application/vnd.openxmlformats-officedocument.presentationml.presentation",
-        "application/vnd.ms-publisher",
-        "application/x-rar-compressed",
-        "application/vnd.ms-outlook",
-        "application/rtf",
-        "image/svg+xml",
-        "application/x-tar",
-        "image/tiff",
-        "font/ttf",
-        "text/plain",
-        "application/vnd.visio",
-        "audio/wav",
-        "audio/webm",
-        "video/webm",
-        "image/webp",
-        "audio/x-ms-wma",
-        "video/x-ms-wmv",
-        "font/woff",
-        "font/woff2",
-        "application/vnd.ms-excel",
-        "application/vnd.ms-excel.sheet.binary.macroenabled.12",
-        "application/vnd.ms-excel.sheet.macroenabled.12",
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        "application/xml",
-        "text/xml",
-        "application/zip",
-    }
-)
 
 _SCHEME: Final = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*):")
 # RFC 3986 characters (unreserved, reserved, '%'); a well-formed URI string has nothing else.
@@ -276,7 +181,7 @@ def validate_order_chain(request: NotificationOrderChainRequestExt, now: datetim
     _validate_condition_endpoint(request.condition_endpoint, "ConditionEndpoint", errors)
     _validate_keys(request.idempotency_id, request.senders_reference, "", errors)
     _validate_recipient(request.recipient, "Recipient", errors)
-    main_time = _as_utc(request.requested_send_time or now)
+    main_time = as_utc(request.requested_send_time or now)
     for index, reminder in enumerate(request.reminders or ()):
         _validate_reminder(reminder, f"Reminders[{index}]", now, main_time, errors)
     return errors
@@ -290,16 +195,11 @@ def validate_composed_email(request: ComposedEmailRequestExt, now: datetime) -> 
     _validate_keys(request.idempotency_id, request.senders_reference, "", errors)
     recipient = request.recipient
     if not is_valid_email(recipient.email_address):
-        _add(errors, "Recipient.EmailAddress", MSG_EMAIL_INVALID)
+        add(errors, "Recipient.EmailAddress", MSG_EMAIL_INVALID)
     settings = recipient.email_settings
     _validate_email_settings(settings, "Recipient.Settings", errors)
-    send_time = _as_utc(request.requested_send_time) if request.requested_send_time else now
-    for index, attachment in enumerate(settings.attachments or ()):
-        key = f"Recipient.Settings.Attachments[{index}]"
-        _validate_attachment(attachment, key, errors)
-        expiry = sas_expiry(attachment.sas_url)
-        if expiry is not None and send_time <= LATEST_SEND_TIME and expiry < send_time + SAS_MIN_VALIDITY:
-            _add(errors, key, MSG_SAS_VALIDITY.format(filename=attachment.filename))
+    send_time = as_utc(request.requested_send_time) if request.requested_send_time else now
+    validate_attachments(settings.attachments or (), "Recipient.Settings.Attachments", send_time, errors)
     return errors
 
 
@@ -327,15 +227,15 @@ def validate_instant_email(request: InstantEmailNotificationOrderRequestExt) -> 
     _validate_keys(request.idempotency_id, request.senders_reference, "", errors)
     details = request.recipient_email
     if not is_valid_email(details.email_address):
-        _add(errors, "InstantEmailDetails.EmailAddress", MSG_EMAIL_INVALID)
+        add(errors, "InstantEmailDetails.EmailAddress", MSG_EMAIL_INVALID)
     settings = details.email_settings
     prefix = "InstantEmailDetails.EmailSettings"
-    if not _is_blank(settings.sender_email_address) and not is_valid_email(settings.sender_email_address):
-        _add(errors, f"{prefix}.SenderEmailAddress", MSG_SENDER_EMAIL_INVALID)
-    if _is_blank(settings.subject):
-        _add(errors, f"{prefix}.Subject", MSG_EMAIL_SUBJECT_EMPTY)
-    if _is_blank(settings.body):
-        _add(errors, f"{prefix}.Body", MSG_EMAIL_BODY_EMPTY)
+    if not is_blank(settings.sender_email_address) and not is_valid_email(settings.sender_email_address):
+        add(errors, f"{prefix}.SenderEmailAddress", MSG_SENDER_EMAIL_INVALID)
+    if is_blank(settings.subject):
+        add(errors, f"{prefix}.Subject", MSG_EMAIL_SUBJECT_EMPTY)
+    if is_blank(settings.body):
+        add(errors, f"{prefix}.Body", MSG_EMAIL_BODY_EMPTY)
     return errors
 
 
@@ -357,27 +257,6 @@ def is_valid_resource_id(value: str) -> bool:
     return value.startswith(RESOURCE_PREFIX) and len(value) > len(RESOURCE_PREFIX)
 
 
-def sas_query(sas_url: str) -> dict[str, str]:
-    """The SAS URL's query parameters, keys lower-cased (the reference's NameValueCollection ignores case)."""
-    params: dict[str, str] = {}
-    for key, value in parse_qsl(urlsplit(sas_url.strip()).query, keep_blank_values=True):
-        lowered = key.lower()
-        params[lowered] = f"{params[lowered]},{value}" if lowered in params else value
-    return params
-
-
-def sas_expiry(sas_url: str) -> datetime | None:
-    """The `se` (signed expiry) of a SAS URL as an aware UTC time; None when absent or unparsable."""
-    value = sas_query(sas_url).get("se", "").strip()
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return _as_utc(parsed)
-
-
 # --- rules ---
 
 
@@ -386,30 +265,30 @@ def _validate_keys(
 ) -> None:
     """`idempotencyId` not blank (requests only); both short enough to be index keys."""
     if idempotency_id is not None:
-        if _is_blank(idempotency_id):
-            _add(errors, "IdempotencyId", MSG_IDEMPOTENCY_ID)
-        elif len(idempotency_id) > MAX_KEY_LENGTH:
-            _add(errors, "IdempotencyId", MSG_IDEMPOTENCY_ID_LENGTH)
-    if senders_reference is not None and len(senders_reference) > MAX_KEY_LENGTH:
-        _add(errors, f"{prefix}SendersReference", MSG_SENDERS_REFERENCE_LENGTH)
+        if is_blank(idempotency_id):
+            add(errors, "IdempotencyId", MSG_IDEMPOTENCY_ID)
+        elif is_too_long(idempotency_id):
+            add(errors, "IdempotencyId", MSG_IDEMPOTENCY_ID_LENGTH)
+    if is_too_long(senders_reference):
+        add(errors, f"{prefix}SendersReference", MSG_SENDERS_REFERENCE_LENGTH)
 
 
 def _validate_send_time(send_time: datetime | None, now: datetime, errors: ValidationErrors) -> None:
     if send_time is None:
         return
     if send_time.utcoffset() is None:
-        _add(errors, "RequestedSendTime", MSG_SEND_TIME_ZONE)
-    if _as_utc(send_time) < _as_utc(now):
-        _add(errors, "RequestedSendTime", MSG_SEND_TIME_PAST)
-    elif _as_utc(send_time) > LATEST_SEND_TIME:
-        _add(errors, "RequestedSendTime", MSG_SEND_TIME_TOO_LATE)
+        add(errors, "RequestedSendTime", MSG_SEND_TIME_ZONE)
+    if as_utc(send_time) < as_utc(now):
+        add(errors, "RequestedSendTime", MSG_SEND_TIME_PAST)
+    elif as_utc(send_time) > LATEST_SEND_TIME:
+        add(errors, "RequestedSendTime", MSG_SEND_TIME_TOO_LATE)
 
 
 def _validate_condition_endpoint(value: str | None, key: str, errors: ValidationErrors) -> None:
     if value is None:
         return
     for message in condition_endpoint_errors(value):
-        _add(errors, key, message)
+        add(errors, key, message)
 
 
 def _validate_reminder(
@@ -421,23 +300,23 @@ def _validate_reminder(
 ) -> None:
     delay, send_time = reminder.delay_days, reminder.requested_send_time
     if (delay is None) == (send_time is None):
-        _add(errors, prefix, MSG_REMINDER_TIMING)
+        add(errors, prefix, MSG_REMINDER_TIMING)
     if delay is not None:
         if delay < 1:
-            _add(errors, f"{prefix}.DelayDays", MSG_DELAY_DAYS_MIN)
+            add(errors, f"{prefix}.DelayDays", MSG_DELAY_DAYS_MIN)
         elif delay > (LATEST_SEND_TIME - main_time).days:  # integer arithmetic: any size is safe
-            _add(errors, f"{prefix}.DelayDays", MSG_SEND_TIME_TOO_LATE)
+            add(errors, f"{prefix}.DelayDays", MSG_SEND_TIME_TOO_LATE)
         if send_time is not None:
-            _add(errors, f"{prefix}.RequestedSendTime", MSG_REMINDER_TIME_WITH_DELAY)
+            add(errors, f"{prefix}.RequestedSendTime", MSG_REMINDER_TIME_WITH_DELAY)
     if send_time is not None:
         if delay is not None:
-            _add(errors, f"{prefix}.DelayDays", MSG_REMINDER_DELAY_WITH_TIME)
+            add(errors, f"{prefix}.DelayDays", MSG_REMINDER_DELAY_WITH_TIME)
         if send_time.utcoffset() is None:
-            _add(errors, f"{prefix}.RequestedSendTime", MSG_REMINDER_TIME_ZONE)
-        if _as_utc(send_time) < _as_utc(now):
-            _add(errors, f"{prefix}.RequestedSendTime", MSG_REMINDER_TIME_PAST)
-        elif _as_utc(send_time) > LATEST_SEND_TIME:
-            _add(errors, f"{prefix}.RequestedSendTime", MSG_SEND_TIME_TOO_LATE)
+            add(errors, f"{prefix}.RequestedSendTime", MSG_REMINDER_TIME_ZONE)
+        if as_utc(send_time) < as_utc(now):
+            add(errors, f"{prefix}.RequestedSendTime", MSG_REMINDER_TIME_PAST)
+        elif as_utc(send_time) > LATEST_SEND_TIME:
+            add(errors, f"{prefix}.RequestedSendTime", MSG_SEND_TIME_TOO_LATE)
     _validate_keys(None, reminder.senders_reference, f"{prefix}.", errors)
     _validate_condition_endpoint(reminder.condition_endpoint, f"{prefix}.ConditionEndpoint", errors)
     _validate_recipient(reminder.recipient, f"{prefix}.Recipient", errors)
@@ -452,22 +331,22 @@ def _validate_recipient(recipient: NotificationRecipientExt, prefix: str, errors
         recipient.recipient_external_identity,
     )
     if sum(kind is not None for kind in kinds) != 1:
-        _add(errors, prefix, MSG_EXACTLY_ONE_RECIPIENT)
+        add(errors, prefix, MSG_EXACTLY_ONE_RECIPIENT)
 
     email = recipient.recipient_email
     if email is not None:
         key = f"{prefix}.RecipientEmail"
         if not is_valid_email(email.email_address):
-            _add(errors, f"{key}.EmailAddress", MSG_EMAIL_INVALID)
+            add(errors, f"{key}.EmailAddress", MSG_EMAIL_INVALID)
         _validate_email_settings(email.email_settings, f"{key}.Settings", errors)
 
     sms = recipient.recipient_sms
     if sms is not None:
         key = f"{prefix}.RecipientSms"
-        if _is_blank(sms.phone_number):
-            _add(errors, f"{key}.PhoneNumber", MSG_PHONE_EMPTY)
+        if is_blank(sms.phone_number):
+            add(errors, f"{key}.PhoneNumber", MSG_PHONE_EMPTY)
         if not is_valid_mobile_number(sms.phone_number):
-            _add(errors, f"{key}.PhoneNumber", MSG_PHONE_INVALID)
+            add(errors, f"{key}.PhoneNumber", MSG_PHONE_INVALID)
         _validate_sms_settings(sms.sms_settings, f"{key}.Settings", errors)
 
     person = recipient.recipient_person
@@ -475,30 +354,30 @@ def _validate_recipient(recipient: NotificationRecipientExt, prefix: str, errors
         key = f"{prefix}.RecipientPerson"
         _validate_recipient_base(person, person.channel_schema, key, errors)
         nin = person.national_identity_number
-        if _is_blank(nin):
-            _add(errors, f"{key}.NationalIdentityNumber", MSG_NIN_EMPTY)
+        if is_blank(nin):
+            add(errors, f"{key}.NationalIdentityNumber", MSG_NIN_EMPTY)
         if nin and not is_national_identity_number(nin):
-            _add(errors, f"{key}.NationalIdentityNumber", MSG_NIN_LENGTH)
+            add(errors, f"{key}.NationalIdentityNumber", MSG_NIN_LENGTH)
 
     organization = recipient.recipient_organization
     if organization is not None:
         key = f"{prefix}.RecipientOrganization"
         _validate_recipient_base(organization, organization.channel_schema, key, errors)
         org_number = organization.org_number
-        if _is_blank(org_number):
-            _add(errors, f"{key}.OrgNumber", MSG_ORG_EMPTY)
+        if is_blank(org_number):
+            add(errors, f"{key}.OrgNumber", MSG_ORG_EMPTY)
         if org_number and not is_organization_number(org_number):
-            _add(errors, f"{key}.OrgNumber", MSG_ORG_LENGTH)
+            add(errors, f"{key}.OrgNumber", MSG_ORG_LENGTH)
 
     external = recipient.recipient_external_identity
     if external is not None:
         key = f"{prefix}.RecipientExternalIdentity"
         _validate_recipient_base(external, external.channel_schema, key, errors)
         identity = external.external_identity
-        if _is_blank(identity):
-            _add(errors, f"{key}.ExternalIdentity", MSG_EXTERNAL_IDENTITY_EMPTY)
-        if identity and (_is_blank(identity) or not is_external_identity(identity)):
-            _add(errors, f"{key}.ExternalIdentity", MSG_EXTERNAL_IDENTITY_INVALID)
+        if is_blank(identity):
+            add(errors, f"{key}.ExternalIdentity", MSG_EXTERNAL_IDENTITY_EMPTY)
+        if identity and (is_blank(identity) or not is_external_identity(identity)):
+            add(errors, f"{key}.ExternalIdentity", MSG_EXTERNAL_IDENTITY_INVALID)
 
 
 def _validate_recipient_base(
@@ -508,11 +387,11 @@ def _validate_recipient_base(
     if recipient.email_settings is None:
         message = _EMAIL_SETTINGS_REQUIRED.get(channel)
         if message is not None:
-            _add(errors, f"{prefix}.EmailSettings", message)
+            add(errors, f"{prefix}.EmailSettings", message)
     if recipient.sms_settings is None:
         message = _SMS_SETTINGS_REQUIRED.get(channel)
         if message is not None:
-            _add(errors, f"{prefix}.SmsSettings", message)
+            add(errors, f"{prefix}.SmsSettings", message)
     if recipient.email_settings is not None:
         _validate_email_settings(recipient.email_settings, f"{prefix}.EmailSettings", errors)
     if recipient.sms_settings is not None:
@@ -520,81 +399,41 @@ def _validate_recipient_base(
 
     resource_id = recipient.resource_id
     if resource_id is not None and not is_valid_resource_id(resource_id):
-        _add(errors, f"{prefix}.ResourceId", MSG_RESOURCE_ID)
-    action = recipient.resource_action
-    if action:  # null and "" are always allowed
-        if _is_blank(resource_id):
-            _add(errors, f"{prefix}.ResourceAction", MSG_RESOURCE_ACTION_WITHOUT_ID)
-        elif action.isspace():
-            _add(errors, f"{prefix}.ResourceAction", MSG_RESOURCE_ACTION_BLANK)
+        add(errors, f"{prefix}.ResourceId", MSG_RESOURCE_ID)
+    action_message = resource_action_message(recipient.resource_action, resource_id)
+    if action_message is not None:
+        add(errors, f"{prefix}.ResourceAction", action_message)
 
 
 def _validate_email_settings(settings: EmailSendingOptionsExt, prefix: str, errors: ValidationErrors) -> None:
     sender = settings.sender_email_address
-    if not _is_blank(sender) and not is_valid_email(sender):
-        _add(errors, f"{prefix}.SenderEmailAddress", MSG_SENDER_EMAIL_INVALID)
-    if _is_blank(settings.subject):
-        _add(errors, f"{prefix}.Subject", MSG_EMAIL_SUBJECT_EMPTY)
-    if _is_blank(settings.body):
-        _add(errors, f"{prefix}.Body", MSG_EMAIL_BODY_EMPTY)
+    if not is_blank(sender) and not is_valid_email(sender):
+        add(errors, f"{prefix}.SenderEmailAddress", MSG_SENDER_EMAIL_INVALID)
+    if is_blank(settings.subject):
+        add(errors, f"{prefix}.Subject", MSG_EMAIL_SUBJECT_EMPTY)
+    if is_blank(settings.body):
+        add(errors, f"{prefix}.Body", MSG_EMAIL_BODY_EMPTY)
     if settings.sending_time_policy is not None and settings.sending_time_policy != SendingTimePolicy.Anytime:
-        _add(errors, f"{prefix}.SendingTimePolicy", MSG_EMAIL_SENDING_TIME)
+        add(errors, f"{prefix}.SendingTimePolicy", MSG_EMAIL_SENDING_TIME)
 
 
 def _validate_sms_settings(settings: SmsSendingOptionsExt, prefix: str, errors: ValidationErrors) -> None:
-    if _is_blank(settings.body):
-        _add(errors, f"{prefix}.Body", MSG_SMS_BODY_EMPTY)
+    if is_blank(settings.body):
+        add(errors, f"{prefix}.Body", MSG_SMS_BODY_EMPTY)
     if (
         settings.sending_time_policy is not None
         and settings.sending_time_policy not in _SENDING_TIME_POLICIES
     ):
-        _add(errors, f"{prefix}.SendingTimePolicy", MSG_SMS_SENDING_TIME)
+        add(errors, f"{prefix}.SendingTimePolicy", MSG_SMS_SENDING_TIME)
 
 
 def _validate_instant_sms_recipient(
     details: ShortMessageDeliveryDetailsExt, prefix: str, errors: ValidationErrors
 ) -> None:
     if not is_valid_mobile_number(details.phone_number):
-        _add(errors, f"{prefix}.PhoneNumber", MSG_PHONE_INVALID)
+        add(errors, f"{prefix}.PhoneNumber", MSG_PHONE_INVALID)
     if not TTL_MIN_SECONDS <= details.time_to_live_in_seconds <= TTL_MAX_SECONDS:
-        _add(errors, f"{prefix}.TimeToLiveInSeconds", MSG_TIME_TO_LIVE)
-
-
-def _validate_attachment(attachment: SasFileReferenceExt, prefix: str, errors: ValidationErrors) -> None:
-    """Spec 4.2: filename, then the SAS URL rules in the reference's dependent order, then the MIME type."""
-    filename = attachment.filename
-    if _is_blank(filename):
-        _add(errors, f"{prefix}.Filename", MSG_ATTACHMENT_FILENAME_EMPTY)
-    elif not _is_valid_filename(filename):
-        _add(errors, f"{prefix}.Filename", MSG_ATTACHMENT_FILENAME.format(filename=filename))
-
-    sas_key = f"{prefix}.SasUrl"
-    sas_url = attachment.sas_url.strip()
-    parts = urlsplit(sas_url)
-    if parts.scheme.lower() != "https" or not parts.hostname:
-        _add(errors, sas_key, MSG_SAS_HTTPS.format(filename=filename))
-    elif not parts.hostname.lower().endswith(".blob.core.windows.net"):
-        _add(errors, sas_key, MSG_SAS_HOST.format(filename=filename))
-    else:
-        query = sas_query(sas_url)
-        if not (
-            not _is_blank(query.get("se"))
-            and not _is_blank(query.get("sp"))
-            and query.get("sr", "").lower() == "b"
-            and not _is_blank(query.get("sig"))
-        ):
-            _add(errors, sas_key, MSG_SAS_PARAMETERS.format(filename=filename))
-        else:
-            if sas_expiry(sas_url) is None:
-                _add(errors, sas_key, MSG_SAS_EXPIRY.format(filename=filename))
-            if "r" not in query.get("sp", ""):
-                _add(errors, sas_key, MSG_SAS_READ.format(filename=filename))
-
-    mime_type = attachment.mime_type
-    if _is_blank(mime_type):
-        _add(errors, f"{prefix}.MimeType", MSG_MIME_EMPTY.format(filename=filename))
-    elif mime_type.lower() not in ALLOWED_MIME_TYPES:
-        _add(errors, f"{prefix}.MimeType", MSG_MIME_UNSUPPORTED.format(filename=filename))
+        add(errors, f"{prefix}.TimeToLiveInSeconds", MSG_TIME_TO_LIVE)
 
 
 # --- helpers ---
@@ -612,43 +451,10 @@ def _has_authority_if_hierarchical(rest: str) -> bool:
     return host != "" and (port == "" or (port.isdigit() and int(port) <= 65535))
 
 
-def _is_valid_filename(filename: str) -> bool:
-    """No `/` or `\\`, and an extension of at least one character after the last dot."""
-    if "/" in filename or "\\" in filename:
-        return False
-    dot = filename.rfind(".")
-    return dot != -1 and dot < len(filename) - 1
-
-
-def _as_utc(moment: datetime) -> datetime:
-    """Aware times in UTC; a naive time is read as UTC (it has been reported as zone-less already)."""
-    if moment.utcoffset() is None:
-        return moment.replace(tzinfo=UTC)
-    try:
-        return moment.astimezone(UTC)
-    except OverflowError:  # year 1 or 9999 with an offset pointing outside the calendar
-        return _EARLIEST if moment.year == 1 else _LATEST
-
-
-def _is_blank(value: str | None) -> bool:
-    """FluentValidation's NotEmpty for strings: null, empty or whitespace-only."""
-    return not value or value.isspace()
-
-
-def _add(errors: ValidationErrors, key: str, message: str) -> None:
-    messages = errors.get(key)
-    if messages is None:
-        errors[key] = [message]
-    elif message not in messages:
-        messages.append(message)
-
-
 __all__: Sequence[str] = [
-    "ALLOWED_MIME_TYPES",
     "ValidationErrors",
     "condition_endpoint_errors",
     "is_valid_resource_id",
-    "sas_expiry",
     "validate_composed_email",
     "validate_instant",
     "validate_instant_email",

@@ -297,3 +297,32 @@ class NotificationOrderExt(NotificationOrderBaseExt):
 class NotificationOrderListExt(ApiModel):
     count: int
     orders: list[NotificationOrderExt]
+
+
+# --- v1 order with its processing status (GET .../status, and the answer of PUT .../cancel) ---
+
+
+class StatusExt(ApiModel):
+    status: str
+    description: str | None = None
+    last_update: datetime
+
+
+class SelfLinkExt(ApiModel):
+    self: str
+
+
+class ChannelStatusSummaryExt(ApiModel):
+    links: SelfLinkExt
+    generated: int
+    succeeded: int
+
+
+class NotificationsStatusSummaryExt(ApiModel):
+    email: ChannelStatusSummaryExt | None = None
+    sms: ChannelStatusSummaryExt | None = None
+
+
+class NotificationOrderWithStatusExt(NotificationOrderBaseExt):
+    processing_status: StatusExt
+    notifications_status_summary: NotificationsStatusSummaryExt | None = None

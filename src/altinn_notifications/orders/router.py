@@ -1,4 +1,4 @@
-"""v1 order endpoints (spec 3.2-3.7, 3.9): parse, call the service, answer."""
+"""v1 order endpoints (spec 3.2-3.7, 3.9): parse, call one flow, answer."""
 
 from __future__ import annotations
 
@@ -13,21 +13,18 @@ from pydantic_core import PydanticCustomError
 from altinn_notifications.api.deps import ContainerDep, CreatorDep
 from altinn_notifications.api.responses import json_response
 from altinn_notifications.bootstrap import Container
-from altinn_notifications.metrics import ORDERS_REGISTERED
-from altinn_notifications.orders import service
+from altinn_notifications.orders import flows
+from altinn_notifications.orders.links import Links
 from altinn_notifications.orders.models import (
     EmailNotificationOrderRequestExt,
-    NotificationOrder,
     NotificationOrderExt,
     NotificationOrderListExt,
     NotificationOrderRequestExt,
     NotificationOrderRequestResponseExt,
+    NotificationOrderWithStatusExt,
     SmsNotificationOrderRequestExt,
     storable_text,
 )
-from altinn_notifications.orders.repository import OrderRepository
-from altinn_notifications.status.models import NotificationOrderWithStatusExt
-from altinn_notifications.status.service import Links
 
 router = APIRouter(tags=["Orders (v1)"])
 
@@ -52,15 +49,9 @@ def _links(container: Container) -> Links:
     return Links(container.settings.base_uri_str)
 
 
-async def _register(container: Container, order: NotificationOrder) -> Response:
-    lookup = await service.lookup_for_registration(order, container.contact_points, container.settings)
-    async with container.connection() as conn:  # one statement (order, texts, wake-up): atomic by itself
-        await OrderRepository(conn).insert(order)
-    ORDERS_REGISTERED.labels(channel=order.notification_channel.value).inc()
+def _accepted(container: Container, receipt: NotificationOrderRequestResponseExt) -> Response:
     return json_response(
-        service.lookup_response(order, lookup),
-        status_code=202,
-        headers={"Location": _links(container).order(order.id)},
+        receipt, status_code=202, headers={"Location": _links(container).order(receipt.order_id)}
     )
 
 
@@ -70,9 +61,7 @@ async def _register(container: Container, order: NotificationOrder) -> Response:
 async def post_email_order(
     body: EmailNotificationOrderRequestExt, container: ContainerDep, caller: CreatorDep
 ) -> Response:
-    return await _register(
-        container, service.build_email_order(body, caller, container.settings, container.clock())
-    )
+    return _accepted(container, await flows.register(container, body, caller))
 
 
 @router.post(
@@ -81,9 +70,7 @@ async def post_email_order(
 async def post_sms_order(
     body: SmsNotificationOrderRequestExt, container: ContainerDep, caller: CreatorDep
 ) -> Response:
-    return await _register(
-        container, service.build_sms_order(body, caller, container.settings, container.clock())
-    )
+    return _accepted(container, await flows.register(container, body, caller))
 
 
 @router.post(
@@ -92,9 +79,7 @@ async def post_sms_order(
 async def post_order(
     body: NotificationOrderRequestExt, container: ContainerDep, caller: CreatorDep
 ) -> Response:
-    return await _register(
-        container, service.build_generic_order(body, caller, container.settings, container.clock())
-    )
+    return _accepted(container, await flows.register(container, body, caller))
 
 
 @router.get(
@@ -104,9 +89,7 @@ async def post_order(
     deprecated=True,
 )
 async def get_order(id: UUID, container: ContainerDep, caller: CreatorDep) -> Response:
-    async with container.transaction() as conn:
-        order = await service.get_order(conn, id, caller, _links(container))
-    return json_response(order)
+    return json_response(await flows.get_order(container.transaction, id, caller, _links(container)))
 
 
 @router.get("/orders", response_model=NotificationOrderListExt, responses=_ERRORS, deprecated=True)
@@ -115,9 +98,8 @@ async def get_orders_by_senders_reference(
     container: ContainerDep,
     caller: CreatorDep,
 ) -> Response:
-    async with container.transaction() as conn:
-        orders = await service.list_orders(conn, senders_reference, caller, _links(container))
-    return json_response(NotificationOrderListExt(count=len(orders), orders=orders))
+    orders = await flows.list_orders(container.transaction, senders_reference, caller, _links(container))
+    return json_response(orders)
 
 
 @router.put(
@@ -131,6 +113,5 @@ async def get_orders_by_senders_reference(
     deprecated=True,
 )
 async def cancel_order(id: UUID, container: ContainerDep, caller: CreatorDep) -> Response:
-    async with container.transaction() as conn:
-        result = await service.cancel_order(conn, id, caller, _links(container), container.clock())
+    result = await flows.cancel_order(container.transaction, id, caller, _links(container), container.clock())
     return json_response(result)

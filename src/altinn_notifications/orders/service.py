@@ -1,20 +1,20 @@
-"""v1 order registration and reads (spec 3.1-3.9, 10.1). Services never commit: callers own the transaction."""
+"""v1 order registration and reads (spec 3.1-3.9, 10.1). Services never commit: `orders.flows` owns the
+transaction."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 from uuid import UUID
 
 from altinn_notifications.auth.models import Caller
 from altinn_notifications.config import Settings
 from altinn_notifications.db.pool import Connection
-from altinn_notifications.errors import ConflictError, NotFoundError, RequestValidationFailed
-from altinn_notifications.orders import validation
+from altinn_notifications.errors import ConflictError, NotFoundError
+from altinn_notifications.orders import intake, validation
+from altinn_notifications.orders.intake import blank_to_none
+from altinn_notifications.orders.links import Links
 from altinn_notifications.orders.models import (
-    EmailContentType,
     EmailNotificationOrderRequestExt,
-    EmailTemplate,
     EmailTemplateOut,
     NotificationChannel,
     NotificationOrder,
@@ -27,39 +27,23 @@ from altinn_notifications.orders.models import (
     RecipientExt,
     RecipientLookupResultExt,
     SmsNotificationOrderRequestExt,
-    SmsTemplate,
     SmsTemplateOut,
+    V1OrderRequest,
 )
 from altinn_notifications.orders.repository import CancelOutcome, OrderRepository, StoredOrder
 from altinn_notifications.recipients.models import RecipientLookupResult
 from altinn_notifications.recipients.ports import ContactPointsPort
 from altinn_notifications.recipients.service import lookup_at_registration
-from altinn_notifications.status.models import NotificationOrderWithStatusExt
-from altinn_notifications.status.service import Links, get_order_with_status
-
-
-def _raise_if_invalid(errors: dict[str, list[str]]) -> None:
-    if errors:
-        raise RequestValidationFailed(errors)
-
-
-def _blank_to_none(value: str | None) -> str | None:
-    return value.strip() or None if value is not None else None
-
-
-def _subject(value: str) -> str:
-    """CR/LF sequences in an email subject become one space (spec 3.2)."""
-    return " ".join(value.replace("\r\n", "\n").replace("\r", "\n").split("\n"))
 
 
 def _recipients(items: list[RecipientExt], *, email: bool, sms: bool) -> list[Recipient]:
     """Map v1 recipients, keeping only the address kinds the channel uses (spec 7.4)."""
     return [
         Recipient(
-            email_address=_blank_to_none(r.email_address) if email else None,
-            mobile_number=_blank_to_none(r.mobile_number) if sms else None,
-            organization_number=_blank_to_none(r.organization_number),
-            national_identity_number=_blank_to_none(r.national_identity_number),
+            email_address=blank_to_none(r.email_address) if email else None,
+            mobile_number=blank_to_none(r.mobile_number) if sms else None,
+            organization_number=blank_to_none(r.organization_number),
+            national_identity_number=blank_to_none(r.national_identity_number),
         )
         for r in items
     ]
@@ -69,30 +53,31 @@ def _base_order(
     request: OrderRequestBaseExt, caller: Caller, now: datetime, channel: NotificationChannel
 ) -> NotificationOrder:
     send_time = request.requested_send_time.astimezone(UTC) if request.requested_send_time else now
-    return NotificationOrder(
-        id=uuid.uuid4(),
+    return intake.new_order(
         creator=caller.org,
-        created=now,
-        requested_send_time=send_time,
-        notification_channel=channel,
-        senders_reference=_blank_to_none(request.senders_reference),
+        now=now,
+        send_time=send_time,
+        channel=channel,
+        senders_reference=blank_to_none(request.senders_reference),
         ignore_reservation=request.ignore_reservation,
-        resource_id=_blank_to_none(request.resource_id),
-        resource_action=_blank_to_none(request.resource_action),
-        condition_endpoint=_blank_to_none(request.condition_endpoint),
+        resource_id=blank_to_none(request.resource_id),
+        resource_action=blank_to_none(request.resource_action),
+        condition_endpoint=blank_to_none(request.condition_endpoint),
     )
 
 
 def build_email_order(
     request: EmailNotificationOrderRequestExt, caller: Caller, settings: Settings, now: datetime
 ) -> NotificationOrder:
-    _raise_if_invalid(validation.validate_email_order(request, now))
+    intake.raise_if_invalid(validation.validate_email_order(request, now))
     order = _base_order(request, caller, now, NotificationChannel.Email)
-    order.email_template = EmailTemplate(
-        from_address=settings.default_email_from_address,
-        subject=_subject(request.subject),
-        body=request.body,
-        content_type=request.content_type or EmailContentType.Plain,
+    # This order has no sender field: always the default.
+    order.email_template = intake.email_template(
+        None,
+        request.subject,
+        request.body,
+        request.content_type,
+        default_sender=settings.default_email_from_address,
     )
     order.recipients = _recipients(request.recipients, email=True, sms=False)
     return order
@@ -101,11 +86,10 @@ def build_email_order(
 def build_sms_order(
     request: SmsNotificationOrderRequestExt, caller: Caller, settings: Settings, now: datetime
 ) -> NotificationOrder:
-    _raise_if_invalid(validation.validate_sms_order(request, now))
+    intake.raise_if_invalid(validation.validate_sms_order(request, now))
     order = _base_order(request, caller, now, NotificationChannel.Sms)
-    order.sms_template = SmsTemplate(
-        sender_number=_blank_to_none(request.sender_number) or settings.default_sms_sender_number,
-        body=request.body,
+    order.sms_template = intake.sms_template(
+        request.sender_number, request.body, default_sender=settings.default_sms_sender_number
     )
     order.recipients = _recipients(request.recipients, email=False, sms=True)
     return order
@@ -114,25 +98,42 @@ def build_sms_order(
 def build_generic_order(
     request: NotificationOrderRequestExt, caller: Caller, settings: Settings, now: datetime
 ) -> NotificationOrder:
-    _raise_if_invalid(validation.validate_order(request, now))
+    intake.raise_if_invalid(validation.validate_order(request, now))
     assert request.notification_channel is not None  # guaranteed by validation
     order = _base_order(request, caller, now, request.notification_channel)
     if request.email_template is not None:
         t = request.email_template
-        order.email_template = EmailTemplate(
-            from_address=(_blank_to_none(t.from_address) or settings.default_email_from_address).strip(),
-            subject=_subject(t.subject or ""),
-            body=t.body or "",
-            content_type=t.content_type or EmailContentType.Plain,
+        order.email_template = intake.email_template(
+            t.from_address,
+            t.subject or "",
+            t.body or "",
+            t.content_type,
+            # Only here is the configured default trimmed too (a given sender always is).
+            default_sender=settings.default_email_from_address.strip(),
         )
     if request.sms_template is not None:
         s = request.sms_template
-        order.sms_template = SmsTemplate(
-            sender_number=_blank_to_none(s.sender_number) or settings.default_sms_sender_number,
-            body=s.body or "",
+        order.sms_template = intake.sms_template(
+            s.sender_number, s.body or "", default_sender=settings.default_sms_sender_number
         )
     order.recipients = _recipients(request.recipients, email=True, sms=True)
     return order
+
+
+def build_order(
+    request: V1OrderRequest, caller: Caller, settings: Settings, now: datetime
+) -> NotificationOrder:
+    """Validate (400) and map any of the three v1 order requests."""
+    if isinstance(request, EmailNotificationOrderRequestExt):
+        return build_email_order(request, caller, settings, now)
+    if isinstance(request, SmsNotificationOrderRequestExt):
+        return build_sms_order(request, caller, settings, now)
+    return build_generic_order(request, caller, settings, now)
+
+
+async def store_order(conn: Connection, order: NotificationOrder) -> None:
+    """One statement (order, texts, wake-up): atomic by itself, so no transaction is needed."""
+    await OrderRepository(conn).insert(order)
 
 
 def order_ext(stored: StoredOrder, links: Links) -> NotificationOrderExt:
@@ -173,15 +174,13 @@ async def list_orders(
     ]
 
 
-async def cancel_order(
-    conn: Connection, order_id: UUID, caller: Caller, links: Links, now: datetime
-) -> NotificationOrderWithStatusExt:
+async def cancel_order(conn: Connection, order_id: UUID, caller: Caller, now: datetime) -> None:
+    """404 when the caller has no such order, 409 when it is too late to cancel."""
     outcome = await OrderRepository(conn).cancel(order_id, caller.org, now)
     if outcome is CancelOutcome.NOT_FOUND:
         raise NotFoundError()
     if outcome is CancelOutcome.PROHIBITED:
         raise ConflictError()
-    return await get_order_with_status(conn, order_id, caller.org, links)
 
 
 def lookup_response(

@@ -77,6 +77,23 @@ from altinn_notifications.orders.models import (
     RecipientExt,
     SmsNotificationOrderRequestExt,
 )
+from altinn_notifications.orders.rules import (
+    LATEST_SEND_TIME,
+    MSG_EMAIL_INVALID,
+    MSG_NIN_LENGTH,
+    MSG_ORG_LENGTH,
+    MSG_RESOURCE_ACTION_BLANK,
+    MSG_RESOURCE_ACTION_WITHOUT_ID,
+    MSG_SEND_TIME_TOO_LATE,
+    MSG_SEND_TIME_ZONE,
+    MSG_SENDER_EMAIL_INVALID,
+    MSG_SENDERS_REFERENCE_LENGTH,
+    ValidationErrors,
+    add,
+    is_blank,
+    is_too_long,
+    resource_action_message,
+)
 from altinn_notifications.recipients.addresses import (
     is_national_identity_number,
     is_organization_number,
@@ -102,8 +119,10 @@ __all__ = [
     "MSG_RECIPIENT_SMS_REQUIRED",
     "MSG_RESOURCE_ACTION_BLANK",
     "MSG_RESOURCE_ACTION_WITHOUT_ID",
+    "MSG_SENDERS_REFERENCE_LENGTH",
     "MSG_SENDER_EMAIL_INVALID",
     "MSG_SEND_TIME_PAST",
+    "MSG_SEND_TIME_TOO_LATE",
     "MSG_SEND_TIME_ZONE",
     "MSG_SMS_BODY_EMPTY",
     "MSG_SMS_TEMPLATE_REQUIRED",
@@ -115,20 +134,10 @@ __all__ = [
     "validate_sms_order",
 ]
 
-ValidationErrors = dict[str, list[str]]
+# --- messages (exact strings of the reference; spec 3.x and 6); those shared with v2: orders.rules ---
 
-# --- messages (exact strings of the reference; spec 3.x and 6) ---
-
-MSG_SEND_TIME_ZONE: Final = "The requested send time value must have specified a time zone."
 MSG_SEND_TIME_PAST: Final = "Send time must be in the future. Leave blank to send immediately."
 MSG_CONDITION_ENDPOINT: Final = "The condition endpoint must be a valid URL."
-# Not in the reference (which answers 500 here): limits of what the database can index and compute.
-MSG_SEND_TIME_TOO_LATE: Final = "The send time must not be later than 9999-12-24T00:00:00Z."
-MSG_SENDERS_REFERENCE_LENGTH: Final = "SendersReference must not be longer than 500 characters."
-LATEST_SEND_TIME: Final = datetime(9999, 12, 24, tzinfo=UTC)
-MAX_REFERENCE_LENGTH: Final = 500
-MSG_RESOURCE_ACTION_WITHOUT_ID: Final = "ResourceAction cannot be specified without a ResourceId."
-MSG_RESOURCE_ACTION_BLANK: Final = "ResourceAction cannot be blank or whitespace."
 
 MSG_CHANNEL_REQUIRED: Final = "A notification channel must be defined."
 MSG_EMAIL_TEMPLATE_REQUIRED: Final = "An email template is required for the selected notification channel."
@@ -137,7 +146,6 @@ MSG_SMS_TEMPLATE_REQUIRED: Final = "An SMS template is required for the selected
 MSG_EMAIL_BODY_EMPTY: Final = "The email template body must not be empty."
 MSG_EMAIL_SUBJECT_EMPTY: Final = "The email template subject must not be empty."
 MSG_SMS_BODY_EMPTY: Final = "The SMS template body must not be empty."
-MSG_SENDER_EMAIL_INVALID: Final = "The sender email address is not valid."
 
 MSG_RECIPIENT_REQUIRED: Final = "One or more recipient is required."
 MSG_RECIPIENT_EMAIL_REQUIRED: Final = (
@@ -152,12 +160,9 @@ MSG_RECIPIENT_ANY_REQUIRED: Final = (
     "Either a valid email address, mobile number starting with country code, organization number, or "
     "national identity number must be provided for each recipient."
 )
-MSG_EMAIL_INVALID: Final = "Invalid email address format."
 MSG_MOBILE_INVALID: Final = (
     "Mobile number can contain only '+' and numeric characters, and it must adhere to the E.164 standard."
 )
-MSG_NIN_LENGTH: Final = "National identity number must be 11 digits long."
-MSG_ORG_LENGTH: Final = "Organization number must be 9 digits long."
 MSG_NIN_COMBINED: Final = (
     "National identity number cannot be combined with email address, mobile number, or organization number."
 )
@@ -211,10 +216,10 @@ def validate_email_order(request: EmailNotificationOrderRequestExt, now: datetim
     """`POST /orders/email` (spec 3.2). ``now`` is the request's time, preferably UTC-aware."""
     errors: ValidationErrors = {}
     _validate_base(request, now, errors)
-    if _is_blank(request.body):
-        _add(errors, "Body", MSG_EMAIL_BODY_EMPTY)
-    if _is_blank(request.subject):
-        _add(errors, "Subject", MSG_EMAIL_SUBJECT_EMPTY)
+    if is_blank(request.body):
+        add(errors, "Body", MSG_EMAIL_BODY_EMPTY)
+    if is_blank(request.subject):
+        add(errors, "Subject", MSG_EMAIL_SUBJECT_EMPTY)
     _validate_recipients(request.recipients, _EMAIL, errors)
     return errors
 
@@ -223,8 +228,8 @@ def validate_sms_order(request: SmsNotificationOrderRequestExt, now: datetime) -
     """`POST /orders/sms` (spec 3.3)."""
     errors: ValidationErrors = {}
     _validate_base(request, now, errors)
-    if _is_blank(request.body):
-        _add(errors, "Body", MSG_SMS_BODY_EMPTY)
+    if is_blank(request.body):
+        add(errors, "Body", MSG_SMS_BODY_EMPTY)
     _validate_recipients(request.recipients, _SMS, errors)
     return errors
 
@@ -236,27 +241,27 @@ def validate_order(request: NotificationOrderRequestExt, now: datetime) -> Valid
 
     channel = request.notification_channel
     if channel is None:
-        _add(errors, "NotificationChannel", MSG_CHANNEL_REQUIRED)
+        add(errors, "NotificationChannel", MSG_CHANNEL_REQUIRED)
 
     email_template = request.email_template
     if email_template is None:
         if channel in _EMAIL_TEMPLATE_CHANNELS:
-            _add(errors, "EmailTemplate", MSG_EMAIL_TEMPLATE_REQUIRED)
+            add(errors, "EmailTemplate", MSG_EMAIL_TEMPLATE_REQUIRED)
     else:
-        if _is_blank(email_template.body):
-            _add(errors, "EmailTemplate.Body", MSG_EMAIL_BODY_EMPTY)
-        if _is_blank(email_template.subject):
-            _add(errors, "EmailTemplate.Subject", MSG_EMAIL_SUBJECT_EMPTY)
+        if is_blank(email_template.body):
+            add(errors, "EmailTemplate.Body", MSG_EMAIL_BODY_EMPTY)
+        if is_blank(email_template.subject):
+            add(errors, "EmailTemplate.Subject", MSG_EMAIL_SUBJECT_EMPTY)
         from_address = email_template.from_address
         if from_address and not is_valid_email(from_address):
-            _add(errors, "EmailTemplate.FromAddress", MSG_SENDER_EMAIL_INVALID)
+            add(errors, "EmailTemplate.FromAddress", MSG_SENDER_EMAIL_INVALID)
 
     sms_template = request.sms_template
     if sms_template is None:
         if channel in _SMS_TEMPLATE_CHANNELS:
-            _add(errors, "SmsTemplate", MSG_SMS_TEMPLATE_REQUIRED)
-    elif _is_blank(sms_template.body):
-        _add(errors, "SmsTemplate.Body", MSG_SMS_BODY_EMPTY)
+            add(errors, "SmsTemplate", MSG_SMS_TEMPLATE_REQUIRED)
+    elif is_blank(sms_template.body):
+        add(errors, "SmsTemplate.Body", MSG_SMS_BODY_EMPTY)
 
     if channel is NotificationChannel.Email:
         rule_set = _EMAIL
@@ -276,29 +281,25 @@ def _validate_base(request: OrderRequestBaseExt, now: datetime, errors: Validati
     send_time = request.requested_send_time
     if send_time is not None:
         if send_time.utcoffset() is None:
-            _add(errors, "RequestedSendTime", MSG_SEND_TIME_ZONE)
+            add(errors, "RequestedSendTime", MSG_SEND_TIME_ZONE)
             send_time = send_time.replace(tzinfo=UTC)
         if now.utcoffset() is None:
             now = now.replace(tzinfo=UTC)
         if send_time < now - SEND_TIME_TOLERANCE:
-            _add(errors, "RequestedSendTime", MSG_SEND_TIME_PAST)
+            add(errors, "RequestedSendTime", MSG_SEND_TIME_PAST)
         if send_time > LATEST_SEND_TIME:  # later steps add days; beyond this the calendar overflows
-            _add(errors, "RequestedSendTime", MSG_SEND_TIME_TOO_LATE)
+            add(errors, "RequestedSendTime", MSG_SEND_TIME_TOO_LATE)
 
-    if request.senders_reference is not None and len(request.senders_reference) > MAX_REFERENCE_LENGTH:
-        _add(errors, "SendersReference", MSG_SENDERS_REFERENCE_LENGTH)
+    if is_too_long(request.senders_reference):
+        add(errors, "SendersReference", MSG_SENDERS_REFERENCE_LENGTH)
 
     endpoint = request.condition_endpoint
     if endpoint is not None and not is_valid_condition_endpoint(endpoint):
-        _add(errors, "ConditionEndpoint", MSG_CONDITION_ENDPOINT)
+        add(errors, "ConditionEndpoint", MSG_CONDITION_ENDPOINT)
 
-    action = request.resource_action
-    if action:  # null and "" are always allowed
-        resource_id = request.resource_id
-        if not resource_id or resource_id.isspace():
-            _add(errors, "ResourceAction", MSG_RESOURCE_ACTION_WITHOUT_ID)
-        elif action.isspace():
-            _add(errors, "ResourceAction", MSG_RESOURCE_ACTION_BLANK)
+    action_message = resource_action_message(request.resource_action, request.resource_id)
+    if action_message is not None:
+        add(errors, "ResourceAction", action_message)
 
 
 def is_valid_condition_endpoint(value: str) -> bool:
@@ -318,7 +319,7 @@ def is_valid_condition_endpoint(value: str) -> bool:
 def _validate_recipients(recipients: Sequence[RecipientExt], rule_set: int, errors: ValidationErrors) -> None:
     """Spec 3.2-3.4, 6.1-6.3. Presence checks use "not null or empty", as the reference."""
     if not recipients:
-        _add(errors, "Recipients", MSG_RECIPIENT_REQUIRED)
+        add(errors, "Recipients", MSG_RECIPIENT_REQUIRED)
         return
 
     if rule_set == _EMAIL:
@@ -337,32 +338,16 @@ def _validate_recipients(recipients: Sequence[RecipientExt], rule_set: int, erro
         nin = recipient.national_identity_number
 
         if not (org or nin or (check_email and email) or (check_mobile and mobile)):
-            _add(errors, f"Recipients[{index}]", missing_message)
+            add(errors, f"Recipients[{index}]", missing_message)
         if check_email and email and not is_valid_email(email):
-            _add(errors, f"Recipients[{index}].EmailAddress", MSG_EMAIL_INVALID)
+            add(errors, f"Recipients[{index}].EmailAddress", MSG_EMAIL_INVALID)
         if check_mobile and mobile and not is_valid_mobile_number(mobile):
-            _add(errors, f"Recipients[{index}].MobileNumber", MSG_MOBILE_INVALID)
+            add(errors, f"Recipients[{index}].MobileNumber", MSG_MOBILE_INVALID)
         if nin and not is_national_identity_number(nin):
-            _add(errors, f"Recipients[{index}].NationalIdentityNumber", MSG_NIN_LENGTH)
+            add(errors, f"Recipients[{index}].NationalIdentityNumber", MSG_NIN_LENGTH)
         if org and not is_organization_number(org):
-            _add(errors, f"Recipients[{index}].OrganizationNumber", MSG_ORG_LENGTH)
+            add(errors, f"Recipients[{index}].OrganizationNumber", MSG_ORG_LENGTH)
         if nin and (email or mobile or org):
-            _add(errors, f"Recipients[{index}]", MSG_NIN_COMBINED)
+            add(errors, f"Recipients[{index}]", MSG_NIN_COMBINED)
         if org and (email or mobile or nin):
-            _add(errors, f"Recipients[{index}]", MSG_ORG_COMBINED)
-
-
-# --- helpers ---
-
-
-def _is_blank(value: str | None) -> bool:
-    """FluentValidation's NotEmpty for strings: null, empty or whitespace-only."""
-    return not value or value.isspace()
-
-
-def _add(errors: ValidationErrors, key: str, message: str) -> None:
-    messages = errors.get(key)
-    if messages is None:
-        errors[key] = [message]
-    else:
-        messages.append(message)
+            add(errors, f"Recipients[{index}]", MSG_ORG_COMBINED)

@@ -2,36 +2,31 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from uuid import UUID
 
-from altinn_notifications.orders.models import ApiModel, NotificationOrderBaseExt
+from altinn_notifications.orders.models import (
+    ApiModel,
+    ChannelStatusSummaryExt,
+    NotificationOrderWithStatusExt,
+    NotificationsStatusSummaryExt,
+    SelfLinkExt,
+    StatusExt,
+)
 
-
-class StatusExt(ApiModel):
-    status: str
-    description: str | None = None
-    last_update: datetime
-
-
-class SelfLinkExt(ApiModel):
-    self: str
-
-
-class ChannelStatusSummaryExt(ApiModel):
-    links: SelfLinkExt
-    generated: int
-    succeeded: int
-
-
-class NotificationsStatusSummaryExt(ApiModel):
-    email: ChannelStatusSummaryExt | None = None
-    sms: ChannelStatusSummaryExt | None = None
-
-
-class NotificationOrderWithStatusExt(NotificationOrderBaseExt):
-    processing_status: StatusExt
-    notifications_status_summary: NotificationsStatusSummaryExt | None = None
+# The order-with-status shapes belong to the order (PUT cancel answers with one too); re-exported here.
+__all__ = [
+    "ChannelStatusSummaryExt",
+    "EmailNotificationSummaryExt",
+    "EmailNotificationWithResultExt",
+    "EmailRecipientExt",
+    "NotificationOrderWithStatusExt",
+    "NotificationsStatusSummaryExt",
+    "SelfLinkExt",
+    "SmsNotificationSummaryExt",
+    "SmsNotificationWithResultExt",
+    "SmsRecipientExt",
+    "StatusExt",
+]
 
 
 class EmailRecipientExt(ApiModel):

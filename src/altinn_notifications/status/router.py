@@ -9,6 +9,8 @@ from fastapi.responses import Response
 
 from altinn_notifications.api.deps import ContainerDep, CreatorDep
 from altinn_notifications.api.responses import json_response
+from altinn_notifications.orders import flows as order_flows
+from altinn_notifications.orders.links import Links
 from altinn_notifications.status import service
 from altinn_notifications.status.models import (
     EmailNotificationSummaryExt,
@@ -29,10 +31,8 @@ _ERRORS: dict[int | str, dict[str, str]] = {
     "/orders/{id}/status", response_model=NotificationOrderWithStatusExt, responses=_ERRORS, deprecated=True
 )
 async def get_order_status(id: UUID, container: ContainerDep, caller: CreatorDep) -> Response:
-    links = service.Links(container.settings.base_uri_str)
-    async with container.transaction() as conn:
-        result = await service.get_order_with_status(conn, id, caller.org, links)
-    return json_response(result)
+    links = Links(container.settings.base_uri_str)
+    return json_response(await order_flows.get_order_status(container.transaction, id, caller, links))
 
 
 @router.get(

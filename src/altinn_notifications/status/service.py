@@ -1,37 +1,24 @@
-"""Order status and notification summaries with the reference's texts and counting rules (spec 3.8-3.11, 9.7)."""
+"""Notification summaries with the reference's texts and counting rules (spec 3.10, 3.11, 9.7).
+
+The order with its status is composed in `orders.order_status`: orders is the lower layer.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
 from uuid import UUID
 
 from altinn_notifications.db.pool import Connection
 from altinn_notifications.errors import NotFoundError
-from altinn_notifications.orders.repository import OrderRepository, OrderWithCounts
 from altinn_notifications.status.models import (
-    ChannelStatusSummaryExt,
     EmailNotificationSummaryExt,
     EmailNotificationWithResultExt,
     EmailRecipientExt,
-    NotificationOrderWithStatusExt,
-    NotificationsStatusSummaryExt,
-    SelfLinkExt,
     SmsNotificationSummaryExt,
     SmsNotificationWithResultExt,
     SmsRecipientExt,
     StatusExt,
 )
 from altinn_notifications.status.repository import NotificationRow, SummaryRepository
-from altinn_notifications.vocabulary import OrderStatus
-
-ORDER_STATUS_DESCRIPTIONS = {
-    OrderStatus.Registered: "Order has been registered and is awaiting requested send time before processing.",
-    OrderStatus.Processing: "Order processing is ongoing. Notifications are being generated.",
-    OrderStatus.Processed: "Order processing is done. Notifications have been successfully generated.",
-    OrderStatus.Completed: "Order processing is completed. All notifications have a final status.",
-    OrderStatus.SendConditionNotMet: "Order processing was stopped due to send condition not being met.",
-    OrderStatus.Cancelled: "Order processing was stopped due to order being cancelled.",
-}
 
 EMAIL_RESULT_DESCRIPTIONS = {
     "New": "The email has been created, but has not been picked up for processing yet.",
@@ -90,64 +77,9 @@ EMAIL_SUCCEEDED = frozenset({"Succeeded", "Delivered"})
 SMS_SUCCEEDED = frozenset({"Accepted", "Delivered"})
 
 
-class Links:
-    """Resource links prefixed by the configured base URI (spec 2.5)."""
-
-    def __init__(self, base_uri: str) -> None:
-        self.orders = f"{base_uri}/notifications/api/v1/orders"
-
-    def order(self, order_id: UUID) -> str:
-        return f"{self.orders}/{order_id}"
-
-    def status(self, order_id: UUID) -> str:
-        return f"{self.orders}/{order_id}/status"
-
-    def notifications(self, order_id: UUID, channel: Literal["email", "sms"]) -> str:
-        return f"{self.orders}/{order_id}/notifications/{channel}"
-
-
-def v1_order_status_name(status: OrderStatus) -> str:
-    """Backward compatibility: v1 reports `Processed` as `Completed` (the description stays `Processed`'s)."""
-    return OrderStatus.Completed.value if status is OrderStatus.Processed else status.value
-
-
 def v1_result_name(result: str) -> str:
     """v1 presents `Failed_TTL` as `Failed`."""
     return "Failed" if result == "Failed_TTL" else result
-
-
-def order_with_status(found: OrderWithCounts, links: Links) -> NotificationOrderWithStatusExt:
-    order = found.stored.order
-    summary = NotificationsStatusSummaryExt(
-        email=_channel_summary(
-            found.email.generated, found.email.succeeded, links.notifications(order.id, "email")
-        ),
-        sms=_channel_summary(found.sms.generated, found.sms.succeeded, links.notifications(order.id, "sms")),
-    )
-    return NotificationOrderWithStatusExt(
-        **NotificationOrderWithStatusExt.base_fields(order),
-        processing_status=StatusExt(
-            status=v1_order_status_name(found.stored.status),
-            description=ORDER_STATUS_DESCRIPTIONS[found.stored.status],
-            last_update=found.stored.last_update,
-        ),
-        notifications_status_summary=summary if (summary.email or summary.sms) else None,
-    )
-
-
-def _channel_summary(generated: int, succeeded: int, link: str) -> ChannelStatusSummaryExt | None:
-    if generated == 0:
-        return None
-    return ChannelStatusSummaryExt(links=SelfLinkExt(self=link), generated=generated, succeeded=succeeded)
-
-
-async def get_order_with_status(
-    conn: Connection, order_id: UUID, creator: str, links: Links
-) -> NotificationOrderWithStatusExt:
-    found = await OrderRepository(conn).get_with_counts(order_id, creator)
-    if found is None:
-        raise NotFoundError()
-    return order_with_status(found, links)
 
 
 async def email_summary(conn: Connection, order_id: UUID, creator: str) -> EmailNotificationSummaryExt:

@@ -1,0 +1,357 @@
+"""Instant notifications: one SMS or email handed to the provider during the request.
+
+The plan is built first; the idempotency id is then reserved (so two identical requests never both send),
+the message is handed off outside any transaction, and only then is the outcome stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import structlog
+from pydantic import BaseModel
+
+from altinn_notifications.auth.models import Caller
+from altinn_notifications.chains import validation
+from altinn_notifications.chains.models import (
+    ChainCreator,
+    ChainType,
+    InstantEmailNotificationOrderRequestExt,
+    InstantNotificationOrderRequestExt,
+    InstantSmsNotificationOrderRequestExt,
+    NotificationOrderChainResponseExt,
+    OrderChain,
+    ShortMessageDeliveryDetailsExt,
+)
+from altinn_notifications.chains.repository import ChainRepository
+from altinn_notifications.chains.service import StoredChain, stored_json, stored_original, temporary_failure
+from altinn_notifications.config import Settings
+from altinn_notifications.db.pool import Connection
+from altinn_notifications.db.schema import EMAIL_RESULTS, SMS_RESULTS
+from altinn_notifications.logging import mask_id
+from altinn_notifications.orders import intake
+from altinn_notifications.orders.models import (
+    EmailContentType,
+    NotificationChannel,
+    NotificationOrder,
+    OrderType,
+    Recipient,
+    SendingTimePolicy,
+)
+from altinn_notifications.orders.repository import OrderRepository
+from altinn_notifications.providers.base import (
+    EmailMessage,
+    EmailProvider,
+    SendOutcome,
+    SmsMessage,
+    SmsProvider,
+)
+from altinn_notifications.status.completion import complete_orders
+from altinn_notifications.vocabulary import EmailResult, OrderStatus, SmsResult, is_final
+
+log = structlog.get_logger(__name__)
+
+InstantRequest = (
+    InstantSmsNotificationOrderRequestExt
+    | InstantEmailNotificationOrderRequestExt
+    | InstantNotificationOrderRequestExt
+)
+
+INSTANT_EMAIL_EXPIRY = timedelta(hours=48)
+#: How long an instant hand-off holds its idempotency id (and the longest a duplicate waits for it).
+INSTANT_RESERVATION = timedelta(seconds=120)
+#: The longest a hand-off may take: well inside the reservation, so no duplicate can take over meanwhile.
+INSTANT_SEND_LIMIT = timedelta(seconds=90)
+
+
+@dataclass(frozen=True)
+class InstantPlan:
+    """A validated instant request: what to hand to the provider, and what to store after the hand-off."""
+
+    chain: OrderChain
+    order: NotificationOrder
+    message: EmailMessage | SmsMessage
+    expiry_time: datetime
+
+
+@dataclass(frozen=True)
+class InstantTurn:
+    """Whether an instant request may hand off: `receipt` set → a repeat, answer it; `reserved` → this
+    request holds the idempotency id and hands off; neither → another request is handing off now."""
+
+    receipt: NotificationOrderChainResponseExt | None = None
+    reserved: bool = False
+
+
+# --- plans ---
+
+
+def build_instant_plan(
+    request: InstantRequest, caller: Caller, settings: Settings, now: datetime
+) -> InstantPlan:
+    """Validate (400) and map any of the three instant requests."""
+    if isinstance(request, InstantSmsNotificationOrderRequestExt):
+        return build_instant_sms(request, caller, settings, now)
+    if isinstance(request, InstantEmailNotificationOrderRequestExt):
+        return build_instant_email(request, caller, settings, now)
+    return build_instant(request, caller, settings, now)
+
+
+def build_instant_sms(
+    request: InstantSmsNotificationOrderRequestExt, caller: Caller, settings: Settings, now: datetime
+) -> InstantPlan:
+    intake.raise_if_invalid(validation.validate_instant_sms(request))
+    return _instant_sms_plan(
+        request.idempotency_id, request.senders_reference, request.recipient_sms, caller, settings, now
+    )
+
+
+def build_instant(
+    request: InstantNotificationOrderRequestExt, caller: Caller, settings: Settings, now: datetime
+) -> InstantPlan:
+    """The deprecated `/future/orders/instant` (SMS only)."""
+    intake.raise_if_invalid(validation.validate_instant(request))
+    return _instant_sms_plan(
+        request.idempotency_id,
+        request.senders_reference,
+        request.recipient.recipient_sms,
+        caller,
+        settings,
+        now,
+    )
+
+
+def build_instant_email(
+    request: InstantEmailNotificationOrderRequestExt, caller: Caller, settings: Settings, now: datetime
+) -> InstantPlan:
+    intake.raise_if_invalid(validation.validate_instant_email(request))
+    details = request.recipient_email
+    content = details.email_settings
+    template = intake.email_template(
+        content.sender_email_address,
+        content.subject,
+        content.body,
+        content.content_type,
+        default_sender=settings.default_email_from_address,
+    )
+    to_address = details.email_address.strip()
+    order = _instant_order(
+        caller, now, request.senders_reference, NotificationChannel.Email, Recipient(email_address=to_address)
+    )
+    order.email_template = template
+    message = EmailMessage(
+        notification_id=uuid.uuid4(),
+        from_address=template.from_address,
+        to_address=to_address,
+        subject=template.subject,
+        body=template.body,
+        content_type="Html" if template.content_type is EmailContentType.Html else "Plain",
+    )
+    return InstantPlan(
+        chain=_instant_chain(request.idempotency_id, request.senders_reference, details, order, caller, now),
+        order=order,
+        message=message,
+        expiry_time=now + INSTANT_EMAIL_EXPIRY,
+    )
+
+
+def _instant_sms_plan(
+    idempotency_id: str,
+    senders_reference: str | None,
+    details: ShortMessageDeliveryDetailsExt,
+    caller: Caller,
+    settings: Settings,
+    now: datetime,
+) -> InstantPlan:
+    content = details.sms_settings
+    template = intake.sms_template(
+        content.sender, content.body, default_sender=settings.default_sms_sender_number
+    )
+    number = details.phone_number.strip()
+    order = _instant_order(
+        caller, now, senders_reference, NotificationChannel.Sms, Recipient(mobile_number=number)
+    )
+    order.sms_template = template
+    message = SmsMessage(
+        notification_id=uuid.uuid4(),
+        sender=template.sender_number,
+        mobile_number=number,
+        body=template.body,
+        time_to_live_seconds=details.time_to_live_in_seconds,
+    )
+    return InstantPlan(
+        chain=_instant_chain(idempotency_id, senders_reference, details, order, caller, now),
+        order=order,
+        message=message,
+        expiry_time=now + timedelta(seconds=details.time_to_live_in_seconds),
+    )
+
+
+def _instant_order(
+    caller: Caller,
+    now: datetime,
+    senders_reference: str | None,
+    channel: NotificationChannel,
+    recipient: Recipient,
+) -> NotificationOrder:
+    """Spec 4.3 step 3: type `Instant`, sent now, `Anytime`; no resource, condition or reservation override."""
+    return intake.new_order(
+        creator=caller.org,
+        now=now,
+        send_time=now,
+        channel=channel,
+        order_type=OrderType.Instant,
+        senders_reference=senders_reference,
+        sending_time_policy=SendingTimePolicy.Anytime,
+        recipients=[recipient],
+    )
+
+
+def _instant_chain(
+    idempotency_id: str,
+    senders_reference: str | None,
+    recipient: BaseModel,
+    order: NotificationOrder,
+    caller: Caller,
+    now: datetime,
+) -> OrderChain:
+    return OrderChain(
+        order_chain_id=uuid.uuid4(),
+        order_id=order.id,
+        idempotency_id=idempotency_id,
+        creator=ChainCreator(short_name=caller.org),
+        type=ChainType.Instant,
+        requested_send_time=now,
+        senders_reference=senders_reference,
+        recipient=stored_json(recipient),
+    )
+
+
+# --- the reservation of the idempotency id ---
+
+
+async def take_instant_turn(conn: Connection, plan: InstantPlan) -> InstantTurn:
+    """Spec 4.3 step 2 without the race of two identical requests both sending: the idempotency id is
+    reserved before the hand-off. Statements run one by one (autocommit), so the reservation is visible
+    to others at once; the receipt is looked for after reserving, so a holder that stored its outcome
+    and released the id in between is never missed."""
+    repo = ChainRepository(conn)
+    creator, idempotency_id = plan.chain.creator.short_name, plan.chain.idempotency_id
+    holder = plan.chain.order_chain_id
+    reserved = await repo.reserve_instant(creator, idempotency_id, holder, INSTANT_RESERVATION)
+    try:
+        original = await repo.find_by_idempotency_id(creator, idempotency_id, ChainType.Instant)
+    except Exception:
+        if reserved:
+            await repo.release_instant(creator, idempotency_id, holder)
+        raise
+    if original is None:
+        return InstantTurn(reserved=reserved)  # not reserved: another request is handing off now
+    if reserved:  # a repeat: nothing to send
+        await repo.release_instant(creator, idempotency_id, holder)
+    return InstantTurn(receipt=original.receipt())
+
+
+async def release_instant(conn: Connection, plan: InstantPlan) -> None:
+    """The hand-off surely failed (nothing is stored): the same idempotency id may be tried again at once."""
+    chain = plan.chain
+    await ChainRepository(conn).release_instant(
+        chain.creator.short_name, chain.idempotency_id, chain.order_chain_id
+    )
+
+
+# --- the hand-off and its outcome ---
+
+
+async def send_instant(
+    plan: InstantPlan, email_provider: EmailProvider, sms_provider: SmsProvider
+) -> SendOutcome:
+    """The synchronous hand-off (spec 4.3 step 4), before anything is stored: a failed call or a transient
+    outcome → 503 `NOT-00004`, and the caller stores nothing."""
+    channel = "email" if isinstance(plan.message, EmailMessage) else "sms"
+    try:
+        async with asyncio.timeout(INSTANT_SEND_LIMIT.total_seconds()):
+            if isinstance(plan.message, EmailMessage):
+                outcome = await email_provider.send(plan.message)
+            else:
+                outcome = await sms_provider.send(plan.message)
+    except Exception as exc:
+        log.critical(
+            "instant notification hand-off failed",
+            channel=channel,
+            notification_id=mask_id(plan.message.notification_id),
+            error=type(exc).__name__,
+        )
+        raise temporary_failure() from exc
+    if outcome.transient:
+        log.critical(
+            "instant notification hand-off failed",
+            channel=channel,
+            notification_id=mask_id(plan.message.notification_id),
+            detail=outcome.detail,
+        )
+        raise temporary_failure()
+    return outcome
+
+
+async def store_instant(conn: Connection, plan: InstantPlan, outcome: SendOutcome) -> StoredChain:
+    """Store the chain (`Type` 2), the `Instant` order (`Processed`), its text and one notification, and
+    release the idempotency id's reservation (in the same transaction: a waiting duplicate then finds
+    the receipt).
+
+    Unlike the reference, which stores the notification as `Sending` and waits for the send result to
+    arrive through its queues (spec 10.11), the provider's immediate outcome is known here and is stored
+    directly: its result (e.g. `Accepted`/`Succeeded`) with the vendor reference in `gatewayreference` /
+    `operationid`, so later delivery reports match it through the normal result path. A final failure
+    completes the order at once.
+    """
+    repo = ChainRepository(conn)
+    await repo.release_instant(
+        plan.chain.creator.short_name, plan.chain.idempotency_id, plan.chain.order_chain_id
+    )
+    chain_id = await repo.insert(plan.chain, plan.order.created)
+    if chain_id is None:
+        return await stored_original(repo, plan.chain)
+    order_id = await OrderRepository(conn).insert(
+        plan.order, status=OrderStatus.Processed, order_chain_id=chain_id
+    )
+    message = plan.message
+    if isinstance(message, EmailMessage):
+        result = _stored_email_result(outcome.result)
+        await repo.insert_email_notification(
+            order_id, message.notification_id, message.to_address, result, plan.expiry_time, outcome.reference
+        )
+        final = is_final("email", result)
+    else:
+        result = _stored_sms_result(outcome.result)
+        await repo.insert_sms_notification(
+            order_id,
+            message.notification_id,
+            message.mobile_number,
+            result,
+            plan.expiry_time,
+            outcome.reference,
+        )
+        final = is_final("sms", result)
+    if final:
+        await complete_orders(conn, [order_id])
+    return StoredChain(plan.chain.receipt(), created=True)
+
+
+# The provider's immediate result as stored: never `New` or `Failed_TransientError` (dispatch would send it
+# again), and an unknown name is kept as `Sending` (a later report or the TTL run settles it).
+
+
+def _stored_email_result(result: str) -> str:
+    if result in EMAIL_RESULTS and result not in (EmailResult.New, EmailResult.Failed_TransientError):
+        return result
+    return EmailResult.Sending.value
+
+
+def _stored_sms_result(result: str) -> str:
+    if result in SMS_RESULTS and result != SmsResult.New:
+        return result
+    return SmsResult.Sending.value

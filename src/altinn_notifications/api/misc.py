@@ -10,7 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 
 from altinn_notifications.api.deps import ContainerDep
 from altinn_notifications.metrics import QUEUE_DEPTH
-from altinn_notifications.queue.depths import queue_depths
+from altinn_notifications.queue.operations import queue_depths
 
 router = APIRouter()
 

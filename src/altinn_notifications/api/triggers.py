@@ -16,7 +16,7 @@ from altinn_notifications.errors import NotFoundError
 from altinn_notifications.processing.rules import is_daytime
 from altinn_notifications.queue.channels import EMAIL_NEW, SMS_NEW
 from altinn_notifications.queue.maintenance import Job
-from altinn_notifications.queue.repository import QueueRepository
+from altinn_notifications.queue.operations import wake_workers
 
 log = structlog.get_logger(__name__)
 
@@ -27,11 +27,6 @@ def _enabled(container: ContainerDep) -> None:
 
 
 router = APIRouter(prefix="/trigger", include_in_schema=False, dependencies=[Depends(_enabled)])
-
-
-async def _notify(container: ContainerDep, channel: str) -> None:
-    async with container.transaction() as conn:
-        await QueueRepository(conn).notify(channel)
 
 
 async def _run(job: Job, failure: str) -> Response:
@@ -55,13 +50,13 @@ async def past_due_orders(container: ContainerDep) -> Response:
 @router.post("/sendemail")
 async def send_email(container: ContainerDep) -> Response:
     """Wakes every worker's email loop (standard and composed)."""
-    await _notify(container, EMAIL_NEW)
+    await wake_workers(container.transaction, EMAIL_NEW)
     return Response(status_code=200)
 
 
 @router.post("/sendsmsanytime")
 async def send_sms_anytime(container: ContainerDep) -> Response:
-    await _notify(container, SMS_NEW)
+    await wake_workers(container.transaction, SMS_NEW)
     return Response(status_code=200)
 
 
@@ -70,7 +65,7 @@ async def send_sms_anytime(container: ContainerDep) -> Response:
 async def send_sms_daytime(container: ContainerDep) -> Response:
     """Only inside the daytime window (09-17 Oslo); otherwise does nothing."""
     if is_daytime(container.clock()):
-        await _notify(container, SMS_NEW)
+        await wake_workers(container.transaction, SMS_NEW)
     return Response(status_code=200)
 
 

@@ -11,7 +11,7 @@ from altinn_notifications.api.deps import ContainerDep, CreatorDep
 from altinn_notifications.api.responses import json_response
 from altinn_notifications.orders import flows as order_flows
 from altinn_notifications.orders.links import Links
-from altinn_notifications.status import service
+from altinn_notifications.status import flows
 from altinn_notifications.status.models import (
     EmailNotificationSummaryExt,
     NotificationOrderWithStatusExt,
@@ -42,9 +42,7 @@ async def get_order_status(id: UUID, container: ContainerDep, caller: CreatorDep
     deprecated=True,
 )
 async def get_email_notifications(id: UUID, container: ContainerDep, caller: CreatorDep) -> Response:
-    async with container.transaction() as conn:
-        result = await service.email_summary(conn, id, caller.org)
-    return json_response(result)
+    return json_response(await flows.email_summary(container.transaction, id, caller.org))
 
 
 @router.get(
@@ -54,6 +52,4 @@ async def get_email_notifications(id: UUID, container: ContainerDep, caller: Cre
     deprecated=True,
 )
 async def get_sms_notifications(id: UUID, container: ContainerDep, caller: CreatorDep) -> Response:
-    async with container.transaction() as conn:
-        result = await service.sms_summary(conn, id, caller.org)
-    return json_response(result)
+    return json_response(await flows.sms_summary(container.transaction, id, caller.org))

@@ -11,7 +11,7 @@ from fastapi.responses import Response
 
 from altinn_notifications.api.deps import ContainerDep, CreatorDep
 from altinn_notifications.api.responses import json_response
-from altinn_notifications.status import shipment
+from altinn_notifications.status import flows, shipment
 from altinn_notifications.status.shipment import NotificationDeliveryManifestExt, StatusFeedExt
 
 router = APIRouter(prefix="/future/shipment", tags=["Shipment"])
@@ -47,8 +47,7 @@ async def get_status_feed(
     ] = "Asc",
 ) -> Response:
     query = shipment.feed_query(seq, page_size, order_by)
-    async with container.transaction() as conn:
-        entries = await shipment.get_status_feed(conn, caller.org, query)
+    entries = await flows.read_status_feed(container.transaction, caller.org, query)
     return Response(json.dumps(entries, ensure_ascii=False), media_type="application/json")
 
 
@@ -62,6 +61,4 @@ async def get_status_feed(
     },
 )
 async def get_shipment(id: UUID, container: ContainerDep, caller: CreatorDep) -> Response:
-    async with container.transaction() as conn:
-        manifest = await shipment.get_shipment(conn, id, caller.org)
-    return json_response(manifest)
+    return json_response(await flows.read_shipment(container.transaction, id, caller.org))

@@ -78,12 +78,12 @@ from altinn_notifications.chains.models import (
 )
 from altinn_notifications.orders.models import NotificationChannel, SendingTimePolicy
 from altinn_notifications.recipients.addresses import (
+    is_external_identity,
     is_national_identity_number,
     is_organization_number,
     is_valid_email,
     is_valid_mobile_number,
 )
-from altinn_notifications.recipients.registry import is_external_identity
 
 ValidationErrors = dict[str, list[str]]
 

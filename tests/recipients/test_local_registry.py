@@ -27,7 +27,7 @@ from altinn_notifications.recipients.registry import (
     import_registry_document,
     import_registry_file,
 )
-from altinn_notifications.recipients.registry.json_reader import JsonCursor
+from altinn_notifications.recipients.registry.json_cursor import JsonCursor
 
 NIN_OLA = "01017012345"
 NIN_KARI = "02028054321"

@@ -17,8 +17,8 @@ written in batches, so memory stays bounded however many rows (or users of one o
 the whole import is one transaction. Export writes the same shapes, streaming from the database.
 
 Modules: `model` (formats, the file error, a parsed row), `entries` (validation of one entry),
-`json_reader` (ijson) and `csv_reader` (rows from a file), `importing` (batches, the import
-transaction), `export`. This package re-exports their public names.
+`json_cursor` (a pull cursor over ijson), `json_reader` and `csv_reader` (rows from a file),
+`importing` (batches, the import transaction), `export`. This package re-exports their public names.
 """
 
 from altinn_notifications.recipients.registry.entries import (

@@ -134,7 +134,9 @@ class _Batches:
 class _Progress:
     """Rows read so far, reported with the bytes read after each batch and at the end."""
 
-    def __init__(self, source: CountingReader, total_bytes: int | None, callback: ProgressCallback | None):
+    def __init__(
+        self, source: CountingReader, total_bytes: int | None, callback: ProgressCallback | None
+    ) -> None:
         self._source = source
         self._total = total_bytes
         self._callback = callback

@@ -28,7 +28,7 @@ from altinn_notifications.recipients.altinn_http import (
     AltinnRegisterNames,
 )
 from altinn_notifications.recipients.local import LocalRegistryContactPoints
-from altinn_notifications.recipients.service import sanitize_resource_id
+from altinn_notifications.recipients.selection import sanitize_resource_id
 
 PROFILE = "/profile/api/v1/"
 REGISTER = "/register/api/v1/"

@@ -22,12 +22,12 @@ from altinn_notifications.recipients.registry import (
     ImportProgress,
     RegistryFileError,
     RegistryFormat,
-    _JsonStream,
     export_registry,
     import_registry,
     import_registry_document,
     import_registry_file,
 )
+from altinn_notifications.recipients.registry.json_cursor import JsonCursor
 
 NIN_OLA = "01017012345"
 NIN_KARI = "02028054321"
@@ -223,9 +223,9 @@ async def test_malformed_json_imports_nothing(container: Container) -> None:
 
 def test_json_stream_handles_values_split_across_chunks() -> None:
     document = {"persons": [{"n": 1234567, "s": "æøå" * 5, "t": True, "x": None}] * 3, "z": [1.5e10, -2]}
-    text = json.dumps(document, ensure_ascii=False)
+    data = json.dumps(document, ensure_ascii=False).encode()
     for chunk_size in (1, 2, 3, 7):
-        stream = _JsonStream(io.StringIO(text), chunk_size=chunk_size)
+        stream = JsonCursor(io.BytesIO(data), buf_size=chunk_size)
         parsed: dict[str, Any] = {}
         for key in stream.object():
             parsed[key] = [stream.value() for _ in stream.array()]

@@ -10,6 +10,12 @@ import pytest
 from altinn_notifications.bootstrap import Container
 from altinn_notifications.orders.models import NotificationChannel, Recipient, RecipientLookupStatus
 from altinn_notifications.recipients import repository
+from altinn_notifications.recipients.channels import (
+    ChannelAddresses,
+    organization_addresses,
+    person_addresses,
+)
+from altinn_notifications.recipients.cleaning import clean_organization_contact_points
 from altinn_notifications.recipients.local import LocalRegistryContactPoints
 from altinn_notifications.recipients.models import (
     ExternalIdentityContactPoints,
@@ -19,16 +25,8 @@ from altinn_notifications.recipients.models import (
     UserContactPoints,
 )
 from altinn_notifications.recipients.registry import import_registry_document
-from altinn_notifications.recipients.service import (
-    ChannelAddresses,
-    clean_organization_contact_points,
-    fetch_contact_points,
-    lookup_at_registration,
-    needs_lookup,
-    organization_addresses,
-    person_addresses,
-    sanitize_resource_id,
-)
+from altinn_notifications.recipients.selection import needs_lookup, sanitize_resource_id
+from altinn_notifications.recipients.service import fetch_contact_points, lookup_at_registration
 
 Ch = NotificationChannel
 Status = RecipientLookupStatus

@@ -93,12 +93,12 @@ from altinn_notifications.orders.rules import (
     resource_action_message,
 )
 from altinn_notifications.recipients.addresses import (
+    is_external_identity,
     is_national_identity_number,
     is_organization_number,
     is_valid_email,
     is_valid_mobile_number,
 )
-from altinn_notifications.recipients.registry import is_external_identity
 
 # --- messages (exact strings of the reference; those shared with v1: orders.rules) ---
 

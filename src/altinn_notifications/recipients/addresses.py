@@ -1,4 +1,5 @@
-"""Address rules shared by validation and lookup: email (6.1), mobile numbers (6.2), identities (6.3)."""
+"""Address rules shared by validation and lookup: email (6.1), mobile numbers (6.2), identities (6.3),
+external identity URNs (4.1.1)."""
 
 from __future__ import annotations
 
@@ -63,3 +64,23 @@ def is_national_identity_number(value: str | None) -> bool:
 def is_organization_number(value: str | None) -> bool:
     """Exactly 9 digits (no checksum, as the reference)."""
     return value is not None and len(value) == 9 and _DIGITS.fullmatch(value) is not None
+
+
+_EXTERNAL_IDENTITY_PREFIXES = (
+    "urn:altinn:person:idporten-email:",
+    "urn:altinn:party:username:",
+    "urn:altinn:username:",
+    "urn:altinn:person:legacy-selfidentified:",
+)
+
+
+def is_external_identity(value: str) -> bool:
+    """The external identity URN formats the API accepts (spec 4.1.1)."""
+    lowered = value.strip().lower()
+    for prefix in _EXTERNAL_IDENTITY_PREFIXES:
+        if lowered.startswith(prefix):
+            rest = value.strip()[len(prefix) :]
+            if prefix == _EXTERNAL_IDENTITY_PREFIXES[0]:
+                return is_valid_email(rest)
+            return rest.strip() != ""
+    return False

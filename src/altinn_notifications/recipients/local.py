@@ -19,7 +19,7 @@ from altinn_notifications.recipients.models import (
     PersonContactPoints,
     UserContactPoints,
 )
-from altinn_notifications.recipients.service import sanitize_resource_id
+from altinn_notifications.recipients.selection import sanitize_resource_id
 
 
 def _utcnow() -> datetime:

@@ -3,18 +3,16 @@
 The registration stage (`lookup_at_registration`) reports who cannot be reached, using official
 organisation addresses only. The processing stage (`lookup_at_processing`) resolves every recipient of
 an order to the addresses it is notified at, adding the user-registered contact points of organisations
-when the order has a resource id. Both share the pure helpers below (`needs_lookup`, the clean-up and the
-by-channel rules, `fetch_contact_points`).
+when the order has a resource id. Both share `fetch_contact_points` and the pure rules of `selection`
+(who is looked up), `cleaning` (register answers cleaned, user contact points merged) and `channels`
+(the addresses that apply on a channel).
 """
 
 from __future__ import annotations
 
 import asyncio
-import enum
 from collections.abc import Awaitable, Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
-from typing import Any, TypeVar
+from dataclasses import dataclass, field
 
 from altinn_notifications.errors import DependencyError
 from altinn_notifications.orders.models import (
@@ -23,270 +21,47 @@ from altinn_notifications.orders.models import (
     Recipient,
     RecipientLookupStatus,
 )
-from altinn_notifications.recipients.addresses import normalize_mobile_number
+from altinn_notifications.recipients.channels import (
+    ChannelAddresses,
+    organization_addresses,
+    person_addresses,
+)
+from altinn_notifications.recipients.cleaning import (
+    clean_external_identity_contact_points,
+    clean_organization_contact_points,
+    clean_person_contact_points,
+    merge_user_contact_points,
+)
 from altinn_notifications.recipients.models import (
     ExternalIdentityContactPoints,
     OrganizationContactPoints,
     PersonContactPoints,
     RecipientLookupResult,
     ResolvedRecipient,
-    UserContactPoints,
 )
+from altinn_notifications.recipients.offload import off_loop_if_large
 from altinn_notifications.recipients.ports import ContactPointsPort
+from altinn_notifications.recipients.selection import (
+    RecipientKind,
+    is_present,
+    needs_lookup,
+    recipient_kind,
+    sanitize_resource_id,
+)
 
-RESOURCE_PREFIX = "urn:altinn:resource:"
-T = TypeVar("T")
-#: Above this many items, CPU-heavy steps of one order run in a thread rather than on the event loop.
-OFF_LOOP_AT = 2_000
-# Their own thread (not the default executor, which also resolves host names for new connections): one
-# is enough, the GIL lets only one of them run at a time anyway.
-_LARGE_WORK = ThreadPoolExecutor(max_workers=1, thread_name_prefix="large-order")
-
-
-async def off_loop_if_large(items: int, function: Callable[..., T], *args: Any) -> T:
-    """`function(*args)`, on `items` items: inline when few, else in the large-order thread, so that
-    seconds of CPU (validating 100,000 mobile numbers, say) never stall the worker's other loops."""
-    if items < OFF_LOOP_AT:
-        return function(*args)
-    return await asyncio.get_running_loop().run_in_executor(_LARGE_WORK, function, *args)
-
+# `needs_lookup` and `off_loop_if_large` live in sibling modules; other packages import them from here.
+__all__ = [
+    "ContactPointsLookup",
+    "UserAuthorizer",
+    "fetch_contact_points",
+    "lookup_at_processing",
+    "lookup_at_registration",
+    "needs_lookup",
+    "off_loop_if_large",
+]
 
 # Authorises user contact points for a resource (PDP `Permit`), keeping only the permitted users.
 UserAuthorizer = Callable[[list[OrganizationContactPoints], str], Awaitable[list[OrganizationContactPoints]]]
-
-
-class RecipientKind(enum.StrEnum):
-    Person = "Person"
-    Organization = "Organization"
-    ExternalIdentity = "ExternalIdentity"
-
-
-# --- which recipients need a lookup ---
-
-
-def _present(value: str | None) -> bool:
-    return value is not None and value.strip() != ""
-
-
-def has_email_address(recipient: Recipient) -> bool:
-    return _present(recipient.email_address)
-
-
-def has_mobile_number(recipient: Recipient) -> bool:
-    return _present(recipient.mobile_number)
-
-
-def needs_lookup(recipient: Recipient, channel: NotificationChannel) -> bool:
-    """Spec 10.5: only recipients lacking an address of the needed type are looked up.
-
-    `Email`: no email; `Sms`: no mobile; `EmailPreferred`/`SmsPreferred`/`EmailAndSms`: neither.
-    """
-    if channel is NotificationChannel.Email:
-        return not has_email_address(recipient)
-    if channel is NotificationChannel.Sms:
-        return not has_mobile_number(recipient)
-    return not has_email_address(recipient) and not has_mobile_number(recipient)
-
-
-def recipient_kind(recipient: Recipient) -> tuple[RecipientKind, str] | None:
-    """What to look the recipient up by: NIN, else organisation number, else external identity."""
-    if _present(recipient.national_identity_number):
-        assert recipient.national_identity_number is not None
-        return RecipientKind.Person, recipient.national_identity_number.strip()
-    if _present(recipient.organization_number):
-        assert recipient.organization_number is not None
-        return RecipientKind.Organization, recipient.organization_number.strip()
-    if _present(recipient.external_identity):
-        assert recipient.external_identity is not None
-        return RecipientKind.ExternalIdentity, recipient.external_identity.strip()
-    return None
-
-
-def sanitize_resource_id(resource_id: str | None) -> str:
-    """Trim and strip the `urn:altinn:resource:` prefix (what Profile and the PDP expect); '' if none."""
-    value = (resource_id or "").strip()
-    if value.lower().startswith(RESOURCE_PREFIX):
-        value = value[len(RESOURCE_PREFIX) :].strip()
-    return value
-
-
-# --- clean-up of register answers (spec 6.2 normalisation, 10.5 clean-up) ---
-
-
-def _clean_email(value: str | None) -> str | None:
-    if value is None:
-        return None
-    value = value.strip()
-    return value or None
-
-
-def clean_person_contact_points(contact_points: PersonContactPoints) -> PersonContactPoints:
-    """Blank email → absent; mobile normalised (`+47` for 8-digit 4x/9x, `00` → `+`), invalid → absent."""
-    return replace(
-        contact_points,
-        email=_clean_email(contact_points.email),
-        mobile_number=normalize_mobile_number(contact_points.mobile_number),
-    )
-
-
-def clean_external_identity_contact_points(
-    contact_points: ExternalIdentityContactPoints,
-) -> ExternalIdentityContactPoints:
-    return replace(
-        contact_points,
-        email=_clean_email(contact_points.email),
-        mobile_number=normalize_mobile_number(contact_points.mobile_number),
-    )
-
-
-def clean_organization_contact_points(contact_points: OrganizationContactPoints) -> OrganizationContactPoints:
-    """Each address once per organisation (spec 10.5 "Clean-up of org contact points").
-
-    Official lists: mobiles normalised, invalid dropped, case-insensitively distinct; emails non-blank and
-    case-insensitively distinct. Users: an email or mobile already seen for an earlier user or present in
-    the official lists is blanked (numbers normalised first); users left with neither are dropped. Unlike
-    the reference, an invalid user mobile is blanked too (it could never be delivered).
-    """
-    mobiles: list[str] = []
-    seen_mobiles: set[str] = set()
-    for raw in contact_points.mobile_numbers:
-        number = normalize_mobile_number(raw)
-        if number is not None and number.lower() not in seen_mobiles:
-            seen_mobiles.add(number.lower())
-            mobiles.append(number)
-
-    emails: list[str] = []
-    seen_emails: set[str] = set()
-    for raw in contact_points.emails:
-        email = _clean_email(raw)
-        if email is not None and email.lower() not in seen_emails:
-            seen_emails.add(email.lower())
-            emails.append(email)
-
-    official_emails = set(seen_emails)
-    official_mobiles = set(seen_mobiles)
-    user_emails: set[str] = set()
-    user_mobiles: set[str] = set()
-    users: list[UserContactPoints] = []
-    for user in contact_points.user_contact_points:
-        email = _clean_email(user.email)
-        if email is not None:
-            key = email.lower()
-            if key in user_emails or key in official_emails:
-                email = None
-            user_emails.add(key)
-        number = normalize_mobile_number(user.mobile_number)
-        if number is not None:
-            key = number.lower()
-            if key in user_mobiles or key in official_mobiles:
-                number = None
-            user_mobiles.add(key)
-        if email is not None or number is not None:
-            users.append(replace(user, email=email, mobile_number=number))
-
-    return replace(contact_points, emails=emails, mobile_numbers=mobiles, user_contact_points=users)
-
-
-def merge_user_contact_points(
-    official: Iterable[OrganizationContactPoints], users: Iterable[OrganizationContactPoints]
-) -> list[OrganizationContactPoints]:
-    """Add (authorised) user contact points to the official entries, matching org numbers
-    case-insensitively; an organisation known only through its users gets an entry of its own."""
-    merged: dict[str, OrganizationContactPoints] = {}
-    for entry in official:
-        key = entry.organization_number.strip().lower()
-        if key in merged:
-            existing = merged[key]
-            merged[key] = replace(
-                existing, user_contact_points=[*existing.user_contact_points, *entry.user_contact_points]
-            )
-        else:
-            merged[key] = entry
-    for entry in users:
-        key = entry.organization_number.strip().lower()
-        if key in merged:
-            existing = merged[key]
-            merged[key] = replace(
-                existing, user_contact_points=[*existing.user_contact_points, *entry.user_contact_points]
-            )
-        else:
-            merged[key] = entry
-    return list(merged.values())
-
-
-# --- applying contact points by channel (spec 10.5 table) ---
-
-
-@dataclass(frozen=True)
-class ChannelAddresses:
-    """The addresses a recipient is notified at on a channel (emails and SMS numbers)."""
-
-    emails: tuple[str, ...] = ()
-    mobile_numbers: tuple[str, ...] = ()
-
-    @property
-    def is_empty(self) -> bool:
-        return not self.emails and not self.mobile_numbers
-
-
-def _one(value: str | None) -> tuple[str, ...]:
-    return (value,) if value is not None and _present(value) else ()
-
-
-def person_addresses(
-    channel: NotificationChannel, email: str | None, mobile_number: str | None
-) -> ChannelAddresses:
-    """Addresses of a person or an external identity on `channel` (pass cleaned contact points)."""
-    if channel is NotificationChannel.Email:
-        return ChannelAddresses(emails=_one(email))
-    if channel is NotificationChannel.Sms:
-        return ChannelAddresses(mobile_numbers=_one(mobile_number))
-    if channel is NotificationChannel.EmailAndSms:
-        return ChannelAddresses(emails=_one(email), mobile_numbers=_one(mobile_number))
-    if channel is NotificationChannel.EmailPreferred:
-        if _present(email):
-            return ChannelAddresses(emails=_one(email))
-        return ChannelAddresses(mobile_numbers=_one(mobile_number))
-    # SmsPreferred
-    if _present(mobile_number):
-        return ChannelAddresses(mobile_numbers=_one(mobile_number))
-    return ChannelAddresses(emails=_one(email))
-
-
-def organization_addresses(
-    channel: NotificationChannel, contact_points: OrganizationContactPoints
-) -> ChannelAddresses:
-    """Addresses of an organisation on `channel` (pass cleaned contact points): official addresses
-    plus those of the (authorised) users, per the spec 10.5 table."""
-    official_emails = [e for e in contact_points.emails if _present(e)]
-    official_mobiles = [m for m in contact_points.mobile_numbers if _present(m)]
-    users = contact_points.user_contact_points
-    emails: list[str] = []
-    mobiles: list[str] = []
-    if channel in (NotificationChannel.Email, NotificationChannel.EmailAndSms):
-        emails += official_emails
-        emails += [u.email for u in users if u.email is not None and _present(u.email)]
-    if channel in (NotificationChannel.Sms, NotificationChannel.EmailAndSms):
-        mobiles += official_mobiles
-        mobiles += [
-            u.mobile_number for u in users if u.mobile_number is not None and _present(u.mobile_number)
-        ]
-    if channel in (NotificationChannel.EmailPreferred, NotificationChannel.SmsPreferred):
-        prefer_email = channel is NotificationChannel.EmailPreferred
-        if prefer_email:
-            if official_emails:
-                emails += official_emails
-            else:
-                mobiles += official_mobiles
-        elif official_mobiles:
-            mobiles += official_mobiles
-        else:
-            emails += official_emails
-        for user in users:
-            chosen = person_addresses(channel, user.email, user.mobile_number)
-            emails += chosen.emails
-            mobiles += chosen.mobile_numbers
-    return ChannelAddresses(emails=tuple(emails), mobile_numbers=tuple(mobiles))
 
 
 # --- fetching contact points for a list of recipients ---
@@ -496,7 +271,7 @@ async def lookup_at_registration(
 
 
 def _given(value: str | None) -> tuple[str, ...]:
-    return (value.strip(),) if value is not None and _present(value) else ()
+    return (value.strip(),) if value is not None and is_present(value) else ()
 
 
 async def lookup_at_processing(

@@ -35,6 +35,7 @@ from altinn_notifications.providers.sms.simulated import SimulatedSmsProvider
 from altinn_notifications.queue.maintenance import MaintenanceJobs, MaintenanceSettings
 from altinn_notifications.recipients.altinn_http import TokenSource, build_recipient_ports
 from altinn_notifications.recipients.local import LocalRegistryContactPoints
+from altinn_notifications.recipients.offload import close_large_work_thread
 from altinn_notifications.recipients.ports import ContactPointsPort, PartyNamesPort
 from altinn_notifications.reports.worker import ReportApplier, ReportRetrier
 from altinn_notifications.status.completion import OrderCompletion
@@ -97,6 +98,7 @@ class Container:
         await self.authenticator.close()
         await self.http.aclose()
         await self.pool.close()
+        close_large_work_thread()
 
 
 def resolve_database_url(settings: Settings) -> str:

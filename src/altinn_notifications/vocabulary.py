@@ -14,6 +14,24 @@ from typing import Literal
 Channel = Literal["email", "sms"]
 
 
+class NotificationChannel(enum.StrEnum):
+    """How an order reaches its recipients (the API's `notificationChannel`)."""
+
+    Email = "Email"
+    Sms = "Sms"
+    EmailPreferred = "EmailPreferred"
+    SmsPreferred = "SmsPreferred"
+    EmailAndSms = "EmailAndSms"
+
+
+class RecipientLookupStatus(enum.StrEnum):
+    """The outcome of the registration-time contact lookup (the API's `recipientLookup.status`)."""
+
+    Success = "Success"
+    PartialSuccess = "PartialSuccess"
+    Failed = "Failed"
+
+
 class OrderStatus(enum.StrEnum):
     """`orderprocessingstate`: where an order is in its lifecycle."""
 

@@ -27,8 +27,8 @@ from altinn_notifications.recipients.altinn_http import (
     AltinnProfileContactPoints,
     AltinnRegisterNames,
 )
+from altinn_notifications.recipients.identifiers import sanitize_resource_id
 from altinn_notifications.recipients.local import LocalRegistryContactPoints
-from altinn_notifications.recipients.selection import sanitize_resource_id
 
 PROFILE = "/profile/api/v1/"
 REGISTER = "/register/api/v1/"

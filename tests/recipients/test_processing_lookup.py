@@ -16,6 +16,7 @@ import pytest
 
 from altinn_notifications.bootstrap import Container
 from altinn_notifications.errors import DependencyError
+from altinn_notifications.orders.lookup import lookup_at_processing
 from altinn_notifications.orders.models import NotificationChannel, NotificationOrder, Recipient
 from altinn_notifications.recipients import repository
 from altinn_notifications.recipients.local import LocalRegistryContactPoints
@@ -27,7 +28,6 @@ from altinn_notifications.recipients.models import (
 )
 from altinn_notifications.recipients.ports import ContactPointsPort, PartyNamesPort
 from altinn_notifications.recipients.registry import import_registry_document
-from altinn_notifications.recipients.service import lookup_at_processing
 from tests.recipients.altinn_fake import RegistryBackedAltinn, altinn_adapters
 
 Ch = NotificationChannel

@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 
 from altinn_notifications.bootstrap import Container
+from altinn_notifications.orders.lookup import fetch_contact_points, lookup_at_registration
 from altinn_notifications.orders.models import NotificationChannel, Recipient, RecipientLookupStatus
+from altinn_notifications.orders.recipient_selection import needs_lookup
 from altinn_notifications.recipients import repository
 from altinn_notifications.recipients.channels import (
     ChannelAddresses,
@@ -16,6 +18,7 @@ from altinn_notifications.recipients.channels import (
     person_addresses,
 )
 from altinn_notifications.recipients.cleaning import clean_organization_contact_points
+from altinn_notifications.recipients.identifiers import sanitize_resource_id
 from altinn_notifications.recipients.local import LocalRegistryContactPoints
 from altinn_notifications.recipients.models import (
     ExternalIdentityContactPoints,
@@ -25,8 +28,6 @@ from altinn_notifications.recipients.models import (
     UserContactPoints,
 )
 from altinn_notifications.recipients.registry import import_registry_document
-from altinn_notifications.recipients.selection import needs_lookup, sanitize_resource_id
-from altinn_notifications.recipients.service import fetch_contact_points, lookup_at_registration
 
 Ch = NotificationChannel
 Status = RecipientLookupStatus

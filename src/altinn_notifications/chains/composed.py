@@ -11,8 +11,9 @@ from altinn_notifications.chains.models import ChainCreator, ChainType, Composed
 from altinn_notifications.chains.service import ChainPlan, dialogporten, stored_json
 from altinn_notifications.config import Settings
 from altinn_notifications.orders import intake
-from altinn_notifications.orders.models import EmailAttachment, NotificationChannel, OrderType, Recipient
+from altinn_notifications.orders.models import EmailAttachment, OrderType, Recipient
 from altinn_notifications.orders.rules import as_utc
+from altinn_notifications.vocabulary import NotificationChannel
 
 
 def build_composed_email(

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from contextlib import AbstractAsyncContextManager
 from uuid import UUID
 
 from altinn_notifications.auth.models import Caller
@@ -23,7 +22,7 @@ from altinn_notifications.chains.models import (
     NotificationOrderChainResponseExt,
 )
 from altinn_notifications.chains.service import ChainPlan, StoredChain
-from altinn_notifications.db.pool import Connection
+from altinn_notifications.db.pool import Transaction
 from altinn_notifications.errors import CodedProblem
 from altinn_notifications.metrics import ORDERS_REGISTERED
 from altinn_notifications.orders.intake import IntakeDeps
@@ -86,7 +85,7 @@ async def place_instant(
 
 
 async def chain_receipt(
-    transaction: Callable[[], AbstractAsyncContextManager[Connection]], chain_id: UUID, caller: Caller
+    transaction: Transaction, chain_id: UUID, caller: Caller
 ) -> NotificationOrderChainResponseExt:
     """The receipt of an order chain: the target of the `Location` of every v2 create."""
     async with transaction() as conn:

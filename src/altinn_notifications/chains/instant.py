@@ -35,7 +35,6 @@ from altinn_notifications.logging import mask_id
 from altinn_notifications.orders import intake
 from altinn_notifications.orders.models import (
     EmailContentType,
-    NotificationChannel,
     NotificationOrder,
     OrderType,
     Recipient,
@@ -50,7 +49,7 @@ from altinn_notifications.providers.base import (
     SmsProvider,
 )
 from altinn_notifications.status.completion import complete_orders
-from altinn_notifications.vocabulary import EmailResult, OrderStatus, SmsResult, is_final
+from altinn_notifications.vocabulary import EmailResult, NotificationChannel, OrderStatus, SmsResult, is_final
 
 log = structlog.get_logger(__name__)
 

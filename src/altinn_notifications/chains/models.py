@@ -22,12 +22,12 @@ from altinn_notifications.orders.models import (
     ApiModel,
     ContentTypeIn,
     EmailContentType,
-    NotificationChannel,
     RequestModel,
     RequiredStr,
     SendingTimePolicy,
     lenient_enum,
 )
+from altinn_notifications.vocabulary import NotificationChannel
 
 # --- enums on input ---
 

@@ -28,9 +28,9 @@ from altinn_notifications.chains.service import ChainPlan, dialogporten, missing
 from altinn_notifications.config import Settings
 from altinn_notifications.orders import intake
 from altinn_notifications.orders.intake import blank_to_none
+from altinn_notifications.orders.lookup import lookup_at_registration, needs_lookup
 from altinn_notifications.orders.models import (
     EmailTemplate,
-    NotificationChannel,
     NotificationOrder,
     OrderType,
     Recipient,
@@ -39,7 +39,7 @@ from altinn_notifications.orders.models import (
 )
 from altinn_notifications.orders.rules import as_utc
 from altinn_notifications.recipients.ports import ContactPointsPort
-from altinn_notifications.recipients.service import lookup_at_registration, needs_lookup
+from altinn_notifications.vocabulary import NotificationChannel
 
 
 def build_order_chain(

@@ -75,7 +75,7 @@ from altinn_notifications.chains.models import (
     ShortMessageDeliveryDetailsExt,
     SmsSendingOptionsExt,
 )
-from altinn_notifications.orders.models import NotificationChannel, SendingTimePolicy
+from altinn_notifications.orders.models import SendingTimePolicy
 from altinn_notifications.orders.rules import (
     LATEST_SEND_TIME,
     MSG_EMAIL_INVALID,
@@ -99,6 +99,7 @@ from altinn_notifications.recipients.addresses import (
     is_valid_email,
     is_valid_mobile_number,
 )
+from altinn_notifications.vocabulary import NotificationChannel
 
 # --- messages (exact strings of the reference; those shared with v1: orders.rules) ---
 

@@ -3,13 +3,11 @@ before any connection is taken; every read or write holds its connection only fo
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from uuid import UUID
 
 from altinn_notifications.auth.models import Caller
-from altinn_notifications.db.pool import Connection
+from altinn_notifications.db.pool import Transaction
 from altinn_notifications.metrics import ORDERS_REGISTERED
 from altinn_notifications.orders import service
 from altinn_notifications.orders.intake import IntakeDeps
@@ -37,7 +35,7 @@ async def register(
 
 
 async def get_order(
-    transaction: Callable[[], AbstractAsyncContextManager[Connection]],
+    transaction: Transaction,
     order_id: UUID,
     caller: Caller,
     links: Links,
@@ -47,7 +45,7 @@ async def get_order(
 
 
 async def list_orders(
-    transaction: Callable[[], AbstractAsyncContextManager[Connection]],
+    transaction: Transaction,
     senders_reference: str,
     caller: Caller,
     links: Links,
@@ -58,7 +56,7 @@ async def list_orders(
 
 
 async def get_order_status(
-    transaction: Callable[[], AbstractAsyncContextManager[Connection]],
+    transaction: Transaction,
     order_id: UUID,
     caller: Caller,
     links: Links,
@@ -68,7 +66,7 @@ async def get_order_status(
 
 
 async def cancel_order(
-    transaction: Callable[[], AbstractAsyncContextManager[Connection]],
+    transaction: Transaction,
     order_id: UUID,
     caller: Caller,
     links: Links,

@@ -19,7 +19,6 @@ from altinn_notifications.orders.models import (
     EmailAttachment,
     EmailContentType,
     EmailTemplate,
-    NotificationChannel,
     NotificationOrder,
     OrderType,
     Recipient,
@@ -29,6 +28,7 @@ from altinn_notifications.orders.models import (
 from altinn_notifications.orders.rules import ValidationErrors
 from altinn_notifications.providers.base import EmailProvider, SmsProvider
 from altinn_notifications.recipients.ports import ContactPointsPort
+from altinn_notifications.vocabulary import NotificationChannel
 
 
 class IntakeDeps(Protocol):

@@ -11,6 +11,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstr
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
+from altinn_notifications.vocabulary import NotificationChannel, RecipientLookupStatus
+
 
 class ApiModel(BaseModel):
     """camelCase on the wire; nulls omitted on output (spec 2.2)."""
@@ -19,14 +21,6 @@ class ApiModel(BaseModel):
 
 
 # --- enums (spec 7.1) ---
-
-
-class NotificationChannel(enum.StrEnum):
-    Email = "Email"
-    Sms = "Sms"
-    EmailPreferred = "EmailPreferred"
-    SmsPreferred = "SmsPreferred"
-    EmailAndSms = "EmailAndSms"
 
 
 class OrderType(enum.StrEnum):
@@ -44,12 +38,6 @@ class EmailContentType(enum.StrEnum):
 class SendingTimePolicy(enum.IntEnum):
     Anytime = 1
     Daytime = 2
-
-
-class RecipientLookupStatus(enum.StrEnum):
-    Success = "Success"
-    PartialSuccess = "PartialSuccess"
-    Failed = "Failed"
 
 
 _ENUM_NUMBERS: dict[type[enum.Enum], list[str]] = {

@@ -13,10 +13,10 @@ from altinn_notifications.errors import ConflictError, NotFoundError
 from altinn_notifications.orders import intake, validation
 from altinn_notifications.orders.intake import blank_to_none
 from altinn_notifications.orders.links import Links
+from altinn_notifications.orders.lookup import lookup_at_registration
 from altinn_notifications.orders.models import (
     EmailNotificationOrderRequestExt,
     EmailTemplateOut,
-    NotificationChannel,
     NotificationOrder,
     NotificationOrderExt,
     NotificationOrderRequestExt,
@@ -33,7 +33,7 @@ from altinn_notifications.orders.models import (
 from altinn_notifications.orders.repository import CancelOutcome, OrderRepository, StoredOrder
 from altinn_notifications.recipients.models import RecipientLookupResult
 from altinn_notifications.recipients.ports import ContactPointsPort
-from altinn_notifications.recipients.service import lookup_at_registration
+from altinn_notifications.vocabulary import NotificationChannel
 
 
 def _recipients(items: list[RecipientExt], *, email: bool, sms: bool) -> list[Recipient]:

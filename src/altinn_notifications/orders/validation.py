@@ -71,7 +71,6 @@ from typing import Final
 
 from altinn_notifications.orders.models import (
     EmailNotificationOrderRequestExt,
-    NotificationChannel,
     NotificationOrderRequestExt,
     OrderRequestBaseExt,
     RecipientExt,
@@ -100,6 +99,7 @@ from altinn_notifications.recipients.addresses import (
     is_valid_email,
     is_valid_mobile_number,
 )
+from altinn_notifications.vocabulary import NotificationChannel
 
 __all__ = [
     "MSG_CHANNEL_REQUIRED",

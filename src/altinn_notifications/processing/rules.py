@@ -7,9 +7,10 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from altinn_notifications.orders.models import NotificationChannel, NotificationOrder, SendingTimePolicy
+from altinn_notifications.orders.models import NotificationOrder, SendingTimePolicy
 from altinn_notifications.processing.models import NewEmailNotification, NewSmsNotification
 from altinn_notifications.recipients.models import ResolvedRecipient
+from altinn_notifications.vocabulary import NotificationChannel
 
 OSLO = ZoneInfo("Europe/Oslo")
 WINDOW_START_HOUR = 9

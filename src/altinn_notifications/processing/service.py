@@ -12,13 +12,14 @@ from collections.abc import Collection
 
 import structlog
 
+from altinn_notifications.orders.lookup import lookup_at_processing
 from altinn_notifications.orders.models import NotificationOrder
 from altinn_notifications.processing import rules
 from altinn_notifications.processing.condition import ConditionPort
 from altinn_notifications.processing.models import ClaimedOrder, GeneratedNotifications
 from altinn_notifications.recipients.models import ResolvedRecipient
+from altinn_notifications.recipients.offload import off_loop_if_large
 from altinn_notifications.recipients.ports import ContactPointsPort, PartyNamesPort
-from altinn_notifications.recipients.service import lookup_at_processing, off_loop_if_large
 
 log = structlog.get_logger(__name__)
 

@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 
 from altinn_notifications.errors import DependencyError
+from altinn_notifications.recipients.identifiers import sanitize_resource_id
 from altinn_notifications.recipients.models import (
     ExternalIdentityContactPoints,
     OrganizationContactPoints,
@@ -31,7 +32,6 @@ from altinn_notifications.recipients.models import (
     UserContactPoints,
 )
 from altinn_notifications.recipients.ports import AuthorizationPort, ContactPointsPort, PartyNamesPort
-from altinn_notifications.recipients.selection import sanitize_resource_id
 
 # Paths relative to the configured base URLs (e.g. `https://platform.altinn.no/profile/api/v1/`).
 PROFILE_PERSONS_PATH = "users/contactpoint/lookup"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from altinn_notifications.orders.models import NotificationChannel
+from altinn_notifications.recipients.identifiers import is_present
 from altinn_notifications.recipients.models import OrganizationContactPoints
-from altinn_notifications.recipients.selection import is_present
+from altinn_notifications.vocabulary import NotificationChannel
 
 
 @dataclass(frozen=True)

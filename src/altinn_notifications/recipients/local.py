@@ -13,13 +13,13 @@ from datetime import UTC, datetime
 
 from altinn_notifications.db.pool import Pool
 from altinn_notifications.recipients import repository
+from altinn_notifications.recipients.identifiers import sanitize_resource_id
 from altinn_notifications.recipients.models import (
     ExternalIdentityContactPoints,
     OrganizationContactPoints,
     PersonContactPoints,
     UserContactPoints,
 )
-from altinn_notifications.recipients.selection import sanitize_resource_id
 
 
 def _utcnow() -> datetime:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from altinn_notifications.orders.models import RecipientLookupStatus
+from altinn_notifications.vocabulary import RecipientLookupStatus
 
 
 @dataclass(frozen=True)

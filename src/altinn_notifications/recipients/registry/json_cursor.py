@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
-import ijson  # type: ignore[import-untyped]
+import ijson
 
 from altinn_notifications.recipients.registry.model import ByteSource, RegistryFileError
 

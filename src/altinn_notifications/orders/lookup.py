@@ -1,11 +1,11 @@
-"""Recipient (contact point) lookup over a `ContactPointsPort` (spec 3.5, 10.5). No SQL here.
+"""Looking an order's recipients up over a `ContactPointsPort` (spec 3.5, 10.5). No SQL here.
 
 The registration stage (`lookup_at_registration`) reports who cannot be reached, using official
 organisation addresses only. The processing stage (`lookup_at_processing`) resolves every recipient of
 an order to the addresses it is notified at, adding the user-registered contact points of organisations
-when the order has a resource id. Both share `fetch_contact_points` and the pure rules of `selection`
-(who is looked up), `cleaning` (register answers cleaned, user contact points merged) and `channels`
-(the addresses that apply on a channel).
+when the order has a resource id. Both share `fetch_contact_points` and the pure rules of
+`orders.recipient_selection` (who is looked up), `recipients.cleaning` (register answers cleaned, user
+contact points merged) and `recipients.channels` (the addresses that apply on a channel).
 """
 
 from __future__ import annotations
@@ -15,12 +15,8 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
 from altinn_notifications.errors import DependencyError
-from altinn_notifications.orders.models import (
-    NotificationChannel,
-    NotificationOrder,
-    Recipient,
-    RecipientLookupStatus,
-)
+from altinn_notifications.orders.models import NotificationOrder, Recipient
+from altinn_notifications.orders.recipient_selection import RecipientKind, needs_lookup, recipient_kind
 from altinn_notifications.recipients.channels import (
     ChannelAddresses,
     organization_addresses,
@@ -32,6 +28,7 @@ from altinn_notifications.recipients.cleaning import (
     clean_person_contact_points,
     merge_user_contact_points,
 )
+from altinn_notifications.recipients.identifiers import is_present, sanitize_resource_id
 from altinn_notifications.recipients.models import (
     ExternalIdentityContactPoints,
     OrganizationContactPoints,
@@ -41,15 +38,8 @@ from altinn_notifications.recipients.models import (
 )
 from altinn_notifications.recipients.offload import off_loop_if_large
 from altinn_notifications.recipients.ports import ContactPointsPort
-from altinn_notifications.recipients.selection import (
-    RecipientKind,
-    is_present,
-    needs_lookup,
-    recipient_kind,
-    sanitize_resource_id,
-)
+from altinn_notifications.vocabulary import NotificationChannel, RecipientLookupStatus
 
-# `needs_lookup` and `off_loop_if_large` live in sibling modules; other packages import them from here.
 __all__ = [
     "ContactPointsLookup",
     "UserAuthorizer",
@@ -57,7 +47,6 @@ __all__ = [
     "lookup_at_processing",
     "lookup_at_registration",
     "needs_lookup",
-    "off_loop_if_large",
 ]
 
 # Authorises user contact points for a resource (PDP `Permit`), keeping only the permitted users.

@@ -4,20 +4,15 @@ from __future__ import annotations
 
 import enum
 
-from altinn_notifications.orders.models import NotificationChannel, Recipient
-
-RESOURCE_PREFIX = "urn:altinn:resource:"
+from altinn_notifications.orders.models import Recipient
+from altinn_notifications.recipients.identifiers import is_present
+from altinn_notifications.vocabulary import NotificationChannel
 
 
 class RecipientKind(enum.StrEnum):
     Person = "Person"
     Organization = "Organization"
     ExternalIdentity = "ExternalIdentity"
-
-
-def is_present(value: str | None) -> bool:
-    """Given and not blank."""
-    return value is not None and value.strip() != ""
 
 
 def has_email_address(recipient: Recipient) -> bool:
@@ -52,11 +47,3 @@ def recipient_kind(recipient: Recipient) -> tuple[RecipientKind, str] | None:
         assert recipient.external_identity is not None
         return RecipientKind.ExternalIdentity, recipient.external_identity.strip()
     return None
-
-
-def sanitize_resource_id(resource_id: str | None) -> str:
-    """Trim and strip the `urn:altinn:resource:` prefix (what Profile and the PDP expect); '' if none."""
-    value = (resource_id or "").strip()
-    if value.lower().startswith(RESOURCE_PREFIX):
-        value = value[len(RESOURCE_PREFIX) :].strip()
-    return value

@@ -62,7 +62,7 @@ class Settings(BaseSettings):
 
     triggers_enabled: bool = True
 
-    # Statistics exports (spec 5.2)
+    # Statistics exports (docs/compatibility.md C17)
     metrics_api_key: SecretStr | None = Field(
         default=None, description="X-API-Key of the Parquet metrics exports; unset: exports refused."
     )

@@ -20,7 +20,7 @@ class NotFoundError(AppError):
 
 
 class ConflictError(AppError):
-    """409 with an empty body (spec 3.9)."""
+    """409 with an empty body (docs/compatibility.md C4)."""
 
     status_code = 409
     title = "Conflict"
@@ -52,7 +52,7 @@ class RequestValidationFailed(AppError):
 
 
 class CodedProblem(AppError):
-    """Altinn ProblemDetails with a `NOT-0000N` code (spec 2.4)."""
+    """Altinn ProblemDetails with a `NOT-0000N` code (docs/compatibility.md C3)."""
 
     code: str = ""
 

@@ -30,7 +30,7 @@ async def require_creator(
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     platform_token: Annotated[str | None, Depends(_platform_token)],
 ) -> Caller:
-    """Policy `CreateScopeOrPlatfomAccessToken` plus creator extraction (spec 2.3)."""
+    """Policy `CreateScopeOrPlatfomAccessToken` plus creator extraction (docs/compatibility.md C2)."""
     return await container.authenticator.authenticate(
         bearer.credentials if bearer else None, platform_token, required_scope=SCOPE_CREATE
     )

@@ -1,4 +1,4 @@
-"""Small unauthenticated endpoints: the condition test endpoint (spec 5.3) and Prometheus `/metrics`."""
+"""Small unauthenticated endpoints: the condition test endpoint (docs/compatibility.md C16) and Prometheus `/metrics`."""
 
 from __future__ import annotations
 

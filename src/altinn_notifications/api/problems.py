@@ -1,4 +1,4 @@
-"""Error bodies of the reference (spec 2.4): ValidationProblemDetails, ProblemDetails, coded problems."""
+"""Error bodies of the reference (docs/compatibility.md C3): ValidationProblemDetails, ProblemDetails, coded problems."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 With no JWKS URL or key file configured, the service trusts one RSA key kept in the data dir. The same
 key signs the tokens that `altinn-notifications token` prints and that the tests use, shaped like the
-reference's test tokens (spec 2.3).
+reference's test tokens (docs/compatibility.md C2).
 """
 
 from __future__ import annotations

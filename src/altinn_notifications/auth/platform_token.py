@@ -1,4 +1,4 @@
-"""Platform Access Tokens of our own, for Altinn Register and the PDP (spec 10.5: issued as
+"""Platform Access Tokens of our own, for Altinn Register and the PDP (docs/compatibility.md C11: issued as
 `platform`/`notifications`): short-lived RS256 JWTs signed with the operator's key, minted when needed and
 reused until shortly before they expire."""
 

@@ -1,4 +1,4 @@
-"""Token validation, policy `CreateScopeOrPlatfomAccessToken`, and creator (org) extraction (spec 2.3).
+"""Token validation, policy `CreateScopeOrPlatfomAccessToken`, and creator (org) extraction (docs/compatibility.md C2).
 
 - Bearer JWT, RS256 only, checked against the trusted keys (see `keys.py`); `exp` required and
   enforced with zero clock skew, `nbf` honoured; `iss`/`aud` checked only when configured.

@@ -143,7 +143,7 @@ def sas_expiry(sas_url: str) -> datetime | None:
 
 
 def _validate_attachment(attachment: SasFileReferenceExt, prefix: str, errors: ValidationErrors) -> None:
-    """Spec 4.2: filename, then the SAS URL rules in the reference's dependent order, then the MIME type."""
+    """docs/compatibility.md C7: filename, then the SAS URL rules in the reference's dependent order, then the MIME type."""
     filename = attachment.filename
     if is_blank(filename):
         add(errors, f"{prefix}.Filename", MSG_ATTACHMENT_FILENAME_EMPTY)

@@ -196,7 +196,7 @@ def _instant_order(
     channel: NotificationChannel,
     recipient: Recipient,
 ) -> NotificationOrder:
-    """Spec 4.3 step 3: type `Instant`, sent now, `Anytime`; no resource, condition or reservation override."""
+    """docs/compatibility.md C8 (flow step 3): type `Instant`, sent now, `Anytime`; no resource, condition or reservation override."""
     return intake.new_order(
         creator=caller.org,
         now=now,
@@ -233,7 +233,7 @@ def _instant_chain(
 
 
 async def take_instant_turn(conn: Connection, plan: InstantPlan) -> InstantTurn:
-    """Spec 4.3 step 2 without the race of two identical requests both sending: the idempotency id is
+    """docs/compatibility.md C8 (flow step 2, replay) without the race of two identical requests both sending: the idempotency id is
     reserved before the hand-off. Statements run one by one (autocommit), so the reservation is visible
     to others at once; the receipt is looked for after reserving, so a holder that stored its outcome
     and released the id in between is never missed."""
@@ -268,7 +268,7 @@ async def release_instant(conn: Connection, plan: InstantPlan) -> None:
 async def send_instant(
     plan: InstantPlan, email_provider: EmailProvider, sms_provider: SmsProvider
 ) -> SendOutcome:
-    """The synchronous hand-off (spec 4.3 step 4), before anything is stored: a failed call or a transient
+    """The synchronous hand-off (docs/compatibility.md C8 (flow step 4, the hand-off)), before anything is stored: a failed call or a transient
     outcome → 503 `NOT-00004`, and the caller stores nothing."""
     channel = "email" if isinstance(plan.message, EmailMessage) else "sms"
     try:
@@ -302,7 +302,7 @@ async def store_instant(conn: Connection, plan: InstantPlan, outcome: SendOutcom
     the receipt).
 
     Unlike the reference, which stores the notification as `Sending` and waits for the send result to
-    arrive through its queues (spec 10.11), the provider's immediate outcome is known here and is stored
+    arrive through its queues (docs/compatibility.md C8), the provider's immediate outcome is known here and is stored
     directly: its result (e.g. `Accepted`/`Succeeded`) with the vendor reference in `gatewayreference` /
     `operationid`, so later delivery reports match it through the normal result path. A final failure
     completes the order at once.

@@ -1,9 +1,9 @@
-"""The v2 ("future") order API: request and response shapes (spec 4.1-4.3) and the stored chain (spec 7.5).
+"""The v2 ("future") order API: request and response shapes (docs/compatibility.md C6, C7, C8) and the stored chain (docs/compatibility.md C6).
 
 Request types are lenient where the reference's binder is lenient: business rules live in
 `chains.validation`. `[Required]` strings of the reference (`idempotencyId`, `emailAddress`, `phoneNumber`,
 `nationalIdentityNumber`, `orgNumber`, `externalIdentity`, settings `subject`/`body`, attachment fields) reject
-a missing or empty value at binding ("The X field is required.", spec 2.2); whitespace-only values reach
+a missing or empty value at binding ("The X field is required.", docs/compatibility.md C1); whitespace-only values reach
 validation and get the reference's FluentValidation messages.
 """
 
@@ -56,14 +56,14 @@ ChannelSchemaIn = Annotated[NotificationChannel, lenient_enum(NotificationChanne
 
 
 class ChainType(enum.IntEnum):
-    """`orderchain->>'Type'` of an `orderschain` row: the order type of the request (spec 4.1.2, 4.2, 4.3)."""
+    """`orderchain->>'Type'` of an `orderschain` row: the order type of the request (docs/compatibility.md C6, C7, C8)."""
 
     Notification = 0
     Instant = 2
     Composed = 3
 
 
-# --- shared request parts (spec 4.1.1) ---
+# --- shared request parts (docs/compatibility.md C6) ---
 
 
 class DialogportenIdentifiersExt(RequestModel):
@@ -113,7 +113,7 @@ class RecipientPersonExt(RecipientBaseExt):
 
 class RecipientOrganizationExt(RecipientBaseExt):
     org_number: RequiredStr
-    channel_schema: ChannelSchemaIn  # required: no default (spec 4.1.1)
+    channel_schema: ChannelSchemaIn  # required: no default (docs/compatibility.md C6)
 
 
 class RecipientExternalIdentityExt(RecipientBaseExt):
@@ -143,7 +143,7 @@ class NotificationReminderExt(RequestModel):
 
 
 class NotificationOrderChainRequestExt(RequestModel):
-    """`POST /future/orders` (spec 4.1.1)."""
+    """`POST /future/orders` (docs/compatibility.md C6)."""
 
     idempotency_id: RequiredStr
     senders_reference: str | None = None
@@ -170,7 +170,7 @@ class RecipientComposedEmailExt(RequestModel):
 
 
 class ComposedEmailRequestExt(RequestModel):
-    """`POST /future/orders/composed-email` (spec 4.2)."""
+    """`POST /future/orders/composed-email` (docs/compatibility.md C7)."""
 
     idempotency_id: RequiredStr
     senders_reference: str | None = None
@@ -192,7 +192,7 @@ class ShortMessageDeliveryDetailsExt(RequestModel):
 
 
 class InstantSmsNotificationOrderRequestExt(RequestModel):
-    """`POST /future/orders/instant/sms` (spec 4.3)."""
+    """`POST /future/orders/instant/sms` (docs/compatibility.md C8)."""
 
     idempotency_id: RequiredStr
     senders_reference: str | None = None
@@ -212,7 +212,7 @@ class InstantEmailDetailsExt(RequestModel):
 
 
 class InstantEmailNotificationOrderRequestExt(RequestModel):
-    """`POST /future/orders/instant/email` (spec 4.3)."""
+    """`POST /future/orders/instant/email` (docs/compatibility.md C8)."""
 
     idempotency_id: RequiredStr
     senders_reference: str | None = None
@@ -224,14 +224,14 @@ class InstantNotificationRecipientExt(RequestModel):
 
 
 class InstantNotificationOrderRequestExt(RequestModel):
-    """Deprecated `POST /future/orders/instant` (SMS only, spec 4.3)."""
+    """Deprecated `POST /future/orders/instant` (SMS only, docs/compatibility.md C8)."""
 
     idempotency_id: RequiredStr
     senders_reference: str | None = None
     recipient: InstantNotificationRecipientExt
 
 
-# --- responses (spec 4.1.2) ---
+# --- responses (docs/compatibility.md C6) ---
 
 
 class NotificationOrderChainShipmentExt(ApiModel):
@@ -250,7 +250,7 @@ class NotificationOrderChainResponseExt(ApiModel):
     notification: NotificationOrderChainReceiptExt
 
 
-# --- the stored chain (`orderschain.orderchain`, spec 7.5; PascalCase like the reference's JSON) ---
+# --- the stored chain (`orderschain.orderchain`, docs/compatibility.md C6; PascalCase like the reference's JSON) ---
 
 
 class StoredModel(BaseModel):

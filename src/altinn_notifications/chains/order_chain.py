@@ -46,7 +46,7 @@ def build_order_chain(
     request: NotificationOrderChainRequestExt, caller: Caller, settings: Settings, now: datetime
 ) -> ChainPlan:
     """Validate (400) and map the request to a chain row, a `Notification` order and one `Reminder`
-    order per reminder (spec 4.1.2 steps 4-5, 7.4)."""
+    order per reminder (docs/compatibility.md C6 (building the orders), C18)."""
     intake.raise_if_invalid(validation.validate_order_chain(request, now))
     stale_override = caller.org.lower() in {org.lower() for org in settings.stale_contact_orgs}
     main_time = as_utc(request.requested_send_time) if request.requested_send_time else now
@@ -115,7 +115,7 @@ def needs_contact_lookup(plan: ChainPlan) -> bool:
 
 
 async def ensure_contact_points(plan: ChainPlan, port: ContactPointsPort) -> None:
-    """Registration-time lookup (spec 4.1.2 step 6), blocking in v2: any recipient of any order (main or
+    """Registration-time lookup (docs/compatibility.md C6 (registration-time lookup)), blocking in v2: any recipient of any order (main or
     reminder) without contact information → 422 `NOT-00001`. Reserved persons are not "missing"."""
     results = await asyncio.gather(
         *(
@@ -138,7 +138,7 @@ async def ensure_contact_points(plan: ChainPlan, port: ContactPointsPort) -> Non
 
 @dataclass(frozen=True)
 class _Target:
-    """What a v2 recipient object contributes to its order (spec 7.4)."""
+    """What a v2 recipient object contributes to its order (docs/compatibility.md C18)."""
 
     channel: NotificationChannel
     recipient: Recipient
@@ -154,7 +154,7 @@ class _Target:
 def _target(recipient: NotificationRecipientExt, settings: Settings, *, stale_override: bool) -> _Target:
     if recipient.recipient_email is not None:
         email = recipient.recipient_email
-        # The email sendingTimePolicy is validated (`Anytime`) and not stored (spec 7.3).
+        # The email sendingTimePolicy is validated (`Anytime`) and not stored (docs/compatibility.md C6).
         return _Target(
             channel=NotificationChannel.Email,
             recipient=Recipient(email_address=email.email_address.strip()),

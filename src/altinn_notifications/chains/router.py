@@ -1,4 +1,4 @@
-"""v2 ("future") order endpoints (spec 4.1-4.3) and the chain receipt (`GET /orders/chain/{id}`).
+"""v2 ("future") order endpoints (docs/compatibility.md C6, C7, C8) and the chain receipt (`GET /orders/chain/{id}`).
 
 Thin: parse, call one flow (`chains.flows`), answer. Every create answers 201 with the receipt and
 `Location: {base}/notifications/api/v1/orders/chain/{chainId}` (a route that exists here, unlike in the
@@ -41,7 +41,7 @@ async def require_composed_email_creator(
     container: ContainerDep,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Caller:
-    """Policy `ComposedEmailCreateScope` (spec 2.3): the bearer token must hold the composed-email scope.
+    """Policy `ComposedEmailCreateScope` (docs/compatibility.md C2): the bearer token must hold the composed-email scope.
 
     Unlike the other order endpoints, a Platform Access Token does not satisfy this policy, so it is not
     consulted: the creator is the token's `urn:altinn:org`.
@@ -73,7 +73,7 @@ _INSTANT_ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 async def ensure_connected(request: Request) -> None:
-    """499 `NOT-00002` when the client has gone (spec 2.4); checked before committing, so nothing is kept."""
+    """499 `NOT-00002` when the client has gone (docs/compatibility.md C3); checked before committing, so nothing is kept."""
     if await request.is_disconnected():
         raise client_disconnected()
 
@@ -104,7 +104,7 @@ def _connected(request: Request) -> flows.EnsureConnected:
 async def post_order_chain(
     body: NotificationOrderChainRequestExt, request: Request, container: ContainerDep, caller: CreatorDep
 ) -> Response:
-    """A notification order to one recipient, with optional reminders (spec 4.1)."""
+    """A notification order to one recipient, with optional reminders (docs/compatibility.md C6)."""
     return _answer(container, await flows.place_chain(container, body, caller, _connected(request)))
 
 
@@ -117,7 +117,7 @@ async def post_order_chain(
 async def post_composed_email(
     body: ComposedEmailRequestExt, request: Request, container: ContainerDep, caller: ComposedEmailCreatorDep
 ) -> Response:
-    """A single email with SAS-referenced attachments (spec 4.2)."""
+    """A single email with SAS-referenced attachments (docs/compatibility.md C7)."""
     return _answer(container, await flows.place_composed_email(container, body, caller, _connected(request)))
 
 
@@ -130,7 +130,7 @@ async def post_composed_email(
 async def post_instant_sms(
     body: InstantSmsNotificationOrderRequestExt, request: Request, container: ContainerDep, caller: CreatorDep
 ) -> Response:
-    """An SMS handed to the gateway synchronously (spec 4.3)."""
+    """An SMS handed to the gateway synchronously (docs/compatibility.md C8)."""
     return _answer(container, await flows.place_instant(container, body, caller, _connected(request)))
 
 
@@ -146,7 +146,7 @@ async def post_instant_email(
     container: ContainerDep,
     caller: CreatorDep,
 ) -> Response:
-    """An email handed to the email service synchronously (spec 4.3)."""
+    """An email handed to the email service synchronously (docs/compatibility.md C8)."""
     return _answer(container, await flows.place_instant(container, body, caller, _connected(request)))
 
 

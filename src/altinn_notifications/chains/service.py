@@ -28,7 +28,7 @@ from altinn_notifications.errors import CodedProblem, NotFoundError
 from altinn_notifications.orders.models import NotificationOrder
 from altinn_notifications.orders.repository import OrderRepository
 
-# Spec 2.4 coded problems of the v2 endpoints.
+# docs/compatibility.md C3 coded problems of the v2 endpoints.
 MISSING_CONTACT = (422, "NOT-00001", "Missing contact information for recipient(s)")
 CLIENT_DISCONNECTED = (
     499,

@@ -1,7 +1,7 @@
-"""Business validation of the v2 requests: the reference's FluentValidation rules (spec 4.1.1, 4.2, 4.3, 6).
+"""Business validation of the v2 requests: the reference's FluentValidation rules (docs/compatibility.md C5, C6, C7, C8).
 
-Each ``validate_*`` function returns the ``errors`` map of a ValidationProblemDetails body (spec 2.4); an
-empty dict means valid. It runs after binding (spec 6.7 step 3): missing or empty ``[Required]`` values and
+Each ``validate_*`` function returns the ``errors`` map of a ValidationProblemDetails body (docs/compatibility.md C3); an
+empty dict means valid. It runs after binding (docs/compatibility.md C3 (order of checks)): missing or empty ``[Required]`` values and
 unknown enum names never reach it.
 
 Keys are the FluentValidation property paths of the reference, built from its C# property names (which
@@ -16,13 +16,13 @@ key                                                               rule
                                                                   after 9999-12-24 (*)
 ``ConditionEndpoint``                                             absolute, well-formed; http or https
 ``Recipient``                                                     exactly one recipient kind
-``Recipient.RecipientEmail.EmailAddress``                         email rule (spec 6.1)
+``Recipient.RecipientEmail.EmailAddress``                         email rule (docs/compatibility.md C5)
 ``Recipient.RecipientEmail.Settings.*``                           email settings (below)
-``Recipient.RecipientSms.PhoneNumber``                            not blank; mobile rule (spec 6.2)
+``Recipient.RecipientSms.PhoneNumber``                            not blank; mobile rule (docs/compatibility.md C5)
 ``Recipient.RecipientSms.Settings.*``                             SMS settings (below)
 ``Recipient.RecipientPerson.NationalIdentityNumber``              11 digits
 ``Recipient.RecipientOrganization.OrgNumber``                     9 digits
-``Recipient.RecipientExternalIdentity.ExternalIdentity``          URN formats of spec 4.1.1
+``Recipient.RecipientExternalIdentity.ExternalIdentity``          URN formats of docs/compatibility.md C6
 ``Recipient.Recipient{Person,Organization,ExternalIdentity}.*``   ``EmailSettings``/``SmsSettings`` required by
                                                                   the channel schema and validated when given;
                                                                   ``ResourceId`` syntax; ``ResourceAction``
@@ -34,9 +34,9 @@ key                                                               rule
 ``Reminders[i].ConditionEndpoint``, ``Reminders[i].Recipient.*``  as for the main order
 ================================================================  ==============================================
 
-Composed email (spec 4.2): ``Recipient.EmailAddress``, ``Recipient.Settings.*``,
+Composed email (docs/compatibility.md C7): ``Recipient.EmailAddress``, ``Recipient.Settings.*``,
 ``Recipient.Settings.Attachments[i].{Filename,SasUrl,MimeType}`` and, for the "valid 15 minutes after the
-send time" rule, ``Recipient.Settings.Attachments[i]``. Instant (spec 4.3): ``RecipientSms.*``
+send time" rule, ``Recipient.Settings.Attachments[i]``. Instant (docs/compatibility.md C8): ``RecipientSms.*``
 (``/instant/sms``), ``InstantNotificationRecipient.ShortMessageDeliveryDetails.*`` (deprecated
 ``/instant``), ``InstantEmailDetails.*`` (``/instant/email``).
 
@@ -44,14 +44,14 @@ send time" rule, ``Recipient.Settings.Attachments[i]``. Instant (spec 4.3): ``Re
 calendar, an index key over PostgreSQL's size limit). Text with NUL characters or lone surrogates, which
 PostgreSQL cannot store, is refused at binding (`chains.models.RequestModel`).
 
-Choices where the spec is silent (documented, consistent):
+Choices where the reference is silent (documented, consistent):
 
-* ``senderEmailAddress``: blank means "use the default" (spec 4.1.1); any other value must pass the rule.
+* ``senderEmailAddress``: blank means "use the default" (docs/compatibility.md C6); any other value must pass the rule.
 * A ``requestedSendTime`` without a zone is reported and then compared as if it were UTC.
 * Both reminder times given: the reference's three messages (the rule and one per property).
 * The organisation validator of the reference repeats the resource rules of the base validator; a
   message is reported once per key.
-* SAS URL messages name the attachment's filename, never the URL (spec 4.2: SAS URLs are secrets).
+* SAS URL messages name the attachment's filename, never the URL (docs/compatibility.md C7: SAS URLs are secrets).
 """
 
 from __future__ import annotations
@@ -176,7 +176,7 @@ _SENDING_TIME_POLICIES: Final = frozenset(int(p) for p in SendingTimePolicy)
 
 
 def validate_order_chain(request: NotificationOrderChainRequestExt, now: datetime) -> ValidationErrors:
-    """`POST /future/orders` (spec 4.1.1). ``now`` is the request's time (UTC-aware)."""
+    """`POST /future/orders` (docs/compatibility.md C6). ``now`` is the request's time (UTC-aware)."""
     errors: ValidationErrors = {}
     _validate_send_time(request.requested_send_time, now, errors)
     _validate_condition_endpoint(request.condition_endpoint, "ConditionEndpoint", errors)
@@ -189,7 +189,7 @@ def validate_order_chain(request: NotificationOrderChainRequestExt, now: datetim
 
 
 def validate_composed_email(request: ComposedEmailRequestExt, now: datetime) -> ValidationErrors:
-    """`POST /future/orders/composed-email` (spec 4.2)."""
+    """`POST /future/orders/composed-email` (docs/compatibility.md C7)."""
     errors: ValidationErrors = {}
     _validate_send_time(request.requested_send_time, now, errors)
     _validate_condition_endpoint(request.condition_endpoint, "ConditionEndpoint", errors)
@@ -205,7 +205,7 @@ def validate_composed_email(request: ComposedEmailRequestExt, now: datetime) -> 
 
 
 def validate_instant_sms(request: InstantSmsNotificationOrderRequestExt) -> ValidationErrors:
-    """`POST /future/orders/instant/sms` (spec 4.3)."""
+    """`POST /future/orders/instant/sms` (docs/compatibility.md C8)."""
     errors: ValidationErrors = {}
     _validate_keys(request.idempotency_id, request.senders_reference, "", errors)
     _validate_instant_sms_recipient(request.recipient_sms, "RecipientSms", errors)
@@ -213,7 +213,7 @@ def validate_instant_sms(request: InstantSmsNotificationOrderRequestExt) -> Vali
 
 
 def validate_instant(request: InstantNotificationOrderRequestExt) -> ValidationErrors:
-    """Deprecated `POST /future/orders/instant` (SMS only, spec 4.3)."""
+    """Deprecated `POST /future/orders/instant` (SMS only, docs/compatibility.md C8)."""
     errors: ValidationErrors = {}
     _validate_keys(request.idempotency_id, request.senders_reference, "", errors)
     _validate_instant_sms_recipient(
@@ -223,7 +223,7 @@ def validate_instant(request: InstantNotificationOrderRequestExt) -> ValidationE
 
 
 def validate_instant_email(request: InstantEmailNotificationOrderRequestExt) -> ValidationErrors:
-    """`POST /future/orders/instant/email` (spec 4.3)."""
+    """`POST /future/orders/instant/email` (docs/compatibility.md C8)."""
     errors: ValidationErrors = {}
     _validate_keys(request.idempotency_id, request.senders_reference, "", errors)
     details = request.recipient_email
@@ -241,7 +241,7 @@ def validate_instant_email(request: InstantEmailNotificationOrderRequestExt) -> 
 
 
 def condition_endpoint_errors(value: str) -> list[str]:
-    """v2 rule (spec 6.5): an absolute, well-formed URI (.NET `IsWellFormedUriString`), scheme http/https."""
+    """v2 rule (docs/compatibility.md C5): an absolute, well-formed URI (.NET `IsWellFormedUriString`), scheme http/https."""
     match = _SCHEME.match(value)
     absolute = match is not None and _has_authority_if_hierarchical(value[match.end() :])
     well_formed = _URI_CHARACTERS.fullmatch(value) is not None and _BAD_PERCENT.search(value) is None

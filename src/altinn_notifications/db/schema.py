@@ -1,4 +1,4 @@
-"""The declared schema (spec section 8, in substance). Migrations must produce exactly this.
+"""The declared schema (docs/compatibility.md C18, in substance). Migrations must produce exactly this.
 
 SQLAlchemy is used only to declare tables, for Alembic and the schema-agreement test; every query is
 plain SQL over asyncpg in the repositories.
@@ -49,7 +49,7 @@ def _pk() -> Column[int]:
 
 
 def _lease_columns() -> list[Column[object]]:
-    """Lease and retry bookkeeping of a work item (DESIGN.md: leases, retry times, attempts)."""
+    """Lease and retry bookkeeping of a work item (docs/architecture.md, "The queue": leases, retry times, attempts)."""
     return [
         Column("claimed_until", TZ, nullable=True),
         Column("next_attempt_at", TZ, nullable=True),

@@ -1,4 +1,4 @@
-"""Attachments of composed emails: fetched by HTTP GET on their SAS URLs just before the send (spec 4.2,
+"""Attachments of composed emails: fetched by HTTP GET on their SAS URLs just before the send (docs/compatibility.md C7,
 10.7.1).
 
 Per message: at most `concurrency` (5) downloads at a time, each limited to `timeout` (30 s) in total, and
@@ -16,7 +16,7 @@ the first failure cancels the rest. How a download ends:
 | URL httpx cannot use                                      |                                             |
 | more than `max_total_bytes` in all (announced or read)    | `Failed_PayloadTooLarge` (final)            |
 
-SAS URLs are credentials (spec 4.2, 13): they never appear in logs, outcome details or exceptions that
+SAS URLs are credentials (docs/compatibility.md C2, C7): they never appear in logs, outcome details or exceptions that
 leave this module (details name the attachment's position and the HTTP status only). httpx itself logs
 every request URL at INFO; a filter on its logger strips the query (where the SAS signature is) from
 any URL that carries a `sig` parameter.

@@ -35,7 +35,7 @@ class ClaimedEmail:
 
 @dataclass(frozen=True)
 class AttachmentRef:
-    """A file of a composed email as ordered (spec 4.2). The SAS URL is a credential: it is kept out of
+    """A file of a composed email as ordered (docs/compatibility.md C7). The SAS URL is a credential: it is kept out of
     `repr`, and must never be logged."""
 
     filename: str

@@ -18,7 +18,7 @@ from altinn_notifications.dispatch.models import (
 from altinn_notifications.queue.repository import NOTIFICATION_TABLE, RESULT_TYPE, VENDOR_REFERENCE
 from altinn_notifications.vocabulary import Channel
 
-# Ordinary and composed emails are claimed separately (spec 10.7: composed emails have their own queue, so
+# Ordinary and composed emails are claimed separately (docs/compatibility.md C12: composed emails have their own queue, so
 # that slow attachment downloads never hold up ordinary email).
 #
 # `{direction}`: dispatchers alternate between the oldest and the newest end of the queue (by `_id`).
@@ -132,7 +132,7 @@ class DispatchRepository:
     async def claim_composed_emails(
         self, limit: int, lease: timedelta, *, newest_first: bool = False, now: datetime | None = None
     ) -> list[ClaimedComposedEmail]:
-        """Emails of `Composed` orders, with the attachments stored in the order (spec 4.2)."""
+        """Emails of `Composed` orders, with the attachments stored in the order (docs/compatibility.md C7)."""
         rows = await self.conn.fetch(_CLAIM_COMPOSED_EMAIL[newest_first], limit, lease, now)
         return [
             ClaimedComposedEmail(
@@ -259,7 +259,7 @@ class DispatchRepository:
         return value
 
     async def pause(self, channel: Channel, seconds: float) -> None:
-        """The vendor asked us to wait: pause the channel for every worker (spec 10.7.1)."""
+        """The vendor asked us to wait: pause the channel for every worker (docs/compatibility.md C12)."""
         await self.conn.execute(
             """INSERT INTO resourcelimitlog (channel, emaillimittimeout)
                VALUES ($1, now() + make_interval(secs => $2))

@@ -31,7 +31,9 @@ class DispatchConfig:
     poll_retry_seconds: float = 8.0  # a status poll that failed transiently is asked again after this
     flush_size: int = 50  # results written per transaction while a batch is sending ...
     flush_interval: float = 0.1  # ... at the latest this long after the first of them arrived
-    composed_batch_size: int = 50  # composed emails (spec 12 `ComposedEmailPublishBatchSize`)
+    composed_batch_size: int = (
+        50  # composed emails (docs/compatibility.md C20 `ComposedEmailPublishBatchSize`)
+    )
     composed_concurrency: int = 5  # composed emails sent at a time (each downloads its attachments first)
 
     def retry_delay(self, attempts: int) -> float:

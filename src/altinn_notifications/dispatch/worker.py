@@ -72,7 +72,7 @@ C = TypeVar("C")
 
 
 class _ChannelWork:
-    """Claims a channel's work unless a vendor asked the channel to wait (spec 10.7.1)."""
+    """Claims a channel's work unless a vendor asked the channel to wait (docs/compatibility.md C12)."""
 
     channel: Channel
     transaction: Transaction
@@ -280,7 +280,7 @@ class EmailDispatcher(_Dispatcher):
 
 
 class ComposedEmailDispatcher(_Dispatcher):
-    """Emails of `Composed` orders (spec 4.2, 10.7.1): claimed in their own batches, attachments downloaded
+    """Emails of `Composed` orders (docs/compatibility.md C7, C12): claimed in their own batches, attachments downloaded
     from their SAS URLs right before the send. A final download failure (`Failed_InvalidSasUrl`,
     `Failed_PayloadTooLarge`) is the email's result; a transient one sends the email back to `New` with
     dispatch's back-off. Shares the email channel's rate-limit pause."""

@@ -7,7 +7,7 @@ from uuid import UUID
 
 
 class Links:
-    """Resource links prefixed by the configured base URI (spec 2.5)."""
+    """Resource links prefixed by the configured base URI (docs/compatibility.md C1)."""
 
     def __init__(self, base_uri: str) -> None:
         self.orders = f"{base_uri}/notifications/api/v1/orders"

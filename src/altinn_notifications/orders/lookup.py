@@ -1,4 +1,4 @@
-"""Looking an order's recipients up over a `ContactPointsPort` (spec 3.5, 10.5). No SQL here.
+"""Looking an order's recipients up over a `ContactPointsPort` (docs/compatibility.md C4, C11). No SQL here.
 
 The registration stage (`lookup_at_registration`) reports who cannot be reached, using official
 organisation addresses only. The processing stage (`lookup_at_processing`) resolves every recipient of
@@ -198,7 +198,7 @@ async def fetch_contact_points(
     return lookup
 
 
-# --- the registration stage (spec 3.5) ---
+# --- the registration stage (docs/compatibility.md C4) ---
 
 
 async def lookup_at_registration(
@@ -256,7 +256,7 @@ async def lookup_at_registration(
     )
 
 
-# --- the processing stage (spec 10.5, 10.6) ---
+# --- the processing stage (docs/compatibility.md C10, C11) ---
 
 
 def _given(value: str | None) -> tuple[str, ...]:
@@ -269,7 +269,7 @@ async def lookup_at_processing(
     """Every recipient of `order` (same order) with the addresses it is to be notified at.
 
     Recipients lacking an address for the order's channel (`needs_lookup`) are looked up: persons and
-    external identities get the contact points that apply to the channel (spec 10.5 table);
+    external identities get the contact points that apply to the channel (the docs/compatibility.md C11 table);
     organisations their official addresses plus, when the order has a resource id, those of the users
     authorised for the resource and `resourceAction`, de-duplicated. Caller-supplied addresses are kept
     as given (validated at registration) and come first. `is_reserved` is the KRR flag of a looked-up

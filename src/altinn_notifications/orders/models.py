@@ -1,4 +1,4 @@
-"""Orders: enums, the stored order (domain), and the v1 request/response shapes (spec 3, 7)."""
+"""Orders: enums, the stored order (domain), and the v1 request/response shapes (docs/compatibility.md C4, C18)."""
 
 from __future__ import annotations
 
@@ -15,12 +15,12 @@ from altinn_notifications.vocabulary import NotificationChannel, RecipientLookup
 
 
 class ApiModel(BaseModel):
-    """camelCase on the wire; nulls omitted on output (spec 2.2)."""
+    """camelCase on the wire; nulls omitted on output (docs/compatibility.md C1)."""
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
 
 
-# --- enums (spec 7.1) ---
+# --- enums (docs/compatibility.md C18) ---
 
 
 class OrderType(enum.StrEnum):
@@ -98,7 +98,7 @@ class SmsTemplate(ApiModel):
 
 
 class EmailAttachment(ApiModel):
-    """A file of a composed email, referenced by a SAS URL (spec 4.2, 7.2 `EmailAttachments`).
+    """A file of a composed email, referenced by a SAS URL (docs/compatibility.md C7, C18 `EmailAttachments`).
 
     The SAS URL is a credential: never log it."""
 
@@ -129,7 +129,7 @@ class NotificationOrder(ApiModel):
     email_attachments: list[EmailAttachment] | None = None
 
 
-# --- v1 requests (spec 3.1-3.4). Types are lenient: business rules live in orders.validation ---
+# --- v1 requests (docs/compatibility.md C4). Types are lenient: business rules live in orders.validation ---
 
 
 def storable_text(value: str) -> bool:
@@ -173,7 +173,7 @@ class OrderRequestBaseExt(RequestModel):
     resource_action: str | None = None
 
 
-# [Required] strings: missing or empty fail at binding with "The X field is required." (spec 2.2).
+# [Required] strings: missing or empty fail at binding with "The X field is required." (docs/compatibility.md C1).
 RequiredStr = Annotated[str, StringConstraints(min_length=1)]
 
 
@@ -214,7 +214,7 @@ V1OrderRequest = (
 )
 
 
-# --- v1 responses (spec 3.5-3.7) ---
+# --- v1 responses (docs/compatibility.md C4) ---
 
 
 class RecipientLookupResultExt(ApiModel):

@@ -1,4 +1,4 @@
-"""Which recipients of an order are looked up, and by what (spec 10.5): pure rules over `Recipient`."""
+"""Which recipients of an order are looked up, and by what (docs/compatibility.md C11): pure rules over `Recipient`."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def has_mobile_number(recipient: Recipient) -> bool:
 
 
 def needs_lookup(recipient: Recipient, channel: NotificationChannel) -> bool:
-    """Spec 10.5: only recipients lacking an address of the needed type are looked up.
+    """docs/compatibility.md C11: only recipients lacking an address of the needed type are looked up.
 
     `Email`: no email; `Sms`: no mobile; `EmailPreferred`/`SmsPreferred`/`EmailAndSms`: neither.
     """

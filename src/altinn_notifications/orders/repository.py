@@ -1,4 +1,4 @@
-"""SQL of orders and their templates. Every query is scoped to the creator (spec 2.3)."""
+"""SQL of orders and their templates. Every query is scoped to the creator (docs/compatibility.md C2)."""
 
 from __future__ import annotations
 
@@ -127,7 +127,7 @@ class OrderRepository:
         return [_stored(r) for r in rows]
 
     async def get_with_counts(self, order_id: UUID, creator: str) -> OrderWithCounts | None:
-        """The order plus generated/succeeded counts per channel (spec 3.8: SMS succeeded = Accepted only)."""
+        """The order plus generated/succeeded counts per channel (docs/compatibility.md C9: SMS succeeded = Accepted only)."""
         row = await self.conn.fetchrow(
             f"""
             SELECT {_ORDER_COLUMNS},
@@ -151,7 +151,7 @@ class OrderRepository:
         )
 
     async def cancel(self, order_id: UUID, creator: str, now: datetime) -> CancelOutcome:
-        """Spec 3.9: lock; already cancelled → ok; not Registered or due within 5 minutes → prohibited."""
+        """docs/compatibility.md C4: lock; already cancelled → ok; not Registered or due within 5 minutes → prohibited."""
         row = await self.conn.fetchrow(
             "SELECT _id, processedstatus::text AS status, requestedsendtime FROM orders"
             " WHERE alternateid = $1 AND creatorname = $2 FOR UPDATE",

@@ -1,4 +1,4 @@
-"""v1 order endpoints (spec 3.2-3.7, 3.9): parse, call one flow, answer."""
+"""v1 order endpoints (docs/compatibility.md C4): parse, call one flow, answer."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""v1 order registration and reads (spec 3.1-3.9, 10.1). Services never commit: `orders.flows` owns the
+"""v1 order registration and reads (docs/compatibility.md C4, C10). Services never commit: `orders.flows` owns the
 transaction."""
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from altinn_notifications.vocabulary import NotificationChannel
 
 
 def _recipients(items: list[RecipientExt], *, email: bool, sms: bool) -> list[Recipient]:
-    """Map v1 recipients, keeping only the address kinds the channel uses (spec 7.4)."""
+    """Map v1 recipients, keeping only the address kinds the channel uses (docs/compatibility.md C18)."""
     return [
         Recipient(
             email_address=blank_to_none(r.email_address) if email else None,
@@ -137,7 +137,7 @@ async def store_order(conn: Connection, order: NotificationOrder) -> None:
 
 
 def order_ext(stored: StoredOrder, links: Links) -> NotificationOrderExt:
-    """The order as registered (spec 3.6); looked-up contact details are never part of it."""
+    """The order as registered (docs/compatibility.md C4); looked-up contact details are never part of it."""
     order = stored.order
     email, sms = order.email_template, order.sms_template
     return NotificationOrderExt(
@@ -186,7 +186,7 @@ async def cancel_order(conn: Connection, order_id: UUID, caller: Caller, now: da
 def lookup_response(
     order: NotificationOrder, lookup: RecipientLookupResult | None
 ) -> NotificationOrderRequestResponseExt:
-    """The 202 body (spec 3.5): `recipientLookup` only when some recipient needed a lookup."""
+    """The 202 body (docs/compatibility.md C4): `recipientLookup` only when some recipient needed a lookup."""
     if lookup is None:
         return NotificationOrderRequestResponseExt(order_id=order.id)
     return NotificationOrderRequestResponseExt(
@@ -200,7 +200,7 @@ def lookup_response(
 async def lookup_for_registration(
     order: NotificationOrder, port: ContactPointsPort, settings: Settings
 ) -> RecipientLookupResult | None:
-    """Informational lookup at registration (v1 never rejects on it; spec 3.5, 10.1)."""
+    """Informational lookup at registration (v1 never rejects on it; docs/compatibility.md C4, C10)."""
     return await lookup_at_registration(
         port,
         order.notification_channel,

@@ -1,7 +1,7 @@
-"""Business validation of the v1 order requests: the reference's FluentValidation rules (spec 3.1-3.4, 6).
+"""Business validation of the v1 order requests: the reference's FluentValidation rules (docs/compatibility.md C4, C5).
 
-Each ``validate_*`` function returns the ``errors`` map of a ValidationProblemDetails body (spec 2.4):
-an empty dict means the request is valid. It runs after binding (spec 6.7 step 3): missing properties,
+Each ``validate_*`` function returns the ``errors`` map of a ValidationProblemDetails body (docs/compatibility.md C3):
+an empty dict means the request is valid. It runs after binding (docs/compatibility.md C3 (order of checks)): missing properties,
 empty ``subject``/``body`` strings and unknown enum names never reach it.
 
 Error keys are the property paths the reference's FluentValidation rules produce (PascalCase C# names).
@@ -24,31 +24,31 @@ key                                rule
 ``Body``, ``Subject``              (email / SMS order) the top-level template fields not blank
 ``Recipients``                     list not empty
 ``Recipients[i]``                  per recipient: an identifier is present; NIN / org number alone
-``Recipients[i].EmailAddress``     email rule (spec 6.1)
-``Recipients[i].MobileNumber``     mobile rule (spec 6.2)
+``Recipients[i].EmailAddress``     email rule (docs/compatibility.md C5)
+``Recipients[i].MobileNumber``     mobile rule (docs/compatibility.md C5)
 ``Recipients[i].NationalIdentityNumber``  11 digits
 ``Recipients[i].OrganizationNumber``      9 digits
 =================================  ============================================================
 
 Field-level recipient errors are keyed by the field (``Recipients[0].EmailAddress``), as the reference
-emits them (its ``MustBeValidEmail`` is a child rule of ``RuleFor(r => r.EmailAddress)``); the spec's
-section 2.4 example, which shows the email message under ``Recipients[0]``, is illustrative only.
+emits them (its ``MustBeValidEmail`` is a child rule of ``RuleFor(r => r.EmailAddress)``); the reference's
+documented example, which shows the email message under ``Recipients[0]``, is illustrative only.
 Recipient-level rules (missing identifier, forbidden combinations) are keyed ``Recipients[i]``.
 
 Within a key, messages are listed in the reference's rule order; keys appear in the order their first
 error was found, as ASP.NET builds the map.
 
-Choices where the spec is silent (documented, consistent):
+Choices where the reference is silent (documented, consistent):
 
 * Blank template texts use the reference's messages ("The email template body must not be empty.",
   "The email template subject must not be empty.", "The SMS template body must not be empty."), for the
   generic order's templates and for the top-level ``body``/``subject`` of the email and SMS orders alike.
-* ``resourceAction`` uses the v2 messages of spec 4.1.1 (the v1 backport shares them).
+* ``resourceAction`` uses the v2 messages of docs/compatibility.md C6 (the v1 backport shares them).
 * A generic order without a channel still gets its present templates and its recipients validated
   (recipients with the any-channel rule set), so the caller sees every problem at once; the reference
   crashes on that input instead.
-* ``EmailAndSms`` is validated like the other channels (DESIGN.md): both templates required; recipients
-  with the any-channel rule set. The reference skips these checks (spec 15.10).
+* ``EmailAndSms`` is validated like the other channels (docs/compatibility.md C4): both templates required; recipients
+  with the any-channel rule set. The reference skips these checks (docs/compatibility.md C4).
 * An ignored address (a ``mobileNumber`` on an email order, an ``emailAddress`` on an SMS order) is not
   format-checked and does not count as an identifier, but it still counts for the NIN / org number
   combination rules, exactly as the reference (the messages name every field).
@@ -134,14 +134,14 @@ __all__ = [
     "validate_sms_order",
 ]
 
-# --- messages (exact strings of the reference; spec 3.x and 6); those shared with v2: orders.rules ---
+# --- messages (exact strings of the reference; docs/compatibility.md C4, C5); those shared with v2: orders.rules ---
 
 MSG_SEND_TIME_PAST: Final = "Send time must be in the future. Leave blank to send immediately."
 MSG_CONDITION_ENDPOINT: Final = "The condition endpoint must be a valid URL."
 
 MSG_CHANNEL_REQUIRED: Final = "A notification channel must be defined."
 MSG_EMAIL_TEMPLATE_REQUIRED: Final = "An email template is required for the selected notification channel."
-# sic: "the selected the notification channel" (spec 3.4).
+# sic: "the selected the notification channel" (docs/compatibility.md C4).
 MSG_SMS_TEMPLATE_REQUIRED: Final = "An SMS template is required for the selected the notification channel."
 MSG_EMAIL_BODY_EMPTY: Final = "The email template body must not be empty."
 MSG_EMAIL_SUBJECT_EMPTY: Final = "The email template subject must not be empty."
@@ -170,10 +170,10 @@ MSG_ORG_COMBINED: Final = (
     "Organization number cannot be combined with email address, mobile number, or national identity number."
 )
 
-# v1 accepts a requested send time up to five minutes in the past (spec 6.4).
+# v1 accepts a requested send time up to five minutes in the past (docs/compatibility.md C5).
 SEND_TIME_TOLERANCE: Final = timedelta(minutes=5)
 
-# --- condition endpoint (spec 6.5; the reference's UriExtensions.IsValidUrl) ---
+# --- condition endpoint (docs/compatibility.md C5; the reference's UriExtensions.IsValidUrl) ---
 
 # An absolute http(s) URL: scheme (any case, as .NET lower-cases it), optional user info, a host that is
 # not an IP-literal, an optional decimal port, then anything from the first '/', '?' or '#'.
@@ -184,7 +184,7 @@ _ABSOLUTE_HTTP_URL: Final = re.compile(
 _HOST: Final = re.compile(r"[a-zA-Z0-9.-]+\.[a-zA-Z]{2,}")
 _MAX_PORT: Final = 65535
 
-# --- channels (spec 3.4; EmailAndSms per DESIGN.md) ---
+# --- channels (docs/compatibility.md C4; EmailAndSms per docs/compatibility.md C4) ---
 
 _EMAIL_TEMPLATE_CHANNELS: Final = frozenset(
     {
@@ -213,7 +213,7 @@ _ANY: Final = 2
 
 
 def validate_email_order(request: EmailNotificationOrderRequestExt, now: datetime) -> ValidationErrors:
-    """`POST /orders/email` (spec 3.2). ``now`` is the request's time, preferably UTC-aware."""
+    """`POST /orders/email` (docs/compatibility.md C4). ``now`` is the request's time, preferably UTC-aware."""
     errors: ValidationErrors = {}
     _validate_base(request, now, errors)
     if is_blank(request.body):
@@ -225,7 +225,7 @@ def validate_email_order(request: EmailNotificationOrderRequestExt, now: datetim
 
 
 def validate_sms_order(request: SmsNotificationOrderRequestExt, now: datetime) -> ValidationErrors:
-    """`POST /orders/sms` (spec 3.3)."""
+    """`POST /orders/sms` (docs/compatibility.md C4)."""
     errors: ValidationErrors = {}
     _validate_base(request, now, errors)
     if is_blank(request.body):
@@ -235,7 +235,7 @@ def validate_sms_order(request: SmsNotificationOrderRequestExt, now: datetime) -
 
 
 def validate_order(request: NotificationOrderRequestExt, now: datetime) -> ValidationErrors:
-    """Generic `POST /orders` (spec 3.4), with `EmailAndSms` validated like the other channels."""
+    """Generic `POST /orders` (docs/compatibility.md C4), with `EmailAndSms` validated like the other channels."""
     errors: ValidationErrors = {}
     _validate_base(request, now, errors)
 
@@ -277,7 +277,7 @@ def validate_order(request: NotificationOrderRequestExt, now: datetime) -> Valid
 
 
 def _validate_base(request: OrderRequestBaseExt, now: datetime, errors: ValidationErrors) -> None:
-    """Spec 3.1: requestedSendTime, conditionEndpoint, resourceAction."""
+    """docs/compatibility.md C4: requestedSendTime, conditionEndpoint, resourceAction."""
     send_time = request.requested_send_time
     if send_time is not None:
         if send_time.utcoffset() is None:
@@ -305,7 +305,7 @@ def _validate_base(request: OrderRequestBaseExt, now: datetime, errors: Validati
 def is_valid_condition_endpoint(value: str) -> bool:
     """v1 rule: an absolute http/https URL whose host matches ``^[a-zA-Z0-9.-]+\\.[a-zA-Z]{2,}$``.
 
-    So no IP addresses and no single-label hosts such as ``localhost`` (spec 6.5).
+    So no IP addresses and no single-label hosts such as ``localhost`` (docs/compatibility.md C5).
     """
     match = _ABSOLUTE_HTTP_URL.fullmatch(value.strip())
     if match is None:
@@ -317,7 +317,7 @@ def is_valid_condition_endpoint(value: str) -> bool:
 
 
 def _validate_recipients(recipients: Sequence[RecipientExt], rule_set: int, errors: ValidationErrors) -> None:
-    """Spec 3.2-3.4, 6.1-6.3. Presence checks use "not null or empty", as the reference."""
+    """docs/compatibility.md C4, C5. Presence checks use "not null or empty", as the reference."""
     if not recipients:
         add(errors, "Recipients", MSG_RECIPIENT_REQUIRED)
         return

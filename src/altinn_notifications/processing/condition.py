@@ -1,4 +1,4 @@
-"""Send-condition check (spec 10.4): GET the order's endpoint; `{"sendNotification": bool}` decides."""
+"""Send-condition check (docs/compatibility.md C10): GET the order's endpoint; `{"sendNotification": bool}` decides."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""What order processing produces: notification rows to insert (spec 7.6, 10.6)."""
+"""What order processing produces: notification rows to insert (docs/compatibility.md C10)."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ class GeneratedNotifications:
 
     @property
     def all_failed_at_generation(self) -> bool:
-        """Spec 10.3: every row failed at generation (vacuously true when none) → straight to Completed."""
+        """docs/compatibility.md C10: every row failed at generation (vacuously true when none) → straight to Completed."""
         return all(e.result in EMAIL_GENERATION_FAILURES for e in self.emails) and all(
             s.result in SMS_GENERATION_FAILURES for s in self.sms
         )

@@ -19,7 +19,7 @@ def batched(items: Iterable[tuple[object, ...]], size: int) -> Iterator[list[tup
         yield chunk
 
 
-# Spec 10.2 with leases: oldest first, SKIP LOCKED so any number of workers can claim side by side.
+# docs/compatibility.md C10 with leases: oldest first, SKIP LOCKED so any number of workers can claim side by side.
 _CLAIM_DUE = """
 WITH due AS (
     SELECT _id FROM orders
@@ -99,7 +99,7 @@ class ProcessingRepository:
         return result.endswith(" 1")
 
     async def finish(self, order_id: int, status: str) -> bool:
-        """Guarded Processing → `status`; False when another worker got there first (spec 9.1)."""
+        """Guarded Processing → `status`; False when another worker got there first (docs/compatibility.md C9)."""
         return order_id in await self.finish_many({order_id: status})
 
     async def finish_many(self, outcomes: dict[int, str]) -> set[int]:

@@ -1,4 +1,4 @@
-"""Pure rules of notification generation: channel split, failure rows, placeholders, expiry (spec 7.7, 10.6)."""
+"""Pure rules of notification generation: channel split, failure rows, placeholders, expiry (docs/compatibility.md C10)."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def sms_expiry(requested_send_time: datetime, policy: SendingTimePolicy | None) 
 
 
 def is_daytime(moment: datetime) -> bool:
-    """The SMS sending window: strictly between 09:00 and 17:00 Oslo time (spec 5.1, 10.7)."""
+    """The SMS sending window: strictly between 09:00 and 17:00 Oslo time (docs/compatibility.md C12, C16)."""
     local = moment.astimezone(OSLO)
     return WINDOW_START_HOUR <= local.hour < WINDOW_END_HOUR and not (
         local.hour == WINDOW_START_HOUR and local.minute == 0 and local.second == 0 and local.microsecond == 0
@@ -66,7 +66,7 @@ def resolve_placeholders(text: str, recipient: ResolvedRecipient, names: dict[st
     """Customised text for a recipient identified by org number or NIN; None when it stays the template.
 
     `$recipientNumber$` is the org number for organisations and blank for persons (a NIN is never written
-    into a message). Without a register match the placeholders stay verbatim (spec 15, quirk 12).
+    into a message). Without a register match the placeholders stay verbatim (docs/compatibility.md C10 (placeholders)).
     """
     if not has_placeholder(text):
         return None
@@ -83,7 +83,7 @@ def resolve_placeholders(text: str, recipient: ResolvedRecipient, names: dict[st
     return text.replace(NAME, name).replace(NUMBER, number)
 
 
-# --- channel split (spec 10.6 "Preferred channels", "EmailAndSms") ---
+# --- channel split (docs/compatibility.md C10 "Preferred channels", "EmailAndSms") ---
 
 
 def split_by_channel(

@@ -1,6 +1,6 @@
 """The provider ports: what dispatch hands to an email or SMS vendor and what comes back.
 
-Results are the database result names (spec 9.2, 9.3). A provider never touches the database: send
+Results are the database result names (docs/compatibility.md C9). A provider never touches the database: send
 outcomes are returned, and later delivery reports are pushed to the `ReportSink` given at start.
 """
 
@@ -52,7 +52,7 @@ class SendOutcome:
       `Accepted`/`Failed_InvalidRecipient` (SMS). Ignored when `transient` is true.
     - `reference`: the vendor's id (ACS operation id, LINK gateway reference) that later reports quote.
     - `transient`: the send failed for now; the notification goes back to `New` and is retried with back-off.
-    - `retry_after`: seconds the whole channel must pause (vendor rate limit, spec 10.7.1).
+    - `retry_after`: seconds the whole channel must pause (vendor rate limit, docs/compatibility.md C12).
     - `detail`: a short reason for logs; never an address, body or secret.
     - `poll_after`: the vendor accepted the work but its outcome is not known yet (ACS operations): the
       notification stays `Sending` with `reference`, and a worker asks `poll(reference)` after this many
@@ -72,7 +72,7 @@ class RetrySchedule:
     """A vendor's own retry policy for transient send failures, instead of dispatch's exponential back-off.
 
     `delays[n]` is the wait (seconds) after the (n+1)-th failed attempt; once the delays are used up the
-    notification gets `final_result`. LINK Mobility: 5, 10, 15, 30 minutes, then `Failed` (spec 10.7.2), so
+    notification gets `final_result`. LINK Mobility: 5, 10, 15, 30 minutes, then `Failed` (docs/compatibility.md C12), so
     the gateway is never hammered.
     """
 
@@ -99,7 +99,7 @@ class DeliveryReport:
 
 @dataclass(frozen=True)
 class RejectedReport:
-    """A vendor report that cannot be applied (spec 10.8): kept as a dead delivery report with `reason`
+    """A vendor report that cannot be applied (docs/compatibility.md C14): kept as a dead delivery report with `reason`
     (`UNRECOGNIZED_SEND_RESULT` for an unknown status, `INVALID_NOTIFICATION_IDENTIFIER` without a reference)."""
 
     channel: Channel

@@ -1,4 +1,4 @@
-"""Addresses as they may appear in logs: enough to recognise, not enough to identify (spec 13)."""
+"""Addresses as they may appear in logs: enough to recognise, not enough to identify (docs/compatibility.md C2)."""
 
 from __future__ import annotations
 

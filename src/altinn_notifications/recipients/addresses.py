@@ -1,4 +1,4 @@
-"""Address rules shared by validation and lookup: email (6.1), mobile numbers (6.2), identities (6.3),
+"""Address rules shared by validation and lookup: email, mobile numbers and identities (docs/compatibility.md C5),
 external identity URNs (4.1.1)."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import re
 
 import phonenumbers
 
-# Spec 6.1, without the `;` quirk (spec 15, quirk 19: an HTML-escaping accident); anchored and matched
+# docs/compatibility.md C5, without the `;` quirk (docs/compatibility.md C5: an HTML-escaping accident); anchored and matched
 # as a whole (fullmatch), so a list such as `a@b.no;c@d.no` is rejected. No nested quantifiers: linear
 # time, no catastrophic backtracking.
 _ATOM = r"[A-Za-z0-9æøåÆØÅ!#$%&'*+\-=?^_`{|}~]+"
@@ -75,7 +75,7 @@ _EXTERNAL_IDENTITY_PREFIXES = (
 
 
 def is_external_identity(value: str) -> bool:
-    """The external identity URN formats the API accepts (spec 4.1.1)."""
+    """The external identity URN formats the API accepts (docs/compatibility.md C6)."""
     lowered = value.strip().lower()
     for prefix in _EXTERNAL_IDENTITY_PREFIXES:
         if lowered.startswith(prefix):

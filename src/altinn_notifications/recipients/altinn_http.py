@@ -1,4 +1,4 @@
-"""Altinn platform adapters over HTTP (spec 10.5, 10.6), speaking the reference's wire formats.
+"""Altinn platform adapters over HTTP (docs/compatibility.md C10, C11), speaking the reference's wire formats.
 
 - `AltinnProfileContactPoints` (`ContactPointsPort`): Altinn Profile's KRR, official-address, user
   contact point and self-identified user lookups; user contact points are filtered through an
@@ -41,7 +41,9 @@ PROFILE_EXTERNAL_IDENTITIES_PATH = "users/contactpoint/lookupsi"
 REGISTER_NAMES_PATH = "parties/nameslookup"
 PDP_DECISION_PATH = "decision"
 
-AUTHORIZATION_BATCH_SIZE = 500  # user–party pairs per PDP call (`AuthorizationBatchSize`, spec 12)
+AUTHORIZATION_BATCH_SIZE = (
+    500  # user–party pairs per PDP call (`AuthorizationBatchSize`, docs/compatibility.md C20)
+)
 AUTHORIZATION_CONCURRENCY = 10  # PDP calls of one lookup in flight at once
 DEFAULT_ACTION = "read"
 

@@ -1,4 +1,4 @@
-"""The addresses a looked-up recipient is notified at on a channel (spec 10.5 table)."""
+"""The addresses a looked-up recipient is notified at on a channel (the docs/compatibility.md C11 table)."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ def organization_addresses(
     channel: NotificationChannel, contact_points: OrganizationContactPoints
 ) -> ChannelAddresses:
     """Addresses of an organisation on `channel` (pass cleaned contact points): official addresses
-    plus those of the (authorised) users, per the spec 10.5 table."""
+    plus those of the (authorised) users, per the the docs/compatibility.md C11 table."""
     official_emails = [e for e in contact_points.emails if is_present(e)]
     official_mobiles = [m for m in contact_points.mobile_numbers if is_present(m)]
     users = contact_points.user_contact_points

@@ -1,4 +1,4 @@
-"""Clean-up of register answers (spec 6.2 normalisation, 10.5 clean-up) and merging of official and user
+"""Clean-up of register answers (docs/compatibility.md C5 normalisation, 10.5 clean-up) and merging of official and user
 contact points: pure functions over the contact point models."""
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def clean_external_identity_contact_points(
 
 
 def clean_organization_contact_points(contact_points: OrganizationContactPoints) -> OrganizationContactPoints:
-    """Each address once per organisation (spec 10.5 "Clean-up of org contact points").
+    """Each address once per organisation (docs/compatibility.md C11 "Clean-up of org contact points").
 
     Official lists: mobiles normalised, invalid dropped, case-insensitively distinct; emails non-blank and
     case-insensitively distinct. Users: an email or mobile already seen for an earlier user or present in

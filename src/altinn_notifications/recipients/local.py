@@ -33,7 +33,7 @@ def _unique(values: list[str]) -> list[str]:
 class LocalRegistryContactPoints:
     """`ContactPointsPort` and `PartyNamesPort` over the `registry_*` tables.
 
-    Stale rule (spec 10.5, 13): a person whose `lastverified` is more than 18 months before now has
+    Stale rule (docs/compatibility.md C11): a person whose `lastverified` is more than 18 months before now has
     email and mobile treated as absent unless `use_stale_contact_info`; the reservation flag is still
     reported. A NULL `lastverified` means "no verification date recorded" and counts as current: the
     local registry is operator-curated (seed files, test fixtures), and treating every undated entry as

@@ -1,4 +1,4 @@
-"""Contact points as the registers answer them (spec 10.5) and the registration lookup summary."""
+"""Contact points as the registers answer them (docs/compatibility.md C11) and the registration lookup summary."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ class ExternalIdentityContactPoints:
 
 @dataclass(frozen=True)
 class RecipientLookupResult:
-    """The `recipientLookup` of a v1 create response (spec 3.5)."""
+    """The `recipientLookup` of a v1 create response (docs/compatibility.md C4)."""
 
     status: RecipientLookupStatus
     is_reserved: list[str] = field(default_factory=list)
@@ -52,7 +52,7 @@ class RecipientLookupResult:
 
 @dataclass
 class ResolvedRecipient:
-    """A recipient at send time with every address it is to be notified on (spec 10.5, 10.6).
+    """A recipient at send time with every address it is to be notified on (docs/compatibility.md C10, C11).
 
     Identity fields come from the order; `emails`/`mobile_numbers` are the caller-supplied addresses
     plus the looked-up ones that apply to the order's channel (already normalised and de-duplicated).

@@ -16,7 +16,7 @@ from typing import Any
 
 from altinn_notifications.db.pool import Connection
 
-STALE_AFTER = "18 months"  # KRR data not confirmed within this interval is stale (spec 10.5, 13)
+STALE_AFTER = "18 months"  # KRR data not confirmed within this interval is stale (docs/compatibility.md C11)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """`altinn-notifications reports dead|replay`: the operator's view of dead delivery reports.
 
 `dead` lists them (newest first; never the vendor payload, which holds addresses). `replay` applies them
-again through the result path (spec 10.8): applied reports, and reports whose notification already has a
+again through the result path (docs/compatibility.md C14): applied reports, and reports whose notification already has a
 final result, are marked `resolved`; the others stay listed with one more attempt counted.
 """
 

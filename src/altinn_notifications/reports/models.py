@@ -9,10 +9,10 @@ from typing import Any
 from altinn_notifications.providers.base import DeliveryReport
 from altinn_notifications.vocabulary import Channel
 
-#: `deaddeliveryreports.channel` / `deliveryreportretries.channel` (spec 8: 1 ACS, 2 LINK).
+#: `deaddeliveryreports.channel` / `deliveryreportretries.channel` (docs/compatibility.md C18: 1 ACS, 2 LINK).
 CHANNEL_CODE: dict[Channel, int] = {"email": 1, "sms": 2}
 
-#: Dead-report reasons (spec 8, 10.8).
+#: Dead-report reasons (docs/compatibility.md C14, C18).
 RETRY_THRESHOLD_EXCEEDED = "RETRY_THRESHOLD_EXCEEDED"
 NOTIFICATION_EXPIRED = "NOTIFICATION_EXPIRED"
 UNRECOGNIZED_SEND_RESULT = "UNRECOGNIZED_SEND_RESULT"

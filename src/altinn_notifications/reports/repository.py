@@ -1,5 +1,5 @@
 """SQL of delivery reports waiting for their notification (`deliveryreportretries`) and of dead reports
-(`deaddeliveryreports`, spec 8)."""
+(`deaddeliveryreports`, docs/compatibility.md C18)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Vendor delivery-report webhooks, at the reference's paths (spec 5.4, 5.5).
+"""Vendor delivery-report webhooks, at the reference's paths (docs/compatibility.md C14).
 
 - `POST /notifications/email/api/v1/reports?accesskey=...`: Azure Event Grid (ACS email). The access key
   (`NOTIFICATIONS_ACS_REPORTS_ACCESS_KEY`) is compared in constant time, else 401 "Unauthorized client".

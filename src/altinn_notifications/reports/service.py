@@ -1,4 +1,4 @@
-"""Delivery reports (spec 10.8): apply by vendor reference, retry the ones that overtook their send result,
+"""Delivery reports (docs/compatibility.md C14): apply by vendor reference, retry the ones that overtook their send result,
 dead-letter what cannot be applied, and replay dead reports on the operator's request.
 
 Everything a report needs is in the database before anyone is told "received": the vendor webhooks (API

@@ -1,1 +1,1 @@
-"""Statistics for operators and the data warehouse: monthly metrics per org, daily Parquet exports (spec 5.2)."""
+"""Statistics for operators and the data warehouse: monthly metrics per org, daily Parquet exports (docs/compatibility.md C17)."""

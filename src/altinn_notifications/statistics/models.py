@@ -1,4 +1,4 @@
-"""Shapes of the statistics (spec 5.2): monthly counts per org, daily per-notification rows, an export file."""
+"""Shapes of the statistics (docs/compatibility.md C17): monthly counts per org, daily per-notification rows, an export file."""
 
 from __future__ import annotations
 

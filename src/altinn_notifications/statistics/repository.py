@@ -1,4 +1,4 @@
-"""SQL of the statistics (spec 5.2, `get_metrics_v2`, `get_sms_metrics`, `get_email_metrics`).
+"""SQL of the statistics (docs/compatibility.md C17, `get_metrics_v2`, `get_sms_metrics`, `get_email_metrics`).
 
 The reference serves the daily exports from materialized views (`sms_metrics_recent`,
 `email_metrics_recent`: final results of the last two days) refreshed nightly by pg_cron. We have no

@@ -1,4 +1,4 @@
-"""Metrics endpoints (spec 5.2), hidden from OpenAPI.
+"""Metrics endpoints (docs/compatibility.md C17), hidden from OpenAPI.
 
 `GET`/`POST /metrics` (the monthly page) are unauthenticated as in the reference (network-protected);
 `POST /metrics/sms` and `/metrics/email` (the daily Parquet exports) need the `X-API-Key` header.

@@ -1,4 +1,4 @@
-"""Statistics rules (spec 5.2): the monthly page, the daily Parquet exports and their API key.
+"""Statistics rules (docs/compatibility.md C17): the monthly page, the daily Parquet exports and their API key.
 
 The daily exports cover *yesterday* (UTC) and hold one row per notification in a final state; the file,
 its name and its headers are those the reference's data-warehouse consumer expects.
@@ -236,7 +236,7 @@ def export_headers(export: ParquetExport) -> dict[str, str]:
         "Content-Disposition": f"attachment; filename=\"{_header_safe(name)}\"; filename*=UTF-8''{quote(name)}",
         "X-File-Hash": export.file_hash,
         "X-File-Size": str(export.file_size),
-        # The spec names the row count header `X-Total-FileTransferCount`; the reference's code sends
+        # The reference's documentation names the row count header `X-Total-FileTransferCount`; the reference's code sends
         # `X-Total-FileTransfer-Count`. Both are sent so that either reading works.
         "X-Total-FileTransferCount": count,
         "X-Total-FileTransfer-Count": count,

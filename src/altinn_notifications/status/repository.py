@@ -17,7 +17,7 @@ from altinn_notifications.vocabulary import EMAIL_PENDING, SMS_PENDING, sql_list
 _EMAIL_PENDING = sql_list(EMAIL_PENDING)
 _SMS_PENDING = sql_list(SMS_PENDING)
 
-# Lifecycle names of spec 9.4, computed in SQL so a feed entry is one statement.
+# Lifecycle names of docs/compatibility.md C9, computed in SQL so a feed entry is one statement.
 _EMAIL_LIFECYCLE = """CASE n.result::text
     WHEN 'Failed_InvalidEmailFormat' THEN 'Email_Failed_InvalidFormat'
     WHEN 'Failed_SupressedRecipient' THEN 'Email_Failed_SuppressedRecipient'
@@ -110,7 +110,7 @@ class CompletionRepository:
 
 # --- the status feed (reads) ---
 
-# Entries younger than this are not served: a lower `_id` may still be committing (spec 4.5, 12).
+# Entries younger than this are not served: a lower `_id` may still be committing (docs/compatibility.md C9, C20).
 FEED_VISIBILITY_DELAY = timedelta(seconds=2)
 _MAX_BIGINT = 2**63 - 1
 
@@ -148,7 +148,7 @@ class FeedRepository:
         return [{"sequenceNumber": r["_id"], **r["orderstatus"]} for r in rows]
 
     async def page(self, creator: str, seq: int, limit: int, *, descending: bool) -> list[dict[str, Any]]:
-        """One page of the creator's feed after (asc) or before (desc) the cursor `seq` (spec 4.5).
+        """One page of the creator's feed after (asc) or before (desc) the cursor `seq` (docs/compatibility.md C9).
 
         `seq` is exclusive; descending with `seq = 0` starts from the newest entry. Each entry is the
         stored order status with its `sequenceNumber` first.
@@ -169,7 +169,7 @@ class FeedRepository:
 class ShipmentRecipientRow:
     kind: str  # 'Email' | 'SMS'
     destination: str
-    status: str  # lifecycle name of spec 9.4, computed in SQL (shared with the status feed)
+    status: str  # lifecycle name of docs/compatibility.md C9, computed in SQL (shared with the status feed)
     last_update: datetime
 
 
@@ -220,7 +220,7 @@ class ShipmentRepository:
                     last_update=r["resulttime"],
                 )
                 for r in rows
-                # No notifications: one row of NULLs. Only SQL NULL destinations are skipped (spec 4.4).
+                # No notifications: one row of NULLs. Only SQL NULL destinations are skipped (docs/compatibility.md C9).
                 if r["kind"] is not None and r["destination"] is not None
             ],
         )

@@ -1,4 +1,4 @@
-"""v1 status and notification summary endpoints (spec 3.8, 3.10, 3.11)."""
+"""v1 status and notification summary endpoints (docs/compatibility.md C9)."""
 
 from __future__ import annotations
 

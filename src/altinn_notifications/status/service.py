@@ -1,4 +1,4 @@
-"""Notification summaries with the reference's texts and counting rules (spec 3.10, 3.11, 9.7).
+"""Notification summaries with the reference's texts and counting rules (docs/compatibility.md C9, 9.7).
 
 The order with its status is composed in `orders.order_status`: orders is the lower layer.
 """

@@ -1,7 +1,7 @@
-"""Shipment tracking (spec 4.4) and the status feed (spec 4.5): response shapes and the rules around them.
+"""Shipment tracking (docs/compatibility.md C9) and the status feed (docs/compatibility.md C9): response shapes and the rules around them.
 
 A shipment is an order of any type; its manifest lists every email and SMS notification with its lifecycle
-name (spec 9.4). The feed serves the entries written at order completion (`status.completion`), scoped to
+name (docs/compatibility.md C9). The feed serves the entries written at order completion (`status.completion`), scoped to
 the creator, in pages over the index (creatorname, _id).
 """
 
@@ -18,7 +18,7 @@ from altinn_notifications.errors import CodedProblem, RequestValidationFailed
 from altinn_notifications.orders.models import ApiModel, OrderType
 from altinn_notifications.status.repository import FeedRepository, ShipmentRepository
 
-STATUS_FEED_MAX_PAGE_SIZE = 500  # `StatusFeedMaxPageSize` (spec 12)
+STATUS_FEED_MAX_PAGE_SIZE = 500  # `StatusFeedMaxPageSize` (docs/compatibility.md C20)
 SEQ_NEGATIVE = "Sequence number cannot be less than 0."
 
 
@@ -27,7 +27,7 @@ def shipment_not_found() -> CodedProblem:
 
 
 class ProcessingLifecycleExt(enum.StrEnum):
-    """External lifecycle names of orders and notifications (spec 9.4)."""
+    """External lifecycle names of orders and notifications (docs/compatibility.md C9)."""
 
     Order_Registered = "Order_Registered"
     Order_Processing = "Order_Processing"
@@ -136,7 +136,7 @@ async def get_shipment(conn: Connection, shipment_id: UUID, creator: str) -> Not
 
 
 def feed_page_size(requested: int | None) -> int:
-    """`pageSize` clamped into [1, StatusFeedMaxPageSize]; absent means the maximum (spec 4.5)."""
+    """`pageSize` clamped into [1, StatusFeedMaxPageSize]; absent means the maximum (docs/compatibility.md C9)."""
     if requested is None:
         return STATUS_FEED_MAX_PAGE_SIZE
     return max(1, min(requested, STATUS_FEED_MAX_PAGE_SIZE))
@@ -161,7 +161,7 @@ class FeedQuery:
 
 
 def feed_query(seq: int, page_size: int | None, order_by: str | None) -> FeedQuery:
-    """Validate and normalise the feed's query parameters (spec 4.5); 400 ValidationProblemDetails if bad."""
+    """Validate and normalise the feed's query parameters (docs/compatibility.md C9); 400 ValidationProblemDetails if bad."""
     errors: dict[str, list[str]] = {}
     direction = parse_order_by(order_by)
     if direction is None:

@@ -1,4 +1,4 @@
-"""v2 shipment endpoints: delivery manifest (spec 4.4) and status feed (spec 4.5)."""
+"""v2 shipment endpoints: delivery manifest (docs/compatibility.md C9) and status feed (docs/compatibility.md C9)."""
 
 from __future__ import annotations
 

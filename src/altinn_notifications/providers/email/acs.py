@@ -6,7 +6,7 @@ while here the operation id is stored in the database and polled by any worker (
 It would also bring azure-core and an aiohttp transport next to the httpx used for every other outbound
 call. The wire format is small: one signed POST and one signed GET.
 
-Send (spec 10.7.1): `POST {endpoint}/emails:send?api-version=2023-03-31` with `senderAddress`, one `to`
+Send (docs/compatibility.md C12): `POST {endpoint}/emails:send?api-version=2023-03-31` with `senderAddress`, one `to`
 recipient, `content.subject` and `content.plainText` or `content.html`, and `attachments` (base64) when the
 message has any. The `Operation-Id` header is the notification id, so every attempt of one notification
 names the same ACS operation and a resend after an ambiguous failure (connection lost after ACS accepted)
@@ -24,7 +24,7 @@ Authentication: ACS access-key HMAC-SHA256 request signing. Each request carries
 SignedHeaders=x-ms-date;host;x-ms-content-sha256&Signature=<sig>`, where `sig` is the base64 HMAC-SHA256,
 keyed with the base64-decoded access key, of `VERB\\n<path and query>\\n<x-ms-date>;<host>;<content hash>`.
 
-Error mapping (spec 9.5), for the send and the poll alike:
+Error mapping (docs/compatibility.md C12), for the send and the poll alike:
 
 | ACS answer                                                  | outcome                                       |
 |-------------------------------------------------------------|-----------------------------------------------|
@@ -83,7 +83,7 @@ _RUNNING = frozenset({"notstarted", "running"})
 EVENT_VALIDATION = "Microsoft.EventGrid.SubscriptionValidationEvent"
 EVENT_DELIVERY_REPORT = "Microsoft.Communication.EmailDeliveryReportReceived"
 
-#: Delivery-report `status` → result (spec 9.5); anything else is an invalid report.
+#: Delivery-report `status` → result (docs/compatibility.md C12); anything else is an invalid report.
 REPORT_STATUS: Mapping[str, str] = {
     "delivered": "Delivered",
     "bounced": "Failed_Bounced",
@@ -162,7 +162,7 @@ def _error_of(body: Any) -> tuple[str, str]:
 def classify_error(
     status: int | None, code: str, message: str, headers: Mapping[str, str] | None = None
 ) -> SendOutcome:
-    """Spec 9.5 send-time mapping (see the module docstring's table)."""
+    """docs/compatibility.md C12 send-time mapping (see the module docstring's table)."""
     detail = f"acs {status if status is not None else 'no response'} {code}".rstrip()
     if status == 429 or code == "TooManyRequests":
         return SendOutcome(
@@ -305,7 +305,7 @@ class AcsEmailProvider:
             await self._http.aclose()
 
 
-# --- Event Grid delivery reports (spec 5.4, 9.5) ---
+# --- Event Grid delivery reports (docs/compatibility.md C12, C14) ---
 
 
 @dataclass

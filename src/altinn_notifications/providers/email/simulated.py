@@ -1,4 +1,4 @@
-"""A simulated email vendor: the outcome follows the recipient address (DESIGN.md, "Simulated providers").
+"""A simulated email vendor: the outcome follows the recipient address (docs/compatibility.md C13).
 
 | recipient                 | send outcome                                        | later report          |
 |---------------------------|-----------------------------------------------------|-----------------------|

@@ -57,7 +57,7 @@ log = structlog.get_logger(__name__)
 
 TlsMode = Literal["none", "starttls", "tls"]
 
-#: Pause of the whole channel after a rate-limit reply without a stated delay (spec 10.7.1: 60 s).
+#: Pause of the whole channel after a rate-limit reply without a stated delay (docs/compatibility.md C12: 60 s).
 RATE_LIMIT_DEFAULT_SECONDS = 60.0
 
 _TRANSIENT = "Failed_TransientError"

@@ -1,4 +1,4 @@
-"""SMS through LINK Mobility's PSWin gateway, XML interface over HTTP(S) (spec 10.7.2, 9.6, 5.5).
+"""SMS through LINK Mobility's PSWin gateway, XML interface over HTTP(S) (docs/compatibility.md C12, C14).
 
 Sources for the wire format: the PSWinCom wiki pages "Gateway XML API" (send request elements),
 "Send message response XML" (response DTD), "Receive delivery report request XML" and "Receive message
@@ -20,7 +20,7 @@ Send request, one message per request (a notification is one send):
   UCS-2 (UTF-16BE) bytes (see `segments.py` for the decision and the segment count).
 
 Response: `<SESSION><LOGON>OK</LOGON><REASON/><MSGLST><MSG><ID>1</ID><REF>..</REF><STATUS>OK</STATUS>
-<INFO/></MSG></MSGLST></SESSION>`. Mapping (spec 9.6):
+<INFO/></MSG></MSGLST></SESSION>`. Mapping (docs/compatibility.md C12):
 
 | gateway answer                                   | outcome                                       |
 |--------------------------------------------------|-----------------------------------------------|
@@ -65,7 +65,7 @@ from altinn_notifications.providers.sms.segments import is_gsm7
 
 log = structlog.get_logger(__name__)
 
-#: Gateway errors are retried after 5, 10, 15 and 30 minutes, then the SMS fails (spec 10.7.2, 12).
+#: Gateway errors are retried after 5, 10, 15 and 30 minutes, then the SMS fails (docs/compatibility.md C12, C20).
 DEFAULT_RETRY_DELAYS: tuple[float, ...] = (300.0, 600.0, 900.0, 1800.0)
 MAX_ALPHANUMERIC_SENDER = 11
 MAX_NUMERIC_SENDER = 15
@@ -73,7 +73,7 @@ UNICODE_OP = "9"
 
 _TRANSIENT = "Failed_TransientError"
 
-#: Delivery-report `STATE` → result (spec 9.6).
+#: Delivery-report `STATE` → result (docs/compatibility.md C12).
 REPORT_STATE: Mapping[str, str] = {
     "DELIVRD": "Delivered",
     "EXPIRED": "Failed_Expired",
@@ -153,7 +153,7 @@ def _text(element: ET.Element | None, tag: str) -> str:
 
 
 def classify_send_response(body: bytes) -> SendOutcome:
-    """Spec 9.6 mapping of the gateway's XML answer to one message (see the module docstring's table)."""
+    """docs/compatibility.md C12 mapping of the gateway's XML answer to one message (see the module docstring's table)."""
     try:
         root = parse_xml(body)
     except XmlRejected:
@@ -236,7 +236,7 @@ class LinkMobilitySmsProvider:
             await self._http.aclose()
 
 
-# --- delivery reports (spec 5.5, 9.6) ---
+# --- delivery reports (docs/compatibility.md C12, C14) ---
 
 
 @dataclass

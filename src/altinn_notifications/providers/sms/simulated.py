@@ -1,4 +1,4 @@
-"""A simulated SMS gateway: the outcome is decided by the mobile number (DESIGN.md, "Simulated providers").
+"""A simulated SMS gateway: the outcome is decided by the mobile number (docs/compatibility.md C13).
 
 | number        | send outcome                                                  | later report      |
 |---------------|---------------------------------------------------------------|-------------------|

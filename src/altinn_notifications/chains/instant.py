@@ -268,7 +268,7 @@ async def release_instant(conn: Connection, plan: InstantPlan) -> None:
 async def send_instant(
     plan: InstantPlan, email_provider: EmailProvider, sms_provider: SmsProvider
 ) -> SendOutcome:
-    """The synchronous hand-off (docs/compatibility.md C8 (flow step 4, the hand-off)), before anything is stored: a failed call or a transient
+    """The synchronous hand-off (docs/compatibility.md C8, flow step 4), before anything is stored: a failed call or a transient
     outcome → 503 `NOT-00004`, and the caller stores nothing."""
     channel = "email" if isinstance(plan.message, EmailMessage) else "sms"
     try:

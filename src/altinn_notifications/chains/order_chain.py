@@ -115,7 +115,7 @@ def needs_contact_lookup(plan: ChainPlan) -> bool:
 
 
 async def ensure_contact_points(plan: ChainPlan, port: ContactPointsPort) -> None:
-    """Registration-time lookup (docs/compatibility.md C6 (registration-time lookup)), blocking in v2: any recipient of any order (main or
+    """Registration-time lookup (docs/compatibility.md C6, registration-time lookup), blocking in v2: any recipient of any order (main or
     reminder) without contact information → 422 `NOT-00001`. Reserved persons are not "missing"."""
     results = await asyncio.gather(
         *(

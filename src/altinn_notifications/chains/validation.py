@@ -1,7 +1,7 @@
 """Business validation of the v2 requests: the reference's FluentValidation rules (docs/compatibility.md C5, C6, C7, C8).
 
 Each ``validate_*`` function returns the ``errors`` map of a ValidationProblemDetails body (docs/compatibility.md C3); an
-empty dict means valid. It runs after binding (docs/compatibility.md C3 (order of checks)): missing or empty ``[Required]`` values and
+empty dict means valid. It runs after binding (docs/compatibility.md C3, order of checks): missing or empty ``[Required]`` values and
 unknown enum names never reach it.
 
 Keys are the FluentValidation property paths of the reference, built from its C# property names (which

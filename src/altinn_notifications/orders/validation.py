@@ -1,7 +1,7 @@
 """Business validation of the v1 order requests: the reference's FluentValidation rules (docs/compatibility.md C4, C5).
 
 Each ``validate_*`` function returns the ``errors`` map of a ValidationProblemDetails body (docs/compatibility.md C3):
-an empty dict means the request is valid. It runs after binding (docs/compatibility.md C3 (order of checks)): missing properties,
+an empty dict means the request is valid. It runs after binding (docs/compatibility.md C3, order of checks): missing properties,
 empty ``subject``/``body`` strings and unknown enum names never reach it.
 
 Error keys are the property paths the reference's FluentValidation rules produce (PascalCase C# names).

@@ -66,7 +66,7 @@ def resolve_placeholders(text: str, recipient: ResolvedRecipient, names: dict[st
     """Customised text for a recipient identified by org number or NIN; None when it stays the template.
 
     `$recipientNumber$` is the org number for organisations and blank for persons (a NIN is never written
-    into a message). Without a register match the placeholders stay verbatim (docs/compatibility.md C10 (placeholders)).
+    into a message). Without a register match the placeholders stay verbatim (docs/compatibility.md C10, placeholders).
     """
     if not has_placeholder(text):
         return None

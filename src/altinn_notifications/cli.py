@@ -6,6 +6,7 @@ import signal
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import typer
 
@@ -30,23 +31,15 @@ BaseOpt = Annotated[str | None, typer.Option(help="Base URI of links [NOTIFICATI
 
 
 def _public_url(url: str) -> str:
-    """`url` without what may be secret: its password (user names stay) and its query string."""
-    from urllib.parse import urlsplit, urlunsplit
-
+    """`url` without what may be secret: its password (the user name stays) and query parameters whose
+    names say password, key, secret, signature or token."""
     parts = urlsplit(url)
     netloc = parts.netloc.rpartition("@")[2]
     if parts.username:
         netloc = f"{parts.username}@{netloc}"
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-
-
-def _acs_endpoint(connection_string: str) -> str:
-    """The endpoint of an ACS connection string (`endpoint=https://...;accesskey=...`), nothing else."""
-    for part in connection_string.split(";"):
-        key, _, value = part.partition("=")
-        if key.strip().lower() == "endpoint":
-            return _public_url(value.strip())
-    return "?"
+    secret = ("pass", "key", "secret", "sig", "token")
+    query = [(k, v) for k, v in parse_qsl(parts.query) if not any(word in k.lower() for word in secret)]
+    return urlunsplit((parts.scheme, netloc, parts.path, urlencode(query, safe="/"), ""))
 
 
 def listen_url(settings: Settings) -> str:
@@ -57,7 +50,7 @@ def listen_url(settings: Settings) -> str:
 def startup_summary(settings: Settings) -> dict[str, str]:
     """What the start-up line tells besides where the service listens: its database, providers, registers.
 
-    Never a secret: URLs lose their passwords and query strings, provider credentials are left out.
+    Never a secret: URLs lose their passwords and secret parameters, provider credentials are left out.
     """
     fields: dict[str, str] = {}
     fields["database"] = (
@@ -68,7 +61,10 @@ def startup_summary(settings: Settings) -> dict[str, str]:
     if settings.email_provider == "smtp":
         fields["email"] = f"smtp {settings.smtp_host}:{settings.smtp_port}"
     elif settings.email_provider == "acs" and settings.acs_connection_string is not None:
-        fields["email"] = "acs " + _acs_endpoint(settings.acs_connection_string.get_secret_value())
+        from altinn_notifications.providers.email.acs import parse_connection_string
+
+        endpoint = parse_connection_string(settings.acs_connection_string.get_secret_value()).endpoint
+        fields["email"] = f"acs {_public_url(endpoint)}"
     else:
         fields["email"] = settings.email_provider
     fields["sms"] = (

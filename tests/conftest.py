@@ -89,19 +89,6 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         stop_embedded_postgres(EMBEDDED_DIR)
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the groups
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """In an xdist worker: the slow tests first, so that they start at once instead of making the tail,
-    and the slow tests of one module in one group (with `--dist loadgroup`: one worker, one after the
-    other), so that a module's timed scale tests or server processes do not compete with each other."""
-    if not hasattr(config, "workerinput"):
-        return
-    slow = [item for item in items if item.get_closest_marker("slow")]
-    for item in slow:
-        item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
-    items[:] = slow + [item for item in items if not item.get_closest_marker("slow")]
-
-
 async def _create_database(server: str) -> str:
     name = f"an_test_{_worker_id()}_{secrets.token_hex(4)}"
     conn = await asyncpg.connect(server)

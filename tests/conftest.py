@@ -1,11 +1,23 @@
 """Shared fixtures: a real PostgreSQL (the machine's, when a URL is given, else embedded), the app, tokens.
 
 Set NOTIFICATIONS_TEST_DATABASE_URL (a server URL; a fresh database is created on it for the session)
-to run against an external PostgreSQL; otherwise an embedded PostgreSQL (pgserver) is used.
+to run against an external PostgreSQL; otherwise an embedded PostgreSQL (pgserver) is used, in
+`.data/test` of the checkout, and stopped when the run ends.
+
+With pytest-xdist (`-n 2`) every worker process has its own database on the one server, created and
+migrated when its first test needs it; the workers share the embedded server, which the first of them
+to need it starts.
+
+Each test gets its own `Container` (`container`, a copy of the session's over emptied tables). A test
+that needs other parts asks `make_container(email_provider=..., settings=...)` for a copy with those
+parts and hands it to what it builds (`make_client(c)`, `run_workers(container=c)`); a module whose
+tests all need the same parts overrides the `container` fixture with such a copy, and the fixtures
+built on `container` (`client`, `run_workers`, ...) use it. The session's container is never changed.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import secrets
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -22,7 +34,7 @@ from altinn_notifications.auth.dev import mint_token
 from altinn_notifications.bootstrap import Container, build_container
 from altinn_notifications.config import SCOPE_CREATE, Settings
 from altinn_notifications.db import migrate
-from altinn_notifications.db.embedded import start_embedded_postgres
+from altinn_notifications.db.embedded import start_embedded_postgres, stop_embedded_postgres
 from altinn_notifications.logging import configure_logging
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,17 +47,50 @@ def _with_database(url: str, name: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
 
 
+EMBEDDED_DIR = ROOT / ".data" / "test"
+_EXTERNAL = "NOTIFICATIONS_TEST_DATABASE_URL"
+# Set where this process starts (or reuses) the embedded server; an xdist worker reports it to the controller.
+_USED_EMBEDDED = "used_embedded_postgres"
+_embedded_used = False
+
+
+def _worker_id() -> str:
+    """The xdist worker's id (`gw0`, `gw1`, ...), `main` when not run by xdist."""
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
 @pytest.fixture(scope="session")
-def server_url() -> str:
+def server_url(pytestconfig: pytest.Config) -> str:
     """URL of a PostgreSQL server to create test databases on."""
-    external = os.environ.get("NOTIFICATIONS_TEST_DATABASE_URL")
+    global _embedded_used
+    external = os.environ.get(_EXTERNAL)
     if external:
         return external
-    return start_embedded_postgres(ROOT / ".data" / "test", keep_running=True)
+    # Kept running past this process: the xdist workers share it; `pytest_unconfigure` stops it at the end.
+    url = start_embedded_postgres(EMBEDDED_DIR, keep_running=True)
+    _embedded_used = True
+    workeroutput = getattr(pytestconfig, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput[_USED_EMBEDDED] = True
+    return url
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """xdist (controller): a worker finished; note whether it used the embedded server."""
+    global _embedded_used
+    if getattr(node, "workeroutput", {}).get(_USED_EMBEDDED):
+        _embedded_used = True
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Stop the embedded server when this run used it (in the controller of an xdist run, after its workers)."""
+    if not hasattr(config, "workerinput") and _embedded_used and not os.environ.get(_EXTERNAL):
+        stop_embedded_postgres(EMBEDDED_DIR)
 
 
 async def _create_database(server: str) -> str:
-    name = "an_test_" + secrets.token_hex(4)
+    name = f"an_test_{_worker_id()}_{secrets.token_hex(4)}"
     conn = await asyncpg.connect(server)
     try:
         await conn.execute(f'CREATE DATABASE "{name}"')
@@ -103,23 +148,68 @@ async def _session_container(settings: Settings, database_url: str) -> AsyncIter
 
 
 @pytest.fixture
-async def container(_session_container: Container) -> Container:
-    """The session's container, over tables emptied for this test."""
+async def empty_tables(_session_container: Container) -> None:
+    """Every table of the session's database emptied for this test."""
     async with _session_container.pool.acquire() as conn:
         tables = await conn.fetch(
             "SELECT tablename FROM pg_tables WHERE schemaname = 'notifications' AND tablename <> 'alembic_version'"
         )
         names = ", ".join(f"notifications.{t['tablename']}" for t in tables)
         await conn.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
-    return _session_container
+
+
+ContainerFactory = Callable[..., Container]
 
 
 @pytest.fixture
-async def client(container: Container) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(container)
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-        yield http
+def make_container(_session_container: Container, empty_tables: None) -> ContainerFactory:
+    """Containers of this test with some parts replaced: `make_container(email_provider=fake, settings=s)`.
+
+    Each is a new object (`dataclasses.replace`) sharing the pool, HTTP client and all parts not replaced
+    with the session's container, which stays as it is. Whoever creates a replacement closes it.
+    """
+
+    def make(**overrides: Any) -> Container:
+        return dataclasses.replace(_session_container, **overrides)
+
+    return make
+
+
+@pytest.fixture
+def container(make_container: ContainerFactory) -> Container:
+    """This test's container, over emptied tables (override it in a module to replace parts for all tests)."""
+    return make_container()
+
+
+AppFactory = Callable[[Container], Any]
+ClientFactory = Callable[[Container], httpx.AsyncClient]
+
+
+@pytest.fixture
+def app_factory() -> AppFactory:
+    """How the tests' clients build the app over a container (a conftest may mount more routers)."""
+    return create_app
+
+
+@pytest.fixture
+async def make_client(app_factory: AppFactory) -> AsyncIterator[ClientFactory]:
+    """In-process HTTP clients of the app over a given container (closed after the test)."""
+    opened: list[httpx.AsyncClient] = []
+
+    def make(over: Container) -> httpx.AsyncClient:
+        transport = httpx.ASGITransport(app=app_factory(over), raise_app_exceptions=False)
+        http = httpx.AsyncClient(transport=transport, base_url="http://testserver")
+        opened.append(http)
+        return http
+
+    yield make
+    for http in opened:
+        await http.aclose()
+
+
+@pytest.fixture
+def client(container: Container, make_client: ClientFactory) -> httpx.AsyncClient:
+    return make_client(container)
 
 
 TokenFactory = Callable[..., str]

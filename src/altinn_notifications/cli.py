@@ -6,10 +6,17 @@ import signal
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import typer
 
-from altinn_notifications.config import SCOPE_CREATE, Settings, SettingsError, load_settings
+from altinn_notifications.config import (
+    SCOPE_CREATE,
+    Settings,
+    SettingsError,
+    load_settings,
+    parse_connection_string,
+)
 
 app = typer.Typer(help="Self-hostable, API-compatible Altinn Notifications.", no_args_is_help=True)
 
@@ -29,6 +36,72 @@ DataOpt = Annotated[Path | None, typer.Option(help="Data folder [NOTIFICATIONS_D
 BaseOpt = Annotated[str | None, typer.Option(help="Base URI of links [NOTIFICATIONS_BASE_URI].")]
 
 
+def _public_url(url: str) -> str:
+    """`url` without what may be secret: its password (the user name stays) and query parameters whose
+    names say password, key, secret, signature or token."""
+    parts = urlsplit(url)
+    netloc = parts.netloc.rpartition("@")[2]
+    if parts.username:
+        netloc = f"{parts.username}@{netloc}"
+    secret = ("pass", "key", "secret", "sig", "token")
+    query = [(k, v) for k, v in parse_qsl(parts.query) if not any(word in k.lower() for word in secret)]
+    return urlunsplit((parts.scheme, netloc, parts.path, urlencode(query, safe="/"), ""))
+
+
+def listen_url(settings: Settings) -> str:
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    return f"http://{host}:{settings.port}"
+
+
+def startup_summary(settings: Settings) -> dict[str, str]:
+    """What the start-up line tells besides where the service listens: its database, providers, registers.
+
+    Never a secret: URLs lose their passwords and secret parameters, provider credentials are left out.
+    """
+    fields: dict[str, str] = {}
+    fields["database"] = (
+        _public_url(settings.database_url)
+        if settings.database_url
+        else f"embedded at {(settings.data_dir / 'pg').resolve()}"
+    )
+    if settings.email_provider == "smtp":
+        fields["email"] = f"smtp {settings.smtp_host}:{settings.smtp_port}"
+    elif settings.email_provider == "acs" and settings.acs_connection_string is not None:
+        endpoint = parse_connection_string(settings.acs_connection_string.get_secret_value()).endpoint
+        fields["email"] = f"acs {_public_url(endpoint)}"
+    else:
+        fields["email"] = settings.email_provider
+    fields["sms"] = (
+        f"linkmobility {_public_url(str(settings.linkmobility_url))}"
+        if settings.sms_provider == "linkmobility" and settings.linkmobility_url
+        else settings.sms_provider
+    )
+    registers = {
+        "profile": settings.profile_url,
+        "register": settings.register_url,
+        "authorization": settings.authorization_url,
+    }
+    fields["registers"] = (
+        ", ".join(f"{name} {_public_url(str(url)) if url else 'local'}" for name, url in registers.items())
+        if any(registers.values())
+        else "local"
+    )
+    return fields
+
+
+def startup_line(settings: Settings, command: str, *, listens: bool = True) -> tuple[str, dict[str, str]]:
+    """The one start-up line: its event (the command, and where it listens) and its fields."""
+    event = f"altinn-notifications {command}" + (f", listening on {listen_url(settings)}" if listens else "")
+    return event, startup_summary(settings)
+
+
+def _announce(settings: Settings, command: str, *, listens: bool = True) -> None:
+    import structlog
+
+    event, fields = startup_line(settings, command, listens=listens)
+    structlog.get_logger("altinn_notifications").info(event, **fields)
+
+
 def _run_api(settings: Settings, *, run_workers: bool) -> None:
     import uvicorn
 
@@ -44,6 +117,7 @@ def _run_api(settings: Settings, *, run_workers: bool) -> None:
             _run_api_processes(settings)
             return
         typer.echo("NOTIFICATIONS_API_PROCESSES applies to `api`; `serve` runs one process", err=True)
+    _announce(settings, "serve" if run_workers else "api")
     uvicorn.run(_api_app(settings, run_workers=run_workers), **_uvicorn_options(settings))
 
 
@@ -70,6 +144,7 @@ def _run_api_processes(settings: Settings) -> None:
     from altinn_notifications.bootstrap import resolve_database_url
     from altinn_notifications.db import migrate
 
+    _announce(settings, f"api ({settings.api_processes} processes)")
     url = resolve_database_url(settings)
     if settings.run_migrations:
         migrate.upgrade(url)
@@ -155,6 +230,7 @@ def worker(database_url: DbOpt = None, data_dir: DataOpt = None) -> None:
 
     settings = _settings(database_url=database_url, data_dir=data_dir)
     configure_logging(settings.log_level, settings.log_format)
+    _announce(settings, "worker", listens=False)
 
     async def main() -> None:
         container = await build_container(settings)

@@ -13,6 +13,10 @@ def configure_logging(level: str = "info", fmt: str = "console") -> None:
     logging.basicConfig(format="%(message)s", stream=sys.stderr, level=numeric, force=True)
     # httpx logs every outbound URL at INFO; URLs may carry SAS signatures or identifiers.
     logging.getLogger("httpx").setLevel(max(numeric, logging.WARNING))
+    # Alembic narrates every migration step at INFO ("Context impl", "Running upgrade ..."): shown at debug.
+    logging.getLogger("alembic").setLevel(
+        numeric if numeric <= logging.DEBUG else max(numeric, logging.WARNING)
+    )
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer()
         if fmt == "json"

@@ -9,6 +9,7 @@ import httpx
 
 from altinn_notifications.bootstrap import Container
 from tests.api.helpers import V1, add_notification, set_order_status
+from tests.conftest import ContainerFactory
 
 
 async def test_send_condition_test_endpoint(client: httpx.AsyncClient) -> None:
@@ -74,18 +75,13 @@ async def test_terminate_expired_trigger_fails_stale_notifications_and_completes
         assert await conn.fetchval("SELECT count(*) FROM statusfeed") == 1
 
 
-async def test_triggers_can_be_switched_off(container: Container) -> None:
+async def test_triggers_can_be_switched_off(container: Container, make_container: ContainerFactory) -> None:
     from altinn_notifications.api.app import create_app
 
     settings = container.settings.model_copy(update={"triggers_enabled": False})
-    original = container.settings
-    container.settings = settings
-    try:
-        transport = httpx.ASGITransport(app=create_app(container))
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-            assert (await http.post(f"{V1}/trigger/sendemail")).status_code == 404
-    finally:
-        container.settings = original
+    transport = httpx.ASGITransport(app=create_app(make_container(settings=settings)))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        assert (await http.post(f"{V1}/trigger/sendemail")).status_code == 404
 
 
 async def test_metrics_are_exposed(client: httpx.AsyncClient, auth: dict[str, str]) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +14,7 @@ from altinn_notifications.bootstrap import Container
 from altinn_notifications.chains import router as chains_router
 from altinn_notifications.providers.base import EmailMessage, ReportSink, SendOutcome, SmsMessage
 from tests.api.helpers import V1
+from tests.conftest import AppFactory, ClientFactory, ContainerFactory
 from tests.pipeline.conftest import run_workers  # noqa: F401  (re-exported fixture)
 
 
@@ -27,18 +27,14 @@ def app_with_chains(container: Container) -> Any:
 
 
 @pytest.fixture
-async def client(container: Container) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app_with_chains(container), raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-        yield http
+def app_factory() -> AppFactory:
+    return app_with_chains
 
 
 @pytest.fixture
-async def validation_client(_session_container: Container) -> AsyncIterator[httpx.AsyncClient]:
+def validation_client(_session_container: Container, make_client: ClientFactory) -> httpx.AsyncClient:
     """A client for requests rejected before any database access: the tables are not emptied (fast)."""
-    transport = httpx.ASGITransport(app=app_with_chains(_session_container), raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-        yield http
+    return make_client(_session_container)
 
 
 @dataclass
@@ -73,18 +69,17 @@ class FakeProviders:
 
 
 @pytest.fixture
-def providers(container: Container) -> Iterator[FakeProviders]:
-    """Swap the container's providers for fakes for one test, then put the real ones back."""
-    saved = container.email_provider, container.sms_provider
-    fakes = FakeProviders(
+def providers() -> FakeProviders:
+    """Fake email and SMS providers; a module's `container` override puts them in (`fake_provider_container`)."""
+    return FakeProviders(
         email=FakeProvider(SendOutcome(result="Succeeded", reference="op-1")),
         sms=FakeProvider(SendOutcome(result="Accepted", reference="gw-1")),
     )
-    container.email_provider, container.sms_provider = fakes.email, fakes.sms
-    try:
-        yield fakes
-    finally:
-        container.email_provider, container.sms_provider = saved
+
+
+def fake_provider_container(make_container: ContainerFactory, providers: FakeProviders) -> Container:
+    """This test's container with the fake providers (for a module's `container` fixture)."""
+    return make_container(email_provider=providers.email, sms_provider=providers.sms)
 
 
 async def fetch(container: Container, sql: str, *args: Any) -> list[dict[str, Any]]:

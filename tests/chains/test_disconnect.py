@@ -11,7 +11,14 @@ from altinn_notifications.bootstrap import Container
 from altinn_notifications.chains.router import ensure_connected
 from altinn_notifications.errors import CodedProblem
 from tests.api.helpers import V1
-from tests.chains.conftest import FakeProviders, app_with_chains, count
+from tests.chains.conftest import FakeProviders, app_with_chains, count, fake_provider_container
+from tests.conftest import ContainerFactory
+
+
+@pytest.fixture
+def container(make_container: ContainerFactory, providers: FakeProviders) -> Container:
+    """An instant order would be handed to the fake providers."""
+    return fake_provider_container(make_container, providers)
 
 
 class _Request:

@@ -15,6 +15,7 @@ from altinn_notifications.config import Settings
 from altinn_notifications.recipients.registry import import_registry_document
 from tests.api.helpers import V1
 from tests.chains.conftest import count, fetch
+from tests.conftest import ClientFactory, ContainerFactory
 
 NIN = "16069412345"
 RESERVED_NIN = "11876995923"
@@ -300,25 +301,25 @@ async def test_external_identity_order_and_reminder_at_explicit_time(
 
 
 async def test_stale_contact_orgs_force_stale_data_for_persons(
-    client: httpx.AsyncClient, make_token: Any, container: Container, settings: Settings
+    make_client: ClientFactory,
+    make_container: ContainerFactory,
+    make_token: Any,
+    container: Container,
+    settings: Settings,
 ) -> None:
     await import_registry_document(container.pool, REGISTRY)
-    saved = container.settings
-    container.settings = settings.model_copy(update={"stale_contact_orgs": ["SKD"]})
-    try:
-        body = {
-            "idempotencyId": "skd-1",
-            "recipient": {
-                "recipientPerson": {
-                    "nationalIdentityNumber": NIN,
-                    "channelSchema": "Email",
-                    "emailSettings": EMAIL_SETTINGS,
-                }
-            },
-        }
-        response = await post(client, body, {"Authorization": f"Bearer {make_token('skd')}"})
-    finally:
-        container.settings = saved
+    client = make_client(make_container(settings=settings.model_copy(update={"stale_contact_orgs": ["SKD"]})))
+    body = {
+        "idempotencyId": "skd-1",
+        "recipient": {
+            "recipientPerson": {
+                "nationalIdentityNumber": NIN,
+                "channelSchema": "Email",
+                "emailSettings": EMAIL_SETTINGS,
+            }
+        },
+    }
+    response = await post(client, body, {"Authorization": f"Bearer {make_token('skd')}"})
     assert response.status_code == 201, response.text
     (order,) = await orders_of(container, response.json()["notificationOrderId"])
     assert order["notificationorder"]["useStaleContactInformation"] is True

@@ -8,6 +8,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import httpx
+import pytest
 
 from altinn_notifications.bootstrap import Container
 from altinn_notifications.chains.repository import ChainRepository
@@ -16,7 +17,8 @@ from altinn_notifications.queue.maintenance import MaintenanceSettings, Reservat
 from altinn_notifications.reports.repository import ReportRepository
 from altinn_notifications.status.completion import complete_orders
 from tests.api.helpers import V1
-from tests.chains.conftest import FakeProviders, count, fetch
+from tests.chains.conftest import FakeProviders, count, fake_provider_container, fetch
+from tests.conftest import ContainerFactory
 
 SMS_BODY: dict[str, Any] = {
     "idempotencyId": "otp-verification-user123-20240115103000",
@@ -40,6 +42,12 @@ EMAIL_BODY: dict[str, Any] = {
         },
     },
 }
+
+
+@pytest.fixture
+def container(make_container: ContainerFactory, providers: FakeProviders) -> Container:
+    """Instant orders are handed to the fake providers."""
+    return fake_provider_container(make_container, providers)
 
 
 async def _order(container: Container, shipment_id: str) -> dict[str, Any]:

@@ -3,7 +3,6 @@ each with its own send condition, and each produces its own notifications (spec 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,6 +15,7 @@ from altinn_notifications.bootstrap import Container
 from altinn_notifications.processing.worker import ProcessingConfig
 from tests.api.helpers import V1
 from tests.chains.conftest import fetch
+from tests.conftest import ContainerFactory
 from tests.pipeline.conftest import RunWorkers, eventually
 
 MAIN_CONDITION = "https://sender.example.no/tasks/1/notify"
@@ -42,14 +42,14 @@ class RecordingCondition:
 
 
 @pytest.fixture
-def condition(container: Container) -> Iterator[RecordingCondition]:
-    saved = container.condition
-    fake = RecordingCondition()
-    container.condition = fake
-    try:
-        yield fake
-    finally:
-        container.condition = saved
+def condition() -> RecordingCondition:
+    return RecordingCondition()
+
+
+@pytest.fixture
+def container(make_container: ContainerFactory, condition: RecordingCondition) -> Container:
+    """The workers ask the recording send-condition port."""
+    return make_container(condition=condition)
 
 
 async def _status(container: Container, order_id: str) -> str:

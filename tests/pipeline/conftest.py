@@ -25,10 +25,14 @@ RunWorkers = Callable[..., Any]
 
 @pytest.fixture
 def run_workers(container: Container) -> RunWorkers:
+    """`async with run_workers(...)`: the workers run meanwhile, over the test's `container` unless one is
+    given (`container=make_container(email_provider=...)`); the other options: poll_interval, processing,
+    dispatch, clock."""
+
     @asynccontextmanager
     async def run(**overrides: Any) -> AsyncIterator[Workers]:
         workers = Workers(
-            container,
+            overrides.get("container", container),
             WorkerConfig(
                 poll_interval=overrides.get("poll_interval", 0.2), maintenance_interval=0.5, ttl_interval=0.5
             ),

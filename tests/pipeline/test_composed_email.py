@@ -36,6 +36,7 @@ from altinn_notifications.config import SCOPE_COMPOSED_EMAIL
 from altinn_notifications.dispatch.attachments import HttpAttachmentDownloader
 from altinn_notifications.providers.email.smtp import SmtpEmailProvider
 from tests.api.helpers import V1
+from tests.conftest import ContainerFactory
 from tests.loopback import serve
 from tests.pipeline.conftest import RunWorkers, eventually
 
@@ -127,10 +128,17 @@ class Setup:
     mailbox: Mailbox
 
 
+@dataclass
+class Parts:
+    blobs: BlobServer
+    mailbox: Mailbox
+    provider: SmtpEmailProvider
+    downloader: HttpAttachmentDownloader
+
+
 @pytest.fixture
-async def composed_setup(container: Container) -> AsyncIterator[Setup]:
-    """The test container with SMTP to aiosmtpd and attachments downloaded from the loopback blob server;
-    both swapped back afterwards."""
+async def composed_parts() -> AsyncIterator[Parts]:
+    """SMTP to aiosmtpd and attachments downloaded from the loopback blob server (closed afterwards)."""
     blobs, mailbox = BlobServer(), Mailbox()
     loop = asyncio.get_running_loop()
     smtp = await loop.create_server(
@@ -141,16 +149,24 @@ async def composed_setup(container: Container) -> AsyncIterator[Setup]:
     )
     async with serve(blobs.app()) as base:
         downloader = HttpAttachmentDownloader(timeout=5.0, transport=ToLoopback(base))
-        original = container.email_provider, container.attachments
-        container.email_provider, container.attachments = provider, downloader
         try:
-            yield Setup(container, blobs, mailbox)
+            yield Parts(blobs, mailbox, provider, downloader)
         finally:
-            container.email_provider, container.attachments = original
             await downloader.close()
             await provider.close()
             smtp.close()
             await smtp.wait_closed()
+
+
+@pytest.fixture
+def container(make_container: ContainerFactory, composed_parts: Parts) -> Container:
+    """The test container with the SMTP provider and the loopback attachment source."""
+    return make_container(email_provider=composed_parts.provider, attachments=composed_parts.downloader)
+
+
+@pytest.fixture
+def composed_setup(container: Container, composed_parts: Parts) -> Setup:
+    return Setup(container, composed_parts.blobs, composed_parts.mailbox)
 
 
 async def _order(

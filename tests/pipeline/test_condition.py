@@ -30,6 +30,7 @@ from altinn_notifications.orders.models import (
 from altinn_notifications.orders.repository import OrderRepository
 from altinn_notifications.processing.condition import HttpConditionClient
 from altinn_notifications.processing.worker import ProcessingConfig
+from tests.conftest import ContainerFactory
 from tests.loopback import serve
 from tests.pipeline.conftest import RunWorkers, eventually
 
@@ -181,20 +182,19 @@ async def test_inconclusive_condition_is_retried_once_then_the_order_is_sent(
 
 
 async def test_condition_endpoint_timeout_is_inconclusive(
-    container: Container, run_workers: RunWorkers, endpoint: ConditionEndpoint
+    container: Container,
+    make_container: ContainerFactory,
+    run_workers: RunWorkers,
+    endpoint: ConditionEndpoint,
 ) -> None:
-    original = container.condition
     # Only the read times out: a generous connect timeout keeps a loaded machine from turning the test's
     # first call into a connect timeout that never reaches the endpoint.
     async with httpx.AsyncClient(timeout=httpx.Timeout(5.0, read=0.3)) as http:
-        container.condition = HttpConditionClient(http)
-        try:
-            order_id = await insert_order(container, endpoint.url("slow"))
-            processing = ProcessingConfig(condition_retry_delay=timedelta(seconds=0.5))
-            async with run_workers(processing=processing):
-                await eventually(_status_is(container, order_id, "Completed"), within=10)
-        finally:
-            container.condition = original
+        impatient = make_container(condition=HttpConditionClient(http))
+        order_id = await insert_order(container, endpoint.url("slow"))
+        processing = ProcessingConfig(condition_retry_delay=timedelta(seconds=0.5))
+        async with run_workers(container=impatient, processing=processing):
+            await eventually(_status_is(container, order_id, "Completed"), within=10)
     state = await order_state(container, order_id)
     # The slow endpoint would have said "false"; both answers came too late, so the order was sent anyway.
     assert endpoint.calls == Counter({"slow": 2})

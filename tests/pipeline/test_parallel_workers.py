@@ -22,6 +22,7 @@ from altinn_notifications.processing.worker import ProcessingConfig
 from altinn_notifications.providers.base import EmailMessage, ReportSink, SendOutcome
 from altinn_notifications.status.completion import complete_orders
 from altinn_notifications.vocabulary import OrderStatus
+from tests.conftest import ContainerFactory
 from tests.factories import email_order
 from tests.pipeline.conftest import RunWorkers, eventually
 
@@ -87,7 +88,7 @@ async def _why_not_completed(container: Container) -> str:
 
 
 async def test_two_worker_sets_process_and_send_everything_exactly_once(
-    container: Container, run_workers: RunWorkers
+    container: Container, make_container: ContainerFactory, run_workers: RunWorkers
 ) -> None:
     expected = await _insert_orders(container)
     shared: Counter[UUID] = Counter()
@@ -103,20 +104,16 @@ async def test_two_worker_sets_process_and_send_everything_exactly_once(
             )
         return open_orders == 0
 
-    original = container.email_provider
-    try:
-        container.email_provider = (
-            first  # each worker set gets its own provider instance (as a process would)
-        )
-        async with run_workers(processing=processing, dispatch=dispatch):
-            container.email_provider = second
-            async with run_workers(processing=processing, dispatch=dispatch):
-                try:
-                    await eventually(all_completed, within=15)
-                except AssertionError:
-                    raise AssertionError(await _why_not_completed(container)) from None
-    finally:
-        container.email_provider = original
+    # Each worker set gets its own provider instance (as a process would).
+    first_set, second_set = make_container(email_provider=first), make_container(email_provider=second)
+    async with (
+        run_workers(container=first_set, processing=processing, dispatch=dispatch),
+        run_workers(container=second_set, processing=processing, dispatch=dispatch),
+    ):
+        try:
+            await eventually(all_completed, within=15)
+        except AssertionError:
+            raise AssertionError(await _why_not_completed(container)) from None
 
     # Every notification was handed to a provider exactly once, and both sets did part of the work.
     assert len(shared) == TOTAL

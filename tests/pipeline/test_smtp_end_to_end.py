@@ -21,6 +21,7 @@ from altinn_notifications.bootstrap import Container
 from altinn_notifications.providers.email.smtp import SmtpEmailProvider
 from altinn_notifications.recipients.registry import import_registry_document
 from tests.api.helpers import V1
+from tests.conftest import ContainerFactory
 from tests.pipeline.conftest import RunWorkers, eventually
 
 
@@ -48,24 +49,36 @@ class Mailbox:
 
 
 @pytest.fixture
-async def smtp_container(container: Container) -> AsyncIterator[tuple[Container, Mailbox]]:
-    """The test container with its email provider swapped for SMTP to a real server on loopback."""
-    mailbox = Mailbox()
+def mailbox() -> Mailbox:
+    return Mailbox()
+
+
+@pytest.fixture
+async def smtp_provider(mailbox: Mailbox) -> AsyncIterator[SmtpEmailProvider]:
+    """The SMTP provider, to a real server on loopback delivering into `mailbox`."""
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
         lambda: SMTPServerProtocol(mailbox, hostname="smtp.test", loop=loop), "127.0.0.1", 0
     )
     port = server.sockets[0].getsockname()[1]
     provider = SmtpEmailProvider("127.0.0.1", port, local_hostname="worker.test", max_connections=4)
-    original = container.email_provider
-    container.email_provider = provider
     try:
-        yield container, mailbox
+        yield provider
     finally:
-        container.email_provider = original
         await provider.close()
         server.close()
         await server.wait_closed()
+
+
+@pytest.fixture
+def container(make_container: ContainerFactory, smtp_provider: SmtpEmailProvider) -> Container:
+    """The test container with SMTP to the loopback server as its email provider."""
+    return make_container(email_provider=smtp_provider)
+
+
+@pytest.fixture
+def smtp_container(container: Container, mailbox: Mailbox) -> tuple[Container, Mailbox]:
+    return container, mailbox
 
 
 REGISTRY = {

@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 import pytest
@@ -19,6 +20,7 @@ from altinn_notifications.orders.models import (
 )
 from altinn_notifications.orders.repository import OrderRepository
 from altinn_notifications.providers.base import EmailMessage, ReportSink, SendOutcome
+from tests.conftest import ContainerFactory
 from tests.factories import email_order
 from tests.pipeline.conftest import RunWorkers, eventually
 
@@ -103,15 +105,31 @@ Swap = Callable[[FlakyEmailProvider], FlakyEmailProvider]
 
 
 @pytest.fixture
-def swap_email_provider(container: Container) -> Iterator[Swap]:
-    original = container.email_provider
+def chosen_provider() -> dict[str, FlakyEmailProvider]:
+    return {}
+
+
+@pytest.fixture
+def swap_email_provider(chosen_provider: dict[str, FlakyEmailProvider]) -> Swap:
+    """Choose the email provider of the workers this test runs."""
 
     def swap(provider: FlakyEmailProvider) -> FlakyEmailProvider:
-        container.email_provider = provider
+        chosen_provider["email"] = provider
         return provider
 
-    yield swap
-    container.email_provider = original
+    return swap
+
+
+@pytest.fixture
+def run_workers(
+    run_workers: RunWorkers, make_container: ContainerFactory, chosen_provider: dict[str, FlakyEmailProvider]
+) -> RunWorkers:
+    """The pipeline's workers, over a copy of the test's container with the chosen email provider."""
+
+    def run(**overrides: Any) -> Any:
+        return run_workers(container=make_container(email_provider=chosen_provider["email"]), **overrides)
+
+    return run
 
 
 @pytest.mark.parametrize("raise_instead", [False, True], ids=["transient-outcome", "provider-exception"])

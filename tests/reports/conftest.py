@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,10 +32,9 @@ FAST_REPORT_RETRIES = [0.1, 0.1, 0.1]
 
 
 @pytest.fixture
-def report_settings(container: Container) -> Iterator[Container]:
-    """The container with webhook credentials and a fast report-retry schedule (restored afterwards)."""
-    original = container.settings
-    container.settings = original.model_copy(
+def report_settings(container: Container) -> Container:
+    """A copy of the test's container with webhook credentials and a fast report-retry schedule."""
+    settings = container.settings.model_copy(
         update={
             "acs_reports_access_key": SecretStr(ACCESS_KEY),
             "sms_reports_username": SMS_USER,
@@ -42,10 +42,7 @@ def report_settings(container: Container) -> Iterator[Container]:
             "report_retry_schedule_seconds": FAST_REPORT_RETRIES,
         }
     )
-    try:
-        yield container
-    finally:
-        container.settings = original
+    return dataclasses.replace(container, settings=settings)
 
 
 @pytest.fixture

@@ -4,11 +4,11 @@ is sent, polled (ACS), reported through the webhooks and completed (spec 10.7, 1
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -48,17 +48,10 @@ EMAIL_REPORTS = "/notifications/email/api/v1/reports"
 SMS_REPORTS = "/notifications/sms/api/v1/reports"
 
 
-@contextmanager
-def providers(container: Container, *, email: Any = None, sms: Any = None) -> Iterator[None]:
-    original = container.email_provider, container.sms_provider
-    if email is not None:
-        container.email_provider = email
-    if sms is not None:
-        container.sms_provider = sms
-    try:
-        yield
-    finally:
-        container.email_provider, container.sms_provider = original
+def vendors(container: Container, *, email: Any = None, sms: Any = None) -> Container:
+    """A copy of `container` with the given vendor providers (for the workers a test runs)."""
+    replaced = {"email_provider": email, "sms_provider": sms}
+    return dataclasses.replace(container, **{part: p for part, p in replaced.items() if p is not None})
 
 
 @pytest.fixture
@@ -130,9 +123,8 @@ async def test_acs_order_is_sent_polled_reported_and_completed(
             "recipients": [{"emailAddress": "ola@example.no"}],
         },
     )
-    with providers(report_settings, email=acs):
-        async with run_workers():
-            await eventually(_completed(report_settings, order_id), within=15)
+    async with run_workers(container=vendors(report_settings, email=acs)):
+        await eventually(_completed(report_settings, order_id), within=15)
     await acs.close()
     rows = await _rows(report_settings, order_id)
     assert [r["result"] for r in rows] == ["Delivered"]
@@ -168,9 +160,8 @@ async def test_acs_failed_operation_and_refused_sends_complete_the_order(
             ],
         },
     )
-    with providers(report_settings, email=acs):
-        async with run_workers():
-            await eventually(_completed(report_settings, order_id), within=15)
+    async with run_workers(container=vendors(report_settings, email=acs)):
+        await eventually(_completed(report_settings, order_id), within=15)
     await acs.close()
     assert [r["result"] for r in await _rows(report_settings, order_id)] == [
         "Failed",
@@ -189,23 +180,22 @@ async def test_acs_rate_limit_pauses_the_email_channel_then_resumes(
     order_id = await _order(
         api, "/orders/email", {"subject": "s", "body": "b", "recipients": [{"emailAddress": "a@example.no"}]}
     )
-    with providers(report_settings, email=acs):
-        async with run_workers():
+    async with run_workers(container=vendors(report_settings, email=acs)):
 
-            async def paused() -> bool:
-                async with report_settings.pool.acquire() as conn:
-                    return bool(
-                        await conn.fetchval(
-                            "SELECT emaillimittimeout > now() FROM resourcelimitlog WHERE channel = 'email'"
-                        )
-                    )
-
-            await eventually(paused, within=5)
+        async def paused() -> bool:
             async with report_settings.pool.acquire() as conn:
-                until: datetime = await conn.fetchval(
-                    "SELECT emaillimittimeout FROM resourcelimitlog WHERE channel = 'email'"
+                return bool(
+                    await conn.fetchval(
+                        "SELECT emaillimittimeout > now() FROM resourcelimitlog WHERE channel = 'email'"
+                    )
                 )
-            await eventually(_completed(report_settings, order_id), within=15)
+
+        await eventually(paused, within=5)
+        async with report_settings.pool.acquire() as conn:
+            until: datetime = await conn.fetchval(
+                "SELECT emaillimittimeout FROM resourcelimitlog WHERE channel = 'email'"
+            )
+        await eventually(_completed(report_settings, order_id), within=15)
     await acs.close()
     first, second = fake.send_times
     assert 1.5 < until.timestamp() - first < 2.5
@@ -224,9 +214,11 @@ async def test_acs_server_errors_and_timeouts_are_retried(
     order_id = await _order(
         api, "/orders/email", {"subject": "s", "body": "b", "recipients": [{"emailAddress": "a@example.no"}]}
     )
-    with providers(report_settings, email=acs):
-        async with run_workers(dispatch=DispatchConfig(retry_base_seconds=0.2, poll_retry_seconds=0.2)):
-            await eventually(_completed(report_settings, order_id), within=15)
+    async with run_workers(
+        container=vendors(report_settings, email=acs),
+        dispatch=DispatchConfig(retry_base_seconds=0.2, poll_retry_seconds=0.2),
+    ):
+        await eventually(_completed(report_settings, order_id), within=15)
     await acs.close()
     [row] = await _rows(report_settings, order_id)
     assert (row["result"], row["attempts"]) == (
@@ -314,9 +306,8 @@ async def test_sms_order_is_accepted_reported_and_completed(
             "recipients": [{"mobileNumber": "+4799999999"}],
         },
     )
-    with providers(report_settings, sms=link):
-        async with run_workers(clock=lambda: NOON_OSLO):
-            await eventually(_completed(report_settings, order_id), within=15)
+    async with run_workers(container=vendors(report_settings, sms=link), clock=lambda: NOON_OSLO):
+        await eventually(_completed(report_settings, order_id), within=15)
     [row] = await _rows(report_settings, order_id, "sms")
     assert (row["result"], row["smscount"], row["attempts"]) == ("Delivered", 2, 1)
     assert row["ref"] and row["deliveryreport"]["state"] == "DELIVRD"
@@ -339,9 +330,8 @@ async def test_sms_report_that_overtakes_the_send_result(
     order_id = await _order(
         api, "/orders/sms", {"body": "Hei 😀", "recipients": [{"mobileNumber": "+4799999999"}]}
     )
-    with providers(report_settings, sms=link):
-        async with run_workers(clock=lambda: NOON_OSLO):
-            await eventually(_completed(report_settings, order_id), within=15)
+    async with run_workers(container=vendors(report_settings, sms=link), clock=lambda: NOON_OSLO):
+        await eventually(_completed(report_settings, order_id), within=15)
     [row] = await _rows(report_settings, order_id, "sms")
     assert (row["result"], row["smscount"]) == ("Failed_Undelivered", 1)
     assert fake.requests[0]["OP"] == "9"
@@ -363,9 +353,8 @@ async def test_sms_gateway_errors_follow_the_retry_schedule_then_fail(
         {"body": "Hei", "recipients": [{"mobileNumber": "+4741000500"}, {"mobileNumber": "+4741000001"}]},
     )
     started = time.monotonic()
-    with providers(report_settings, sms=link):
-        async with run_workers(clock=lambda: NOON_OSLO):
-            await eventually(_completed(report_settings, order_id), within=15)
+    async with run_workers(container=vendors(report_settings, sms=link), clock=lambda: NOON_OSLO):
+        await eventually(_completed(report_settings, order_id), within=15)
     assert time.monotonic() - started >= 0.9  # the schedule, not the generic back-off
     rows = await _rows(report_settings, order_id, "sms")
     assert [(r["result"], r["attempts"]) for r in rows] == [("Failed", 3), ("Failed_InvalidRecipient", 1)]
@@ -388,9 +377,8 @@ async def test_sms_gateway_error_then_accepted(
     order_id = await _order(
         api, "/orders/sms", {"body": "Hei", "recipients": [{"mobileNumber": "+4799999999"}]}
     )
-    with providers(report_settings, sms=link):
-        async with run_workers(clock=lambda: NOON_OSLO):
-            await eventually(_completed(report_settings, order_id), within=15)
+    async with run_workers(container=vendors(report_settings, sms=link), clock=lambda: NOON_OSLO):
+        await eventually(_completed(report_settings, order_id), within=15)
     [row] = await _rows(report_settings, order_id, "sms")
     assert (row["result"], row["attempts"]) == ("Delivered", 2)
 
@@ -424,9 +412,8 @@ async def test_appendix_b_mixed_order_with_both_vendors(
             "recipients": [{"nationalIdentityNumber": "16069412345"}, {"emailAddress": "known@example.no"}],
         },
     )
-    with providers(report_settings, email=acs, sms=link):
-        async with run_workers(clock=lambda: NOON_OSLO):
-            await eventually(_completed(report_settings, order_id), within=15)
+    async with run_workers(container=vendors(report_settings, email=acs, sms=link), clock=lambda: NOON_OSLO):
+        await eventually(_completed(report_settings, order_id), within=15)
     await acs.close()
     assert [r["result"] for r in await _rows(report_settings, order_id, "email")] == ["Delivered"]
     assert [r["result"] for r in await _rows(report_settings, order_id, "sms")] == ["Delivered"]

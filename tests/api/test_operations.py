@@ -1,4 +1,4 @@
-"""Operational endpoints: triggers (spec 5.1), the condition test endpoint (5.3), Prometheus metrics."""
+"""Operational endpoints: triggers (docs/compatibility.md C16), the condition test endpoint, Prometheus metrics."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""v1 order endpoints over HTTP against real PostgreSQL (spec 3.2-3.9)."""
+"""v1 order endpoints over HTTP against real PostgreSQL (docs/compatibility.md C4, C9)."""
 
 from __future__ import annotations
 
@@ -127,7 +127,7 @@ async def test_generic_order_accepts_numeric_channel(client: httpx.AsyncClient, 
     assert order["notificationChannel"] == "Sms"
 
 
-# --- registration-time lookup (spec 3.5) ---
+# --- registration-time lookup (docs/compatibility.md C4) ---
 
 
 async def _registry(container: Container) -> None:
@@ -393,7 +393,7 @@ async def test_blank_senders_reference_is_stored_as_null(
     assert "sendersReference" not in order
 
 
-# --- cancel (spec 3.9) ---
+# --- cancel (docs/compatibility.md C4) ---
 
 
 async def test_cancel_far_future_order_then_again(client: httpx.AsyncClient, auth: dict[str, str]) -> None:

@@ -1,4 +1,4 @@
-"""v1 status and notification summaries: texts and counting rules (spec 3.8, 3.10, 3.11, 9.7)."""
+"""v1 status and notification summaries: texts and counting rules (docs/compatibility.md C9)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Minted Platform Access Tokens for Register and the PDP (spec 10.5), verified as a receiver would:
+"""Minted Platform Access Tokens for Register and the PDP (docs/compatibility.md C11), verified as a receiver would:
 signature against the public key, issuer, app claim and lifetime; reused while fresh, renewed before expiry;
 and sent by the Register adapter to a real HTTP server on loopback."""
 

@@ -1,4 +1,4 @@
-"""Token validation, the create policy and creator extraction (spec 2.3), against the dev key."""
+"""Token validation, the create policy and creator extraction (docs/compatibility.md C2), against the dev key."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`POST /future/orders/composed-email` (spec 4.2): stored as a `Composed` order with its attachments."""
+"""`POST /future/orders/composed-email` (docs/compatibility.md C7): stored as a `Composed` order with its attachments."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""499 `NOT-00002` when the client goes away before a v2 request completes (spec 2.4)."""
+"""499 `NOT-00002` when the client goes away before a v2 request completes (docs/compatibility.md C3)."""
 
 from __future__ import annotations
 

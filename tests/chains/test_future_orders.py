@@ -1,4 +1,4 @@
-"""`POST /future/orders` and `GET /orders/chain/{id}` against real PostgreSQL (spec 4.1, 7.4, 7.5)."""
+"""`POST /future/orders` and `GET /orders/chain/{id}` against real PostgreSQL (docs/compatibility.md C6, C18)."""
 
 from __future__ import annotations
 
@@ -325,7 +325,7 @@ async def test_stale_contact_orgs_force_stale_data_for_persons(
     assert order["notificationorder"]["useStaleContactInformation"] is True
 
 
-# --- registration-time lookup (spec 4.1.2 step 6) ---
+# --- registration-time lookup (docs/compatibility.md C6 (registration-time lookup)) ---
 
 
 def person_order(nin: str, idempotency_id: str = "p-1", **extra: Any) -> dict[str, Any]:
@@ -389,7 +389,7 @@ async def test_reserved_person_is_not_missing(
     assert response.status_code == 201, response.text
 
 
-# --- idempotency (spec 4.1.2 step 3; DESIGN.md: never 500 under races) ---
+# --- idempotency (docs/compatibility.md C6 (idempotency); docs/compatibility.md C6: never 500 under races) ---
 
 
 async def test_repeated_idempotency_id_answers_the_original_receipt(

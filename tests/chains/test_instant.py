@@ -1,4 +1,4 @@
-"""Instant notifications: synchronous hand-off, then storage of the known outcome (spec 4.3, 10.11)."""
+"""Instant notifications: synchronous hand-off, then storage of the known outcome (docs/compatibility.md C8)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """A chain through the real workers: the main order and its reminder are processed at their own times,
-each with its own send condition, and each produces its own notifications (spec 4.1.2, 10.3, 10.4)."""
+each with its own send condition, and each produces its own notifications (docs/compatibility.md C6, C10)."""
 
 from __future__ import annotations
 

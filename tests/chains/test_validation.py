@@ -1,4 +1,4 @@
-"""Every v2 validation message of spec 4.1.1, 4.2 and 4.3, with its FluentValidation key, over HTTP."""
+"""Every v2 validation message of docs/compatibility.md C6, C7, C8, with its FluentValidation key, over HTTP."""
 
 from __future__ import annotations
 
@@ -454,7 +454,7 @@ def test_condition_endpoint_rule(value: str, messages: list[str]) -> None:
     assert condition_endpoint_errors(value) == messages
 
 
-# --- composed email (spec 4.2) ---
+# --- composed email (docs/compatibility.md C7) ---
 
 
 def _sas(**params: str) -> str:
@@ -640,7 +640,7 @@ async def test_composed_mime_types_compare_case_insensitively(
     assert response.status_code == 201, response.text
 
 
-# --- instant (spec 4.3) ---
+# --- instant (docs/compatibility.md C8) ---
 
 INSTANT_SMS: Body = {
     "idempotencyId": "i-1",

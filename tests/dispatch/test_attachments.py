@@ -1,4 +1,4 @@
-"""The attachment downloader of composed emails against a real HTTP server on loopback (spec 10.7.1):
+"""The attachment downloader of composed emails against a real HTTP server on loopback (docs/compatibility.md C12):
 status mapping, concurrency, first failure cancels the rest, timeouts, size limit; SAS URLs kept secret."""
 
 from __future__ import annotations

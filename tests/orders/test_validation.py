@@ -1,4 +1,4 @@
-"""The v1 order validation rules (spec 3.1-3.4, 6): every rule and message, valid and invalid.
+"""The v1 order validation rules (docs/compatibility.md C4, C5): every rule and message, valid and invalid.
 
 Requests are built from JSON-shaped dicts through the request models, as the API binds them.
 No database is needed.
@@ -117,10 +117,10 @@ def test_messages_are_exact() -> None:
     )
 
 
-# --- the spec's examples are valid ---
+# --- the reference's documented examples are valid ---
 
 
-def test_spec_3_2_example_email_order_is_valid() -> None:
+def test_the_reference_documented_email_order_example_is_valid() -> None:
     request = EmailNotificationOrderRequestExt.model_validate(
         {
             "sendersReference": "case-2024-0042",
@@ -168,7 +168,7 @@ def test_minimal_orders_are_valid() -> None:
     assert validate_order(order("Email"), NOW) == {}
 
 
-# --- requestedSendTime (spec 3.1, 6.4) ---
+# --- requestedSendTime (docs/compatibility.md C4, C5) ---
 
 
 @pytest.mark.parametrize(
@@ -234,7 +234,7 @@ def test_naive_now_is_taken_as_utc() -> None:
     assert validate_email_order(email_order(), NOW.replace(tzinfo=None)) == {}
 
 
-# --- conditionEndpoint (spec 3.1, 6.5) ---
+# --- conditionEndpoint (docs/compatibility.md C4, C5) ---
 
 
 @pytest.mark.parametrize(
@@ -298,7 +298,7 @@ def test_condition_endpoint_absent_is_valid() -> None:
     assert validate_order(order(conditionEndpoint=None), NOW) == {}
 
 
-# --- resourceAction (spec 3.1, 4.1.1) ---
+# --- resourceAction (docs/compatibility.md C4, C6) ---
 
 
 @pytest.mark.parametrize(
@@ -342,7 +342,7 @@ def test_resource_action_invalid(resource_id: str | None, action: str, message: 
         assert _validate(request) == {"ResourceAction": [message]}
 
 
-# --- email order (spec 3.2) ---
+# --- email order (docs/compatibility.md C4) ---
 
 
 @pytest.mark.parametrize("blank", [" ", "   ", "\t", "\r\n", "\u00a0"])
@@ -529,7 +529,7 @@ def test_errors_are_keyed_by_recipient_index() -> None:
     }
 
 
-# --- SMS order (spec 3.3) ---
+# --- SMS order (docs/compatibility.md C4) ---
 
 
 @pytest.mark.parametrize("blank", [" ", "\t\n"])
@@ -547,7 +547,9 @@ def test_sms_order_requires_recipients() -> None:
         {"mobileNumber": "+4799999999"},
         {"mobileNumber": "004799999999"},
         {"mobileNumber": "+4741234567"},
-        {"mobileNumber": "+4721234567"},  # a landline: libphonenumber validity, not "mobile" (spec 15.19)
+        {
+            "mobileNumber": "+4721234567"
+        },  # a landline: libphonenumber validity, not "mobile" (docs/compatibility.md C5)
         {"mobileNumber": "+46701234567"},
         {"mobileNumber": "+14155552671"},
         {"nationalIdentityNumber": "16069412345"},
@@ -604,7 +606,7 @@ def test_sms_order_identity_numbers_cannot_be_combined(other: dict[str, Any]) ->
     }
 
 
-# --- generic order (spec 3.4; EmailAndSms per DESIGN.md) ---
+# --- generic order (docs/compatibility.md C4; EmailAndSms per docs/compatibility.md C4) ---
 
 
 def test_channel_is_required() -> None:

@@ -1,5 +1,5 @@
 """Every channel scheme end to end: a person, an organisation with users and a resource, an external
-identity and a direct address, through the real workers (spec 10.5, 10.6; issues 3 and 4)."""
+identity and a direct address, through the real workers (docs/compatibility.md C10, C11)."""
 
 from __future__ import annotations
 

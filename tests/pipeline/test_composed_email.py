@@ -1,4 +1,4 @@
-"""Composed emails end to end (spec 4.2, 10.7.1): ordered through the API, attachments downloaded by HTTP
+"""Composed emails end to end (docs/compatibility.md C7, C12): ordered through the API, attachments downloaded by HTTP
 GET from a blob server on loopback, sent over SMTP to a real aiosmtpd server, results and completion.
 
 The order's SAS URLs are real-looking Azure Blob URLs (`https://account.blob.core.windows.net/...`), so

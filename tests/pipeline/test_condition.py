@@ -1,4 +1,4 @@
-"""The send condition against a real HTTP endpoint on loopback (spec 10.3 step 1, 10.4).
+"""The send condition against a real HTTP endpoint on loopback (docs/compatibility.md C10 (send condition)).
 
 Orders are inserted straight into the database: v1 validation refuses `localhost`/IP condition hosts.
 """

@@ -1,4 +1,4 @@
-"""Crash safety with real processes (DESIGN.md: "Crash a worker at any point: nothing is lost, nothing
+"""Crash safety with real processes (docs/architecture.md, "The queue": "Crash a worker at any point: nothing is lost, nothing
 stays stuck, duplicates are bounded by the work in flight at the crash").
 
 `altinn-notifications worker` runs as a subprocess against the test database and is killed with SIGKILL;

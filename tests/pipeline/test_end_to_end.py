@@ -1,4 +1,4 @@
-"""Orders placed through the API are processed, sent, followed to a result and completed (spec 10)."""
+"""Orders placed through the API are processed, sent, followed to a result and completed (docs/compatibility.md C10)."""
 
 from __future__ import annotations
 
@@ -168,7 +168,7 @@ REGISTRY = {
 async def test_appendix_b_email_preferred_with_mixed_recipients(
     client: httpx.AsyncClient, auth: dict[str, str], container: Container, daytime_workers: RunWorkers
 ) -> None:
-    """The worked example of the spec (Appendix B)."""
+    """The reference's worked example of docs/compatibility.md C10 (a v1 EmailPreferred order to a person, an organisation and an address)."""
     await import_registry_document(container.pool, REGISTRY)
     order_id = await _order(
         client,

@@ -1,5 +1,5 @@
 """Two worker sets on one database, side by side: every order processed once, every notification handed
-to the provider once (DESIGN.md: SKIP LOCKED claims, guarded transitions; spec 10.2, 10.7)."""
+to the provider once (docs/architecture.md, "The queue": SKIP LOCKED claims, guarded transitions; docs/compatibility.md C10, C12)."""
 
 from __future__ import annotations
 

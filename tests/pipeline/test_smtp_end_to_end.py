@@ -1,5 +1,5 @@
 """An order placed through the API arrives at a real SMTP server (aiosmtpd on loopback) through the
-SMTP provider, and is followed to `Delivered`, `Completed` and a status-feed entry (spec 10.12)."""
+SMTP provider, and is followed to `Delivered`, `Completed` and a status-feed entry (docs/compatibility.md C10)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Transient provider failures are retried until delivered; a vendor's rate limit pauses the channel
-(spec 9.2 `Failed_TransientError` → `New`, 10.7.1 rate-limit signal, 10.8)."""
+(docs/compatibility.md C9 `Failed_TransientError` → `New`, 10.7.1 rate-limit signal, 10.8)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Pure rules of notification generation (spec 7.7, 10.6, 12): no database, no network."""
+"""Pure rules of notification generation (docs/compatibility.md C10, C20): no database, no network."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def window_start_utc(day: date) -> datetime:
     return datetime.combine(day, time(9), tzinfo=OSLO).astimezone(UTC)
 
 
-# --- SMS expiry: the daytime rule (spec 10.6) ---
+# --- SMS expiry: the daytime rule (docs/compatibility.md C10) ---
 
 
 @pytest.mark.parametrize(
@@ -115,7 +115,7 @@ def test_daytime_expiry_across_a_dst_change_is_48_elapsed_hours_after_the_window
 
 
 def test_daytime_expiry_after_the_window_the_night_before_a_dst_change() -> None:
-    # Spec 10.6: at or after 17:00 → that date's 09:00 + 72 h (not the next day's 09:00 + 48 h, which
+    # docs/compatibility.md C10: at or after 17:00 → that date's 09:00 + 72 h (not the next day's 09:00 + 48 h, which
     # differs by the DST hour here).
     expiry = rules.sms_expiry(oslo(2026, 3, 28, 23, 30), SendingTimePolicy.Daytime)
     assert expiry == window_start_utc(date(2026, 3, 28)) + timedelta(hours=72)
@@ -196,7 +196,7 @@ def test_is_daytime_boundaries(moment: datetime, open_: bool) -> None:
     assert rules.is_daytime(moment.astimezone(OSLO)) is open_
 
 
-# --- channel split (spec 10.6) ---
+# --- channel split (docs/compatibility.md C10) ---
 
 ONLY_EMAIL = ResolvedRecipient(national_identity_number="16069412345", emails=["a@example.no"])
 ONLY_SMS = ResolvedRecipient(organization_number="810419652", mobile_numbers=["+4799999999"])
@@ -301,7 +301,7 @@ def test_split_never_mutates_the_input() -> None:
     assert recipient.mobile_numbers == ["+4799999999"]
 
 
-# --- placeholders (spec 7.7) ---
+# --- placeholders (docs/compatibility.md C10) ---
 
 NAMES = {"810419652": "Firma AS", "16069412345": "Ola Nordmann"}
 TEXT = "Hei $recipientName$ ($recipientNumber$)"
@@ -345,7 +345,7 @@ def test_text_without_placeholders_is_not_customised() -> None:
     assert rules.has_placeholder("x $recipientNumber$")
 
 
-# --- generation (spec 10.6) ---
+# --- generation (docs/compatibility.md C10) ---
 
 REQUESTED = oslo(2026, 11, 27, 18, 0)
 

@@ -1,4 +1,4 @@
-"""The ACS email provider against a fake ACS on loopback that verifies the HMAC signature (spec 9.5, 10.7.1).
+"""The ACS email provider against a fake ACS on loopback that verifies the HMAC signature (docs/compatibility.md C12).
 No database."""
 
 from __future__ import annotations
@@ -98,7 +98,9 @@ async def test_a_wrong_key_is_refused_by_the_signature_check() -> None:
         finally:
             await provider.close()
     assert fake.signature_failures == 1
-    assert outcome.result == "Failed" and not outcome.transient  # spec 9.5: other errors → Failed
+    assert (
+        outcome.result == "Failed" and not outcome.transient
+    )  # docs/compatibility.md C12: other errors → Failed
     assert outcome.detail == "acs 401 Denied"
 
 
@@ -280,7 +282,7 @@ def test_signature_follows_the_documented_string_to_sign() -> None:
     )
 
 
-# --- Event Grid parsing (spec 9.5 report mapping) ---
+# --- Event Grid parsing (docs/compatibility.md C12 report mapping) ---
 
 
 @pytest.mark.parametrize(

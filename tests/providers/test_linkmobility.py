@@ -1,4 +1,4 @@
-"""The LINK Mobility (PSWin XML) SMS provider against a fake gateway on loopback (spec 9.6, 10.7.2).
+"""The LINK Mobility (PSWin XML) SMS provider against a fake gateway on loopback (docs/compatibility.md C12).
 No database."""
 
 from __future__ import annotations
@@ -166,7 +166,7 @@ def test_response_parsing() -> None:
     assert classify_send_response(invalid).result == "Failed_InvalidRecipient"
 
 
-# --- delivery reports (spec 9.6) ---
+# --- delivery reports (docs/compatibility.md C12) ---
 
 
 @pytest.mark.parametrize(("state", "result"), sorted(REPORT_STATE.items()))

@@ -1,4 +1,4 @@
-"""Simulated email and SMS providers: every row of DESIGN.md's table, reports through a real sink."""
+"""Simulated email and SMS providers: every row of the table in docs/compatibility.md C13, reports through a real sink."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Address rules (spec 6.1-6.3): examples plus property-based tests of the email and phone grammars.
+"""Address rules (docs/compatibility.md C5): examples plus property-based tests of the email and phone grammars.
 
 Hypothesis runs derandomized with a moderate number of examples, so CI sees the same cases every run.
 """
@@ -27,7 +27,7 @@ PROPERTIES = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 
-# --- the email grammar of spec 6.1 (without the `;` quirk) ---
+# --- the email grammar of docs/compatibility.md C5 (without the `;` quirk) ---
 
 NORWEGIAN = "æøåÆØÅ"
 ATOM_CHARS = string.ascii_letters + string.digits + NORWEGIAN + "!#$%&'*+-=?^_`{|}~"
@@ -233,7 +233,7 @@ def test_email_examples_invalid(email: str | None) -> None:
     assert not is_valid_email(email)
 
 
-# --- mobile numbers (spec 6.2) ---
+# --- mobile numbers (docs/compatibility.md C5) ---
 
 # Norwegian numbers libphonenumber's metadata treats as valid mobiles: 4[01678]xxxxxx and 9xxxxxxx.
 # (+4742/43/44/49 and part of 45 are not allocated ranges and are invalid in the reference as well.)
@@ -335,7 +335,7 @@ def test_mobile_examples_invalid(number: str | None) -> None:
     assert not is_valid_mobile_number(number)
 
 
-# --- normalisation of looked-up numbers (spec 6.2) ---
+# --- normalisation of looked-up numbers (docs/compatibility.md C5) ---
 
 
 @PROPERTIES
@@ -392,7 +392,7 @@ def test_normalize_examples(raw: str | None, normalized: str | None) -> None:
     assert normalize_mobile_number(raw) == normalized
 
 
-# --- identity numbers (spec 6.3) ---
+# --- identity numbers (docs/compatibility.md C5) ---
 
 
 @PROPERTIES

@@ -1,4 +1,4 @@
-"""The Altinn platform adapters (spec 10.5, 10.6) against real HTTP servers on loopback.
+"""The Altinn platform adapters (docs/compatibility.md C10, C11) against real HTTP servers on loopback.
 
 A scripted server records every request (path, JSON body, headers) and answers what each test tells it
 to, in the reference's formats. No database needed.
@@ -448,7 +448,7 @@ async def test_pdp_request_matches_the_reference(
     assert permitted == {(20012345, 50001234)}
     [request] = scripted.received
     assert request.path == "/authorization/api/v1/decision"
-    assert request.body == {  # spec 10.5, verbatim
+    assert request.body == {  # docs/compatibility.md C11, verbatim
         "Request": {
             "AccessSubject": [
                 {

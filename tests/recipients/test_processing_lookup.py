@@ -1,4 +1,4 @@
-"""Processing-stage recipient lookup (spec 10.5, 10.6) and party names (spec 7.7) on real PostgreSQL.
+"""Processing-stage recipient lookup (docs/compatibility.md C10, C11) and party names (docs/compatibility.md C10) on real PostgreSQL.
 
 One contract suite, run against every `ContactPointsPort`/`PartyNamesPort` adapter: the local registry,
 and the Altinn HTTP adapters talking to a real loopback Profile/Register/PDP that serves the same registry
@@ -115,7 +115,7 @@ async def _seed(container: Container) -> None:
     summary = await import_registry_document(container.pool, REGISTRY)
     assert summary.errors == []
     async with container.pool.acquire() as conn:
-        # Register data the import would reject: the lookup must drop it (spec 6.2, 10.5).
+        # Register data the import would reject: the lookup must drop it (docs/compatibility.md C5, C11).
         await repository.upsert_persons(
             conn,
             [

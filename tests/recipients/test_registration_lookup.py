@@ -1,4 +1,4 @@
-"""Registration-time recipient lookup (spec 3.5, 10.5) over the local registry on real PostgreSQL,
+"""Registration-time recipient lookup (docs/compatibility.md C4, C11) over the local registry on real PostgreSQL,
 and the pure by-channel rules shared with the send-time pipeline."""
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ async def port(container: Container) -> LocalRegistryContactPoints:
     summary = await import_registry_document(container.pool, REGISTRY)
     assert summary.errors == []
     async with container.pool.acquire() as conn:
-        # Register data the import would reject: lookups must survive it (spec 6.2: invalid → dropped).
+        # Register data the import would reject: lookups must survive it (docs/compatibility.md C5: invalid → dropped).
         await repository.upsert_persons(
             conn, [repository.RegistryPerson(national_identity_number=P_BAD_MOBILE, mobile_number="12345")]
         )

@@ -1,4 +1,4 @@
-"""Scale (issue 4, item 5): an organisation with 10,000 registered users is looked up, authorised (20 PDP
+"""Scale: an organisation with 10,000 registered users is looked up, authorised (20 PDP
 batches) and turned into notifications without timeouts or unbounded memory.
 
 1. Through the Altinn HTTP adapters, wired by `build_recipient_ports` with the default settings (adapter

@@ -1,5 +1,5 @@
 """End to end with the real vendor adapters against fake vendors on loopback: an order placed through the API
-is sent, polled (ACS), reported through the webhooks and completed (spec 10.7, 10.8, 9.5, 9.6)."""
+is sent, polled (ACS), reported through the webhooks and completed (docs/compatibility.md C12, C14)."""
 
 from __future__ import annotations
 
@@ -422,7 +422,7 @@ async def test_appendix_b_mixed_order_with_both_vendors(
 async def test_instant_sms_carries_what_is_left_of_the_callers_time_to_live(
     report_settings: Container,
 ) -> None:
-    """Spec 10.7.2: the gateway TTL of an instant SMS is the caller's, not 48 hours."""
+    """docs/compatibility.md C12: the gateway TTL of an instant SMS is the caller's, not 48 hours."""
     now = datetime.now(UTC)
     ttls: dict[OrderType, int | None] = {}
     for kind, expires in (

@@ -1,4 +1,4 @@
-"""The vendor delivery-report webhooks over real HTTP (spec 5.4, 5.5, 9.5, 9.6, 10.8)."""
+"""The vendor delivery-report webhooks over real HTTP (docs/compatibility.md C12, C14)."""
 
 from __future__ import annotations
 
@@ -137,7 +137,7 @@ async def test_a_late_duplicate_is_ignored(app_url: str, report_settings: Contai
     assert await dead_reports(report_settings) == [] and await waiting_reports(report_settings) == []
 
 
-# --- reports that overtake their send result (spec 10.8): retried, then dead ---
+# --- reports that overtake their send result (docs/compatibility.md C14): retried, then dead ---
 
 
 async def test_report_before_the_send_result_waits_and_is_applied_later(

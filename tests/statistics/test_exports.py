@@ -1,4 +1,4 @@
-"""POST metrics/sms and metrics/email: the API key, and yesterday's Parquet files (spec 5.2).
+"""POST metrics/sms and metrics/email: the API key, and yesterday's Parquet files (docs/compatibility.md C17).
 
 Orders are placed through the API and notification rows added as the pipeline writes them; their result
 times are then moved to "yesterday" of the stats app's fixed clock (simulating time).

@@ -1,4 +1,4 @@
-"""GET/POST metrics: the monthly page per org (spec 5.2, 9.7), unauthenticated."""
+"""GET/POST metrics: the monthly page per org (docs/compatibility.md C9, C17), unauthenticated."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""GET future/shipment/feed: paging, the 2-second rule, scoping and validation (spec 4.5, 10.10).
+"""GET future/shipment/feed: paging, the 2-second rule, scoping and validation (docs/compatibility.md C9).
 
 Entries are written the way production writes them: an order placed through the API, notification rows,
 status `Processed`, then `complete_orders`. The 2-second visibility delay is simulated by moving the

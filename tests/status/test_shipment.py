@@ -1,4 +1,4 @@
-"""GET future/shipment/{id}: the delivery manifest of an order of any type (spec 4.4, 9.4)."""
+"""GET future/shipment/{id}: the delivery manifest of an order of any type (docs/compatibility.md C9)."""
 
 from __future__ import annotations
 

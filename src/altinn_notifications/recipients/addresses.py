@@ -7,7 +7,7 @@ import re
 
 import phonenumbers
 
-# docs/compatibility.md C5, without the `;` quirk (docs/compatibility.md C5: an HTML-escaping accident); anchored and matched
+# docs/compatibility.md C5, without the `;` quirk (an HTML-escaping accident of the reference); anchored and matched
 # as a whole (fullmatch), so a list such as `a@b.no;c@d.no` is rejected. No nested quantifiers: linear
 # time, no catastrophic backtracking.
 _ATOM = r"[A-Za-z0-9æøåÆØÅ!#$%&'*+\-=?^_`{|}~]+"

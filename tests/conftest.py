@@ -77,9 +77,10 @@ def server_url(pytestconfig: pytest.Config) -> str:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node: Any, error: Any) -> None:
-    """xdist (controller): a worker finished; note whether it used the embedded server."""
+    """xdist (controller): a worker finished; note whether it used the embedded server (one that crashed
+    may have started it without saying so)."""
     global _embedded_used
-    if getattr(node, "workeroutput", {}).get(_USED_EMBEDDED):
+    if error is not None or getattr(node, "workeroutput", {}).get(_USED_EMBEDDED):
         _embedded_used = True
 
 

@@ -414,7 +414,14 @@ async def test_cancel_within_five_minutes_is_conflict(
     order_id = await _place(client, auth, requestedSendTime=future(4).isoformat())
     response = await client.put(f"{V1}/orders/{order_id}/cancel", headers=auth)
     assert response.status_code == 409
-    assert response.content == b""
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem.pop("traceId").startswith("00-")
+    assert problem == {
+        "type": "https://tools.ietf.org/html/rfc9110#section-15.5.10",
+        "title": "Conflict",
+        "status": 409,
+    }
     status = await client.get(f"{V1}/orders/{order_id}/status", headers=auth)
     assert status.json()["processingStatus"]["status"] == "Registered"
 

@@ -192,6 +192,21 @@ async def test_lookup_summary_success_and_failed(
     assert failed.json()["recipientLookup"]["missingContact"] == ["16069412399"]
 
 
+async def test_lookup_summary_counts_a_reserved_person_reachable_with_ignore_reservation(
+    client: httpx.AsyncClient, auth: dict[str, str], container: Container
+) -> None:
+    """docs/compatibility.md C4: "unreachable" is reserved without the override; the flag is still listed."""
+    await _registry(container)
+    reserved = {"nationalIdentityNumber": "11876995923"}  # reserved, with an email address
+    body = {**EMAIL_ORDER, "recipients": [reserved]}
+    ignoring = await _post(client, "/orders/email", {**body, "ignoreReservation": True}, auth)
+    assert ignoring.status_code == 202, ignoring.text
+    lookup = ignoring.json()["recipientLookup"]
+    assert (lookup["status"], lookup["isReserved"]) == ("Success", ["11876995923"])
+    respecting = await _post(client, "/orders/email", body, auth)
+    assert respecting.json()["recipientLookup"]["status"] == "Failed"
+
+
 # --- validation (400 ValidationProblemDetails) ---
 
 

@@ -224,7 +224,6 @@ def processing_config(s: Settings) -> ProcessingConfig:
         retry_base_delay=timedelta(seconds=s.dependency_retry_seconds),
         lookahead=timedelta(seconds=s.processing_lookahead_seconds),
         lease=timedelta(seconds=s.lease_seconds),
-        stale_contact_orgs=frozenset(s.stale_contact_orgs),
     )
 
 

@@ -181,7 +181,11 @@ class Settings(BaseSettings):
     condition_timeout_seconds: float = Field(default=30.0, gt=0)
     dependency_retry_seconds: float = Field(default=60.0, ge=0)
     stale_contact_orgs: list[str] = Field(
-        default_factory=list, description="Orgs always using stale KRR data (the reference hard-codes skd)."
+        default_factory=list,
+        description=(
+            "Orgs whose v2 person recipients always use stale KRR data, compared case-insensitively"
+            " (the reference hard-codes skd)."
+        ),
     )
 
     @field_validator("database_url")

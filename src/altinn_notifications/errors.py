@@ -20,7 +20,7 @@ class NotFoundError(AppError):
 
 
 class ConflictError(AppError):
-    """409 with an empty body (docs/compatibility.md C4)."""
+    """409 ProblemDetails (docs/compatibility.md C3, C4)."""
 
     status_code = 409
     title = "Conflict"

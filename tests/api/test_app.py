@@ -40,6 +40,8 @@ async def test_every_route_rejects_unauthenticated_requests(
     for method, path in _protected_routes(container):
         response = await client.request(method, _concrete(path), params={"sendersReference": "x"}, json={})
         assert response.status_code == 401, f"{method} {path} answered {response.status_code}"
+        # The reference's framework answers 401 and 403 with an empty body (docs/compatibility.md C2).
+        assert response.content == b"" and response.headers["www-authenticate"] == "Bearer"
 
 
 async def test_every_route_rejects_bad_tokens(
@@ -63,7 +65,7 @@ async def test_missing_scope_or_org_is_forbidden(
         response = await client.get(
             f"{V1}/orders/{uuid.uuid4()}", headers={"Authorization": f"Bearer {token}"}
         )
-        assert response.status_code == 403
+        assert response.status_code == 403 and response.content == b""
 
 
 async def test_scope_claim_fallback_is_accepted(

@@ -192,6 +192,21 @@ async def test_lookup_summary_success_and_failed(
     assert failed.json()["recipientLookup"]["missingContact"] == ["16069412399"]
 
 
+async def test_lookup_summary_counts_a_reserved_person_reachable_with_ignore_reservation(
+    client: httpx.AsyncClient, auth: dict[str, str], container: Container
+) -> None:
+    """docs/compatibility.md C4: "unreachable" is reserved without the override; the flag is still listed."""
+    await _registry(container)
+    reserved = {"nationalIdentityNumber": "11876995923"}  # reserved, with an email address
+    body = {**EMAIL_ORDER, "recipients": [reserved]}
+    ignoring = await _post(client, "/orders/email", {**body, "ignoreReservation": True}, auth)
+    assert ignoring.status_code == 202, ignoring.text
+    lookup = ignoring.json()["recipientLookup"]
+    assert (lookup["status"], lookup["isReserved"]) == ("Success", ["11876995923"])
+    respecting = await _post(client, "/orders/email", body, auth)
+    assert respecting.json()["recipientLookup"]["status"] == "Failed"
+
+
 # --- validation (400 ValidationProblemDetails) ---
 
 
@@ -414,7 +429,14 @@ async def test_cancel_within_five_minutes_is_conflict(
     order_id = await _place(client, auth, requestedSendTime=future(4).isoformat())
     response = await client.put(f"{V1}/orders/{order_id}/cancel", headers=auth)
     assert response.status_code == 409
-    assert response.content == b""
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem.pop("traceId").startswith("00-")
+    assert problem == {
+        "type": "https://tools.ietf.org/html/rfc9110#section-15.5.10",
+        "title": "Conflict",
+        "status": 409,
+    }
     status = await client.get(f"{V1}/orders/{order_id}/status", headers=auth)
     assert status.json()["processingStatus"]["status"] == "Registered"
 

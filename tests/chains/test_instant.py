@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
@@ -19,6 +20,7 @@ from altinn_notifications.status.completion import complete_orders
 from tests.api.helpers import V1
 from tests.chains.conftest import FakeProviders, count, fake_provider_container, fetch
 from tests.conftest import ContainerFactory
+from tests.pipeline.conftest import RunWorkers, eventually
 
 SMS_BODY: dict[str, Any] = {
     "idempotencyId": "otp-verification-user123-20240115103000",
@@ -237,7 +239,8 @@ async def test_provider_failure_is_503_and_nothing_is_stored(
     for table in ("orderschain", "orders", "smstexts", "smsnotifications"):
         assert await count(container, table) == 0
 
-    providers.email.outcome = SendOutcome(result="New", transient=True, detail="throttled")
+    # An email that could not be handed over at all is 503 too.
+    providers.email.error = ConnectionError("vendor unreachable")
     response = await client.post(f"{V1}/future/orders/instant/email", json=EMAIL_BODY, headers=auth)
     assert response.status_code == 503 and response.json()["code"] == "NOT-00004"
     assert await count(container, "emailnotifications") == 0
@@ -247,6 +250,131 @@ async def test_provider_failure_is_503_and_nothing_is_stored(
     providers.sms.error = None
     retry = await client.post(f"{V1}/future/orders/instant/sms", json=SMS_BODY, headers=auth)
     assert retry.status_code == 201
+
+
+async def test_instant_sms_the_gateway_cannot_take_now_is_503(
+    client: httpx.AsyncClient, auth: dict[str, str], container: Container, providers: FakeProviders
+) -> None:
+    providers.sms.outcome = SendOutcome(result="New", transient=True, detail="gateway timeout")
+    response = await client.post(f"{V1}/future/orders/instant/sms", json=SMS_BODY, headers=auth)
+    assert response.status_code == 503 and response.json()["code"] == "NOT-00004"
+    assert await count(container, "smsnotifications") == 0
+    assert await count(container, "instantreservations") == 0
+
+
+@pytest.mark.parametrize(
+    ("outcome", "stored", "order_status"),
+    [
+        (SendOutcome(result="Accepted", reference="gw-1"), "Accepted", "Processed"),
+        (SendOutcome(result="Failed_InvalidRecipient"), "Failed_InvalidRecipient", "Completed"),
+        (SendOutcome(result="Failed"), "Failed", "Completed"),
+    ],
+    ids=["accepted", "invalid-recipient", "failed"],
+)
+async def test_instant_sms_gateway_results_are_201(
+    client: httpx.AsyncClient,
+    auth: dict[str, str],
+    container: Container,
+    providers: FakeProviders,
+    outcome: SendOutcome,
+    stored: str,
+    order_status: str,
+) -> None:
+    """docs/compatibility.md C8: whatever the gateway answers is a result of the hand-off, never a 503."""
+    providers.sms.outcome = outcome
+    response = await client.post(f"{V1}/future/orders/instant/sms", json=SMS_BODY, headers=auth)
+    assert response.status_code == 201, response.text
+    order = await _order(container, response.json()["notification"]["shipmentId"])
+    assert order["status"] == order_status
+    (notification,) = await fetch(
+        container, "SELECT result::text AS result FROM smsnotifications WHERE _orderid = $1", order["_id"]
+    )
+    assert notification["result"] == stored
+
+
+def _instant_email_to(address: str, idempotency_id: str = "otp-email-1") -> dict[str, Any]:
+    body = copy.deepcopy(EMAIL_BODY)
+    body["idempotencyId"] = idempotency_id
+    body["recipientEmail"]["emailAddress"] = address
+    return body
+
+
+async def _shipment_status(client: httpx.AsyncClient, auth: dict[str, str], shipment_id: str) -> str:
+    response = await client.get(f"{V1}/future/shipment/{shipment_id}", headers=auth)
+    assert response.status_code == 200, response.text
+    (recipient,) = response.json()["recipients"]
+    status: str = recipient["status"]
+    return status
+
+
+@pytest.mark.parametrize(
+    ("address", "final"),
+    [
+        ("transient-fail@test.com", "Email_Delivered"),
+        ("permanent-fail@test.com", "Email_Failed"),
+        ("bounce@test.com", "Email_Failed_Bounced"),
+    ],
+)
+async def test_instant_email_vendor_outcomes_are_results_not_failed_hand_offs(
+    client: httpx.AsyncClient,
+    auth: dict[str, str],
+    container: Container,
+    run_workers: RunWorkers,
+    address: str,
+    final: str,
+) -> None:
+    """docs/compatibility.md C8: the simulated vendor's permanent and transient failures answer 201; a
+    transient one is stored `New` with dispatch's back-off, and the regular email dispatch sends it again."""
+    body = _instant_email_to(address)
+
+    async def settled() -> bool:
+        return await _shipment_status(client, auth, shipment_id) == final
+
+    # The workers run from the start: the simulated vendor's later reports go to their sink.
+    async with run_workers():
+        response = await client.post(f"{V1}/future/orders/instant/email", json=body, headers=auth)
+        assert response.status_code == 201, response.text
+        receipt = response.json()
+        shipment_id = receipt["notification"]["shipmentId"]
+        if address.startswith("transient"):
+            (row,) = await fetch(
+                container,
+                "SELECT result::text AS result, attempts, next_attempt_at > now() AS backed_off"
+                " FROM emailnotifications",
+            )
+            assert row == {"result": "New", "attempts": 1, "backed_off": True}
+            assert (await _order(container, shipment_id))["status"] == "Processed"
+            again = await client.post(f"{V1}/future/orders/instant/email", json=body, headers=auth)
+            assert again.status_code == 200 and again.json() == receipt
+            # Move the clock past the back-off instead of waiting for it.
+            async with container.pool.acquire() as conn:
+                await conn.execute("UPDATE notifications.emailnotifications SET next_attempt_at = now()")
+        await eventually(settled)
+    assert (await _order(container, shipment_id))["status"] == "Completed"
+    assert await count(container, "orderschain") == 1
+
+
+async def test_instant_email_rate_limit_pauses_the_email_channel(
+    client: httpx.AsyncClient, auth: dict[str, str], container: Container, providers: FakeProviders
+) -> None:
+    """A vendor's "retry after" pauses the email channel for every worker, and the email waits for it
+    (dispatch's rules: docs/compatibility.md C12)."""
+    providers.email.outcome = SendOutcome(
+        result="Failed_TransientError", transient=True, retry_after=600, detail="429"
+    )
+    response = await client.post(f"{V1}/future/orders/instant/email", json=EMAIL_BODY, headers=auth)
+    assert response.status_code == 201, response.text
+    (pause,) = await fetch(
+        container,
+        "SELECT channel, emaillimittimeout > now() + interval '500 seconds' AS paused FROM resourcelimitlog",
+    )
+    assert pause == {"channel": "email", "paused": True}
+    (row,) = await fetch(
+        container,
+        "SELECT result::text AS result, next_attempt_at > now() + interval '500 seconds' AS waits"
+        " FROM emailnotifications",
+    )
+    assert row == {"result": "New", "waits": True}
 
 
 async def test_final_failure_completes_the_order_at_once(

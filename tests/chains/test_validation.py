@@ -735,7 +735,15 @@ INSTANT_CASES: list[tuple[str, str, Body, Mutation, str, str]] = [
         INSTANT_EMAIL,
         _set("recipientEmail.emailSettings.senderEmailAddress", "noreply"),
         "InstantEmailDetails.EmailSettings.SenderEmailAddress",
-        "The sender email address is not valid.",
+        "Invalid email address format.",
+    ),
+    (
+        "email sender empty",
+        "instant/email",
+        INSTANT_EMAIL,
+        _set("recipientEmail.emailSettings.senderEmailAddress", ""),
+        "InstantEmailDetails.EmailSettings.SenderEmailAddress",
+        "Invalid email address format.",
     ),
     (
         "email subject",
@@ -743,7 +751,7 @@ INSTANT_CASES: list[tuple[str, str, Body, Mutation, str, str]] = [
         INSTANT_EMAIL,
         _set("recipientEmail.emailSettings.subject", "  "),
         "InstantEmailDetails.EmailSettings.Subject",
-        "The email subject must not be empty.",
+        "The email subject cannot be empty.",
     ),
     (
         "email body",
@@ -751,7 +759,7 @@ INSTANT_CASES: list[tuple[str, str, Body, Mutation, str, str]] = [
         INSTANT_EMAIL,
         _set("recipientEmail.emailSettings.body", "  "),
         "InstantEmailDetails.EmailSettings.Body",
-        "The email body must not be empty.",
+        "The email body cannot be empty.",
     ),
     (
         "email content type (binding)",

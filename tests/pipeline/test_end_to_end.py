@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -9,10 +10,11 @@ from uuid import UUID
 import httpx
 import pytest
 
-from altinn_notifications.bootstrap import Container
+from altinn_notifications.bootstrap import Container, processing_config
+from altinn_notifications.config import Settings
 from altinn_notifications.recipients.registry import import_registry_document
 from tests.api.helpers import V1
-from tests.pipeline.conftest import RunWorkers, eventually
+from tests.pipeline.conftest import FAST_PROCESSING, RunWorkers, eventually
 
 NOON_OSLO = datetime(2026, 11, 27, 11, 0, tzinfo=UTC)
 EVENING_OSLO = datetime(2026, 11, 27, 19, 30, tzinfo=UTC)
@@ -269,6 +271,80 @@ async def test_ignore_reservation_sends_to_reserved_person(
         await eventually(lambda: _completed(container, order_id))
     summary = (await client.get(f"{V1}/orders/{order_id}/notifications/email", headers=auth)).json()
     assert [n["sendStatus"]["status"] for n in summary["notifications"]] == ["Delivered"]
+
+
+STALE_NIN = "05059012345"  # contact details last verified more than 18 months ago
+
+
+async def _email_results(container: Container, order_id: str) -> list[tuple[str, str]]:
+    async with container.pool.acquire() as conn:
+        rows = await conn.fetch(
+            """SELECT e.toaddress, e.result::text FROM emailnotifications e JOIN orders o ON o._id = e._orderid
+               WHERE o.alternateid = $1""",
+            UUID(order_id),
+        )
+    return [(r["toaddress"], r["result"]) for r in rows]
+
+
+async def test_stale_contact_orgs_apply_to_v2_persons_only(
+    client: httpx.AsyncClient,
+    auth: dict[str, str],
+    container: Container,
+    settings: Settings,
+    run_workers: RunWorkers,
+) -> None:
+    """docs/compatibility.md C6, C11: the org list (here the caller, `ttd`) lets a v2 person recipient use
+    stale KRR data; a v1 order of the same org never does, at registration or at send time."""
+    await import_registry_document(
+        container.pool,
+        {
+            "persons": [
+                {
+                    "nationalIdentityNumber": STALE_NIN,
+                    "email": "stale@example.no",
+                    "lastVerified": "2020-01-01T00:00:00Z",
+                }
+            ]
+        },
+    )
+    stale = settings.model_copy(update={"stale_contact_orgs": ["ttd"]})
+    saved, container.settings = container.settings, stale
+    try:
+        v1 = await client.post(
+            f"{V1}/orders/email",
+            json={"subject": "s", "body": "b", "recipients": [{"nationalIdentityNumber": STALE_NIN}]},
+            headers=auth,
+        )
+        v2 = await client.post(
+            f"{V1}/future/orders",
+            json={
+                "idempotencyId": "stale-1",
+                "recipient": {
+                    "recipientPerson": {
+                        "nationalIdentityNumber": STALE_NIN,
+                        "channelSchema": "Email",
+                        "emailSettings": {"subject": "s", "body": "b"},
+                    }
+                },
+            },
+            headers=auth,
+        )
+        assert v1.status_code == 202 and v2.status_code == 201, (v1.text, v2.text)
+        assert v1.json()["recipientLookup"]["status"] == "Failed"
+        assert v1.json()["recipientLookup"]["missingContact"] == [STALE_NIN]
+        v1_id, v2_id = v1.json()["orderId"], v2.json()["notification"]["shipmentId"]
+        processing = replace(
+            processing_config(stale),
+            condition_retry_delay=FAST_PROCESSING.condition_retry_delay,
+            retry_base_delay=FAST_PROCESSING.retry_base_delay,
+        )
+        async with run_workers(processing=processing):
+            await eventually(lambda: _completed(container, v1_id))
+            await eventually(lambda: _completed(container, v2_id))
+    finally:
+        container.settings = saved
+    assert await _email_results(container, v1_id) == [("", "Failed_RecipientNotIdentified")]
+    assert await _email_results(container, v2_id) == [("stale@example.no", "Delivered")]
 
 
 @pytest.mark.parametrize(

@@ -91,34 +91,48 @@ def test_daytime_expiry_examples_in_utc() -> None:
     )
 
 
-# DST in 2026: summer time starts Sunday 29 March 01:00 UTC, ends Sunday 25 October 01:00 UTC. The reference
-# converts the window start (09:00 Oslo) to UTC and then adds 48 hours (NotificationScheduleService), so
-# the expiry is exactly 48 elapsed hours after the window start, also when a DST change lies in between.
+# DST in 2026: summer time starts Sunday 29 March 01:00 UTC, ends Sunday 25 October 01:00 UTC. Outside the
+# window the reference adds the 48 or 72 hours to the Oslo wall-clock 09:00 and then converts to UTC, so
+# the expiry is 09:00 local also when a DST change lies in between (47 or 49 elapsed hours).
 @pytest.mark.parametrize(
-    ("requested", "window_day"),
+    ("requested", "expiry_day"),
     [
-        (oslo(2026, 3, 27, 18, 0), date(2026, 3, 28)),  # Fri evening CET; expiry lands in CEST
-        (oslo(2026, 3, 28, 8, 0), date(2026, 3, 28)),  # Sat morning CET, before the window
-        (oslo(2026, 3, 29, 8, 0), date(2026, 3, 29)),  # on the day of the change, after it
-        (oslo(2026, 10, 23, 18, 0), date(2026, 10, 24)),  # Fri evening CEST; expiry lands in CET
-        (oslo(2026, 10, 24, 8, 0), date(2026, 10, 24)),  # Sat morning CEST, before the window
-        (oslo(2026, 10, 25, 8, 0), date(2026, 10, 25)),  # on the day of the change, after it
+        # spring: CET → CEST
+        (oslo(2026, 3, 28, 8, 0), date(2026, 3, 30)),  # Sat before 09:00: that day 09:00 + 48 h
+        (oslo(2026, 3, 28, 0, 30), date(2026, 3, 30)),
+        (oslo(2026, 3, 27, 17, 0), date(2026, 3, 30)),  # Fri at 17:00: that day 09:00 + 72 h
+        (oslo(2026, 3, 28, 18, 0), date(2026, 3, 31)),  # Sat after 17:00
+        (oslo(2026, 3, 28, 23, 30), date(2026, 3, 31)),
+        (oslo(2026, 3, 28, 9, 0), date(2026, 3, 31)),  # exactly 09:00 counts as outside
+        (oslo(2026, 3, 29, 8, 0), date(2026, 3, 31)),  # on the day of the change, after it
+        # autumn: CEST → CET
+        (oslo(2026, 10, 24, 8, 0), date(2026, 10, 26)),  # Sat before 09:00
+        (oslo(2026, 10, 23, 17, 0), date(2026, 10, 26)),  # Fri at 17:00
+        (oslo(2026, 10, 24, 18, 0), date(2026, 10, 27)),  # Sat after 17:00
+        (oslo(2026, 10, 24, 23, 30), date(2026, 10, 27)),
+        (oslo(2026, 10, 25, 8, 0), date(2026, 10, 27)),  # on the day of the change, after it
     ],
     ids=lambda v: v.isoformat(),
 )
-def test_daytime_expiry_across_a_dst_change_is_48_elapsed_hours_after_the_window_start(
-    requested: datetime, window_day: date
+def test_daytime_expiry_outside_the_window_is_09_oslo_time_across_a_dst_change(
+    requested: datetime, expiry_day: date
 ) -> None:
     expiry = rules.sms_expiry(requested, SendingTimePolicy.Daytime)
-    assert expiry == window_start_utc(window_day) + H48
-    assert (expiry - window_start_utc(window_day)).total_seconds() == 48 * 3600
+    assert expiry == window_start_utc(expiry_day)
+    assert expiry.astimezone(OSLO).time() == time(9)
 
 
-def test_daytime_expiry_after_the_window_the_night_before_a_dst_change() -> None:
-    # docs/compatibility.md C10: at or after 17:00 → that date's 09:00 + 72 h (not the next day's 09:00 + 48 h, which
-    # differs by the DST hour here).
-    expiry = rules.sms_expiry(oslo(2026, 3, 28, 23, 30), SendingTimePolicy.Daytime)
-    assert expiry == window_start_utc(date(2026, 3, 28)) + timedelta(hours=72)
+def test_daytime_expiry_across_a_dst_change_in_utc() -> None:
+    """The issue's example and its spring mirror, in plain numbers."""
+    daytime = SendingTimePolicy.Daytime
+    # Sat 24 Oct 18:00 CEST → Tue 27 Oct 09:00 CET = 08:00 UTC (elapsed hours would give 07:00 UTC).
+    assert rules.sms_expiry(datetime(2026, 10, 24, 16, 0, tzinfo=UTC), daytime) == datetime(
+        2026, 10, 27, 8, 0, tzinfo=UTC
+    )
+    # Sat 28 Mar 08:00 CET → Mon 30 Mar 09:00 CEST = 07:00 UTC (elapsed hours would give 08:00 UTC).
+    assert rules.sms_expiry(datetime(2026, 3, 28, 7, 0, tzinfo=UTC), daytime) == datetime(
+        2026, 3, 30, 7, 0, tzinfo=UTC
+    )
 
 
 def test_daytime_expiry_inside_the_window_across_a_dst_change() -> None:

@@ -15,7 +15,6 @@ from altinn_notifications.api.tracing import current_trace_id
 from altinn_notifications.errors import (
     AppError,
     CodedProblem,
-    ConflictError,
     ForbiddenError,
     RequestValidationFailed,
     UnauthorizedError,
@@ -112,9 +111,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(UnauthorizedError)
     @app.exception_handler(ForbiddenError)
-    @app.exception_handler(ConflictError)
     async def _empty(_: Request, exc: AppError) -> Response:
-        # The reference answers 401/403 (framework) and the cancel 409 with an empty body.
+        # The reference's framework answers 401/403 with an empty body; its controllers' bare client errors
+        # (404, the cancel 409) are ProblemDetails (`_app`).
         headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
         return Response(status_code=exc.status_code, headers=headers)
 

@@ -26,6 +26,7 @@ from altinn_notifications.db.pool import Transaction
 from altinn_notifications.errors import CodedProblem
 from altinn_notifications.metrics import ORDERS_REGISTERED
 from altinn_notifications.orders.intake import IntakeDeps
+from altinn_notifications.providers.base import retry_schedule_of
 
 EnsureConnected = Callable[[], Awaitable[None]]
 
@@ -71,14 +72,14 @@ async def place_instant(
     try:
         await ensure_connected()  # before the hand-off: once sent, the outcome is always stored
         outcome = await instant.send_instant(plan, deps.email_provider, deps.sms_provider)
-    except CodedProblem:  # 499 before the hand-off, or 503: the provider refused or failed
+    except CodedProblem:  # 499 before the hand-off, or 503: the hand-off itself failed
         async with deps.connection() as conn:
             await instant.release_instant(conn, plan)
         raise
     # Cancelled mid-send (shutdown): whether the message went is unknown, so the reservation is left to
     # expire rather than inviting a second send at once.
     async with deps.transaction() as conn:
-        stored = await instant.store_instant(conn, plan, outcome)
+        stored = await instant.store_instant(conn, plan, outcome, retry_schedule_of(deps.email_provider))
     if stored.created:
         ORDERS_REGISTERED.labels(channel=plan.order.notification_channel.value).inc()
     return stored

@@ -1,7 +1,9 @@
 """Instant notifications: one SMS or email handed to the provider during the request.
 
 The plan is built first; the idempotency id is then reserved (so two identical requests never both send),
-the message is handed off outside any transaction, and only then is the outcome stored.
+the message is handed off outside any transaction, and only then is the outcome stored. An email's
+outcome is a result whatever the vendor said (docs/compatibility.md C8): a transient failure is stored
+`New` with dispatch's back-off, and the regular email dispatch sends it again.
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ from altinn_notifications.chains.service import StoredChain, stored_json, stored
 from altinn_notifications.config import Settings
 from altinn_notifications.db.pool import Connection
 from altinn_notifications.db.schema import EMAIL_RESULTS, SMS_RESULTS
+from altinn_notifications.dispatch.models import ClaimedEmail, SendResult
+from altinn_notifications.dispatch.repository import DispatchRepository
+from altinn_notifications.dispatch.service import DispatchConfig, Sent, send_result
 from altinn_notifications.logging import mask_id
 from altinn_notifications.orders import intake
 from altinn_notifications.orders.models import (
@@ -44,6 +49,7 @@ from altinn_notifications.orders.repository import OrderRepository
 from altinn_notifications.providers.base import (
     EmailMessage,
     EmailProvider,
+    RetrySchedule,
     SendOutcome,
     SmsMessage,
     SmsProvider,
@@ -64,6 +70,9 @@ INSTANT_EMAIL_EXPIRY = timedelta(hours=48)
 INSTANT_RESERVATION = timedelta(seconds=120)
 #: The longest a hand-off may take: well inside the reservation, so no duplicate can take over meanwhile.
 INSTANT_SEND_LIMIT = timedelta(seconds=90)
+#: Dispatch's back-off rules (its retry settings are not configurable): an instant email's hand-off counts
+#: as dispatch's first attempt.
+_DISPATCH_RULES = DispatchConfig()
 
 
 @dataclass(frozen=True)
@@ -268,8 +277,9 @@ async def release_instant(conn: Connection, plan: InstantPlan) -> None:
 async def send_instant(
     plan: InstantPlan, email_provider: EmailProvider, sms_provider: SmsProvider
 ) -> SendOutcome:
-    """The synchronous hand-off (docs/compatibility.md C8, flow step 4), before anything is stored: a failed call or a transient
-    outcome → 503 `NOT-00004`, and the caller stores nothing."""
+    """The synchronous hand-off (docs/compatibility.md C8, flow step 4), before anything is stored. A call
+    that fails outright, or an SMS the gateway could not take now → 503 `NOT-00004`, and the caller stores
+    nothing. Every email outcome, a transient one too, is returned: it is stored as a result."""
     channel = "email" if isinstance(plan.message, EmailMessage) else "sms"
     try:
         async with asyncio.timeout(INSTANT_SEND_LIMIT.total_seconds()):
@@ -285,7 +295,7 @@ async def send_instant(
             error=type(exc).__name__,
         )
         raise temporary_failure() from exc
-    if outcome.transient:
+    if outcome.transient and channel == "sms":
         log.critical(
             "instant notification hand-off failed",
             channel=channel,
@@ -293,10 +303,19 @@ async def send_instant(
             detail=outcome.detail,
         )
         raise temporary_failure()
+    if outcome.transient:
+        log.warning(
+            "instant email failed transiently; dispatch sends it again",
+            notification_id=mask_id(plan.message.notification_id),
+            detail=outcome.detail,
+            retry_after=outcome.retry_after,
+        )
     return outcome
 
 
-async def store_instant(conn: Connection, plan: InstantPlan, outcome: SendOutcome) -> StoredChain:
+async def store_instant(
+    conn: Connection, plan: InstantPlan, outcome: SendOutcome, schedule: RetrySchedule | None = None
+) -> StoredChain:
     """Store the chain (`Type` 2), the `Instant` order (`Processed`), its text and one notification, and
     release the idempotency id's reservation (in the same transaction: a waiting duplicate then finds
     the receipt).
@@ -305,7 +324,9 @@ async def store_instant(conn: Connection, plan: InstantPlan, outcome: SendOutcom
     arrive through its queues (docs/compatibility.md C8), the provider's immediate outcome is known here and is stored
     directly: its result (e.g. `Accepted`/`Succeeded`) with the vendor reference in `gatewayreference` /
     `operationid`, so later delivery reports match it through the normal result path. A final failure
-    completes the order at once.
+    completes the order at once. An email's outcome goes through dispatch's own rules (`send_result`, with
+    the email provider's retry `schedule`): a transient failure is stored `New` with the back-off, and a
+    vendor's rate limit pauses the email channel as a dispatched email's would.
     """
     repo = ChainRepository(conn)
     await repo.release_instant(
@@ -319,11 +340,21 @@ async def store_instant(conn: Connection, plan: InstantPlan, outcome: SendOutcom
     )
     message = plan.message
     if isinstance(message, EmailMessage):
-        result = _stored_email_result(outcome.result)
+        sent = _as_first_dispatch(message, order_id, outcome, schedule)
+        retry_in = sent.retry_in_seconds
+        result = EmailResult.New.value if retry_in is not None else _stored_email_result(sent.result)
         await repo.insert_email_notification(
-            order_id, message.notification_id, message.to_address, result, plan.expiry_time, outcome.reference
+            order_id,
+            message.notification_id,
+            message.to_address,
+            result,
+            plan.expiry_time,
+            sent.reference,
+            next_attempt_in=retry_in if retry_in is not None else sent.poll_in_seconds,
         )
-        final = is_final("email", result)
+        if outcome.transient and outcome.retry_after:
+            await DispatchRepository(conn).pause("email", outcome.retry_after)
+        final = retry_in is None and is_final("email", result)
     else:
         result = _stored_sms_result(outcome.result)
         await repo.insert_sms_notification(
@@ -340,8 +371,25 @@ async def store_instant(conn: Connection, plan: InstantPlan, outcome: SendOutcom
     return StoredChain(plan.chain.receipt(), created=True)
 
 
-# The provider's immediate result as stored: never `New` or `Failed_TransientError` (dispatch would send it
-# again), and an unknown name is kept as `Sending` (a later report or the TTL run settles it).
+def _as_first_dispatch(
+    message: EmailMessage, order_id: int, outcome: SendOutcome, schedule: RetrySchedule | None
+) -> SendResult:
+    """What dispatch would make of this outcome on its first attempt at the email."""
+    claimed = ClaimedEmail(
+        id=message.notification_id,
+        order_id=order_id,
+        attempts=1,
+        from_address=message.from_address,
+        to_address=message.to_address,
+        subject=message.subject,
+        body=message.body,
+        content_type=message.content_type,
+    )
+    return send_result(claimed, Sent(outcome), _DISPATCH_RULES, schedule)
+
+
+# The provider's immediate result as stored: never `New` or `Failed_TransientError` unless dispatch is to
+# send it again, and an unknown name is kept as `Sending` (a later report or the TTL run settles it).
 
 
 def _stored_email_result(result: str) -> str:

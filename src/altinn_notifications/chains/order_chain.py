@@ -48,6 +48,8 @@ def build_order_chain(
     """Validate (400) and map the request to a chain row, a `Notification` order and one `Reminder`
     order per reminder (docs/compatibility.md C6 (building the orders), C18)."""
     intake.raise_if_invalid(validation.validate_order_chain(request, now))
+    # The stale-contact org list applies to v2 person recipients only (docs/compatibility.md C6): decided
+    # here, case-insensitively, and stored on the order, so processing needs no org list.
     stale_override = caller.org.lower() in {org.lower() for org in settings.stale_contact_orgs}
     main_time = as_utc(request.requested_send_time) if request.requested_send_time else now
     main = _order(

@@ -30,14 +30,18 @@ SELECT orderchain FROM orderschain
 WHERE idempotencyid = $1 AND creatorname = $2 AND (orderchain ->> 'Type') = $3
 """
 
+# The hand-off was the notification's first attempt; `next_attempt_at` (NULL: at once) is when dispatch
+# sends a `New` row again or polls a `Sending` one.
 _INSERT_EMAIL_NOTIFICATION = """
-INSERT INTO emailnotifications (_orderid, alternateid, toaddress, result, resulttime, expirytime, operationid)
-VALUES ($1, $2, $3, $4::emailnotificationresulttype, now(), $5, $6)
+INSERT INTO emailnotifications (_orderid, alternateid, toaddress, result, resulttime, expirytime, operationid,
+                                attempts, next_attempt_at)
+VALUES ($1, $2, $3, $4::emailnotificationresulttype, now(), $5, $6, 1, now() + make_interval(secs => $7::float8))
 """
 
 _INSERT_SMS_NOTIFICATION = """
-INSERT INTO smsnotifications (_orderid, alternateid, mobilenumber, result, resulttime, expirytime, gatewayreference)
-VALUES ($1, $2, $3, $4::smsnotificationresulttype, now(), $5, $6)
+INSERT INTO smsnotifications (_orderid, alternateid, mobilenumber, result, resulttime, expirytime, gatewayreference,
+                              attempts)
+VALUES ($1, $2, $3, $4::smsnotificationresulttype, now(), $5, $6, 1)
 """
 
 
@@ -113,9 +117,18 @@ class ChainRepository:
         result: str,
         expiry_time: datetime,
         reference: str | None,
+        *,
+        next_attempt_in: float | None = None,
     ) -> None:
         await self.conn.execute(
-            _INSERT_EMAIL_NOTIFICATION, order_id, notification_id, to_address, result, expiry_time, reference
+            _INSERT_EMAIL_NOTIFICATION,
+            order_id,
+            notification_id,
+            to_address,
+            result,
+            expiry_time,
+            reference,
+            next_attempt_in,
         )
 
     async def insert_sms_notification(

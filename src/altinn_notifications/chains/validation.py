@@ -47,6 +47,7 @@ PostgreSQL cannot store, is refused at binding (`chains.models.RequestModel`).
 Choices where the reference is silent (documented, consistent):
 
 * ``senderEmailAddress``: blank means "use the default" (docs/compatibility.md C6); any other value must pass the rule.
+  The instant-email validator (docs/compatibility.md C8) checks every value but null, "" included.
 * A ``requestedSendTime`` without a zone is reported and then compared as if it were UTC.
 * Both reminder times given: the reference's three messages (the rule and one per property).
 * The organisation validator of the reference repeats the resource rules of the base validator; a
@@ -145,6 +146,9 @@ MSG_REMINDER_TIME_PAST: Final = "RequestedSendTime must be greater than or equal
 MSG_IDEMPOTENCY_ID_LENGTH: Final = "IdempotencyId must not be longer than 500 characters."
 
 MSG_TIME_TO_LIVE: Final = "Time-to-live must be between 60 and 172800 seconds (48 hours)."
+# The instant-email validator words its own messages (docs/compatibility.md C8).
+MSG_INSTANT_EMAIL_SUBJECT_EMPTY: Final = "The email subject cannot be empty."
+MSG_INSTANT_EMAIL_BODY_EMPTY: Final = "The email body cannot be empty."
 
 # --- constants ---
 
@@ -223,7 +227,8 @@ def validate_instant(request: InstantNotificationOrderRequestExt) -> ValidationE
 
 
 def validate_instant_email(request: InstantEmailNotificationOrderRequestExt) -> ValidationErrors:
-    """`POST /future/orders/instant/email` (docs/compatibility.md C8)."""
+    """`POST /future/orders/instant/email` (docs/compatibility.md C8): its own validator, not the order
+    chain's; the sender is checked whenever it is not null, so "" is refused too."""
     errors: ValidationErrors = {}
     _validate_keys(request.idempotency_id, request.senders_reference, "", errors)
     details = request.recipient_email
@@ -231,12 +236,12 @@ def validate_instant_email(request: InstantEmailNotificationOrderRequestExt) -> 
         add(errors, "InstantEmailDetails.EmailAddress", MSG_EMAIL_INVALID)
     settings = details.email_settings
     prefix = "InstantEmailDetails.EmailSettings"
-    if not is_blank(settings.sender_email_address) and not is_valid_email(settings.sender_email_address):
-        add(errors, f"{prefix}.SenderEmailAddress", MSG_SENDER_EMAIL_INVALID)
+    if settings.sender_email_address is not None and not is_valid_email(settings.sender_email_address):
+        add(errors, f"{prefix}.SenderEmailAddress", MSG_EMAIL_INVALID)
     if is_blank(settings.subject):
-        add(errors, f"{prefix}.Subject", MSG_EMAIL_SUBJECT_EMPTY)
+        add(errors, f"{prefix}.Subject", MSG_INSTANT_EMAIL_SUBJECT_EMPTY)
     if is_blank(settings.body):
-        add(errors, f"{prefix}.Body", MSG_EMAIL_BODY_EMPTY)
+        add(errors, f"{prefix}.Body", MSG_INSTANT_EMAIL_BODY_EMPTY)
     return errors
 
 

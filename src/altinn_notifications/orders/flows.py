@@ -27,7 +27,7 @@ async def register(
 ) -> NotificationOrderRequestResponseExt:
     """Validate and map (400), look the recipients up (informational in v1), store; the 202 body."""
     order = service.build_order(request, caller, deps.settings, deps.clock())
-    lookup = await service.lookup_for_registration(order, deps.contact_points, deps.settings)
+    lookup = await service.lookup_for_registration(order, deps.contact_points)
     async with deps.connection() as conn:
         await service.store_order(conn, order)
     ORDERS_REGISTERED.labels(channel=order.notification_channel.value).inc()

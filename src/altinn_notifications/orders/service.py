@@ -198,13 +198,15 @@ def lookup_response(
 
 
 async def lookup_for_registration(
-    order: NotificationOrder, port: ContactPointsPort, settings: Settings
+    order: NotificationOrder, port: ContactPointsPort
 ) -> RecipientLookupResult | None:
-    """Informational lookup at registration (v1 never rejects on it; docs/compatibility.md C4, C10)."""
+    """Informational lookup at registration (v1 never rejects on it; docs/compatibility.md C4, C10). A v1
+    order never uses stale contact data (docs/compatibility.md C11); its `ignoreReservation` makes a
+    reserved person with a contact point reachable."""
     return await lookup_at_registration(
         port,
         order.notification_channel,
         order.recipients,
-        use_stale_contact_info=order.use_stale_contact_information
-        or order.creator in settings.stale_contact_orgs,
+        use_stale_contact_info=order.use_stale_contact_information,
+        ignore_reservation=bool(order.ignore_reservation),
     )

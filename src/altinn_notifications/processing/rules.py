@@ -29,22 +29,29 @@ def email_expiry(requested_send_time: datetime) -> datetime:
 
 
 def sms_expiry(requested_send_time: datetime, policy: SendingTimePolicy | None) -> datetime:
-    """Daytime: inside (09:00, 17:00) Oslo → +48 h; before 09:00 → that day 09:00 + 48 h; else 09:00 + 72 h.
+    """Daytime (docs/compatibility.md C10): inside (09:00, 17:00) Oslo → +48 h; before 09:00 → that day
+    09:00 + 48 h; else (exactly 09:00, or from 17:00 on) → that day 09:00 + 72 h.
 
-    Hours are elapsed hours (computed in UTC, as the reference does), so a DST change in between does not
-    shift the expiry by an hour.
+    Inside the window the 48 h are elapsed hours. Outside it the hours are added to the Oslo wall-clock
+    09:00 and only then converted to UTC, as the reference does, so across a DST change the expiry is
+    still 09:00 local (47 or 49 elapsed hours).
     """
     requested = requested_send_time.astimezone(UTC)
     if policy is not SendingTimePolicy.Daytime:
         return requested + EXPIRY
     local = requested.astimezone(OSLO)
-    start = datetime.combine(local.date(), time(WINDOW_START_HOUR), tzinfo=OSLO).astimezone(UTC)
-    end = datetime.combine(local.date(), time(WINDOW_END_HOUR), tzinfo=OSLO).astimezone(UTC)
-    if start < requested < end:
+    start = datetime.combine(local.date(), time(WINDOW_START_HOUR), tzinfo=OSLO)
+    end = datetime.combine(local.date(), time(WINDOW_END_HOUR), tzinfo=OSLO)
+    if start < requested < end:  # aware comparisons are by instant
         return requested + EXPIRY
-    if requested < start:
-        return start + EXPIRY
-    return start + timedelta(hours=72)
+    hours = EXPIRY if requested < start else timedelta(hours=72)
+    return _add_wall_clock(start, hours)
+
+
+def _add_wall_clock(local: datetime, hours: timedelta) -> datetime:
+    """`local` (Oslo time) plus `hours` on the wall clock, in UTC: Python adds a timedelta to a
+    `ZoneInfo`-aware datetime in wall time; the offset is settled by the conversion."""
+    return (local + hours).astimezone(UTC)
 
 
 def is_daytime(moment: datetime) -> bool:

@@ -8,7 +8,6 @@ the outcome in one short, guarded transaction, so a second worker can never proc
 from __future__ import annotations
 
 import enum
-from collections.abc import Collection
 
 import structlog
 
@@ -37,12 +36,10 @@ class OrderPreparer:
         contact_points: ContactPointsPort,
         names: PartyNamesPort,
         condition: ConditionPort,
-        stale_contact_orgs: Collection[str] = frozenset(),
     ) -> None:
         self.contact_points = contact_points
         self.names = names
         self.condition = condition
-        self.stale_contact_orgs = frozenset(stale_contact_orgs)
 
     async def prepare(self, claimed: ClaimedOrder) -> GeneratedNotifications | ConditionOutcome:
         """Condition, lookup, names, generation; a `ConditionOutcome` when the condition stopped it."""
@@ -51,11 +48,10 @@ class OrderPreparer:
             stopped = await self.check_condition(claimed, order.condition_endpoint)
             if stopped is not None:
                 return stopped
+        # Whether stale KRR data may be used was decided at v2 intake (docs/compatibility.md C6, C11); a v1
+        # order never may.
         recipients = await lookup_at_processing(
-            self.contact_points,
-            order,
-            use_stale_contact_info=order.use_stale_contact_information
-            or order.creator in self.stale_contact_orgs,
+            self.contact_points, order, use_stale_contact_info=order.use_stale_contact_information
         )
         names = await self._names(order, recipients)
         addresses = sum(len(r.emails) + len(r.mobile_numbers) for r in recipients)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 
 import structlog
@@ -41,7 +41,6 @@ class ProcessingConfig:
     condition_retry_delay: timedelta = timedelta(seconds=60)
     retry_base_delay: timedelta = timedelta(seconds=60)
     retry_max_delay: timedelta = timedelta(minutes=15)
-    stale_contact_orgs: frozenset[str] = field(default_factory=frozenset)
     #: Orders of a batch still being prepared after this long (a slow register, a huge organisation)
     #: finish in the background: the batch's other orders are written and new due orders claimed.
     straggler_after: timedelta = timedelta(seconds=1)
@@ -64,7 +63,7 @@ class OrderProcessor:
         config: ProcessingConfig,
     ) -> None:
         self.transaction = transaction
-        self.preparer = OrderPreparer(contact_points, names, condition, config.stale_contact_orgs)
+        self.preparer = OrderPreparer(contact_points, names, condition)
         self.config = config
         self._slots = asyncio.Semaphore(config.concurrency)
         self._background: set[asyncio.Task[None]] = set()

@@ -19,7 +19,7 @@ from altinn_notifications.reports.repository import ReportRepository
 from altinn_notifications.status.completion import complete_orders
 from tests.api.helpers import V1
 from tests.chains.conftest import FakeProviders, count, fake_provider_container, fetch
-from tests.conftest import ContainerFactory
+from tests.conftest import ClientFactory, ContainerFactory
 from tests.pipeline.conftest import RunWorkers, eventually
 
 SMS_BODY: dict[str, Any] = {
@@ -316,22 +316,24 @@ async def _shipment_status(client: httpx.AsyncClient, auth: dict[str, str], ship
     ],
 )
 async def test_instant_email_vendor_outcomes_are_results_not_failed_hand_offs(
-    client: httpx.AsyncClient,
+    make_container: ContainerFactory,
+    make_client: ClientFactory,
     auth: dict[str, str],
-    container: Container,
     run_workers: RunWorkers,
     address: str,
     final: str,
 ) -> None:
     """docs/compatibility.md C8: the simulated vendor's permanent and transient failures answer 201; a
     transient one is stored `New` with dispatch's back-off, and the regular email dispatch sends it again."""
+    container = make_container()  # the simulated vendors (this module's `container` has fakes)
+    client = make_client(container)
     body = _instant_email_to(address)
 
     async def settled() -> bool:
         return await _shipment_status(client, auth, shipment_id) == final
 
     # The workers run from the start: the simulated vendor's later reports go to their sink.
-    async with run_workers():
+    async with run_workers(container=container):
         response = await client.post(f"{V1}/future/orders/instant/email", json=body, headers=auth)
         assert response.status_code == 201, response.text
         receipt = response.json()

@@ -354,6 +354,22 @@ async def test_instant_email_vendor_outcomes_are_results_not_failed_hand_offs(
         await eventually(settled)
     assert (await _order(container, shipment_id))["status"] == "Completed"
     assert await count(container, "orderschain") == 1
+    # Handed to the vendor once by the request and, after a transient failure, once more by dispatch.
+    (notification_id,) = [
+        r["alternateid"] for r in await fetch(container, "SELECT alternateid FROM emailnotifications")
+    ]
+    assert container.outbox is not None
+    sends = [
+        e["result"]
+        for e in container.outbox.read(10_000, "email")
+        if e["notificationId"] == str(notification_id)
+    ]
+    handed_off = {
+        "transient-fail@test.com": ["Failed_TransientError", "Succeeded"],
+        "permanent-fail@test.com": ["Failed"],
+        "bounce@test.com": ["Succeeded"],  # the bounce comes later, as a delivery report
+    }
+    assert sends == handed_off[address]
 
 
 async def test_instant_email_rate_limit_pauses_the_email_channel(

@@ -32,6 +32,7 @@ from altinn_notifications.providers.email.simulated import SimulatedEmailProvide
 from altinn_notifications.providers.email.smtp import SmtpEmailProvider
 from altinn_notifications.providers.outbox import Outbox
 from altinn_notifications.providers.sms.simulated import SimulatedSmsProvider
+from altinn_notifications.queue.loop import SingleFlight
 from altinn_notifications.queue.maintenance import MaintenanceJobs, MaintenanceSettings
 from altinn_notifications.recipients.altinn_http import TokenSource, build_recipient_ports
 from altinn_notifications.recipients.local import LocalRegistryContactPoints
@@ -45,6 +46,13 @@ log = structlog.get_logger(__name__)
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class TriggeredRuns:
+    past_due_orders: SingleFlight
+    terminate_expired: SingleFlight
+    prune_status_feed: SingleFlight
 
 
 @dataclass
@@ -87,6 +95,16 @@ class Container:
     def order_processor(self) -> OrderProcessor:
         """The order processor of the trigger endpoint `pastdueorders` (workers build their own)."""
         return build_order_processor(self)
+
+    @cached_property
+    def triggered(self) -> TriggeredRuns:
+        """One run at a time of each job the trigger endpoints start, however many callers ask."""
+        jobs = self.maintenance
+        return TriggeredRuns(
+            past_due_orders=SingleFlight(self.order_processor.run_until_no_full_batch),
+            terminate_expired=SingleFlight(jobs.ttl.run),
+            prune_status_feed=SingleFlight(jobs.feed_pruning.run),
+        )
 
     async def close(self) -> None:
         await self.email_provider.close()

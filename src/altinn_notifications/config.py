@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     log_format: Literal["console", "json"] = "console"
 
     triggers_enabled: bool = True
+    triggers_api_key: SecretStr | None = Field(
+        default=None, description="When set, the trigger endpoints require it in the X-API-Key header."
+    )
 
     # Statistics exports (docs/compatibility.md C17)
     metrics_api_key: SecretStr | None = Field(

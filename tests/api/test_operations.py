@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from uuid import UUID
 
 import httpx
+from pydantic import SecretStr
 
 from altinn_notifications.bootstrap import Container
+from altinn_notifications.queue.loop import SingleFlight
 from tests.api.helpers import V1, add_notification, set_order_status
-from tests.conftest import ContainerFactory
+from tests.conftest import ClientFactory, ContainerFactory
 
 
 async def test_send_condition_test_endpoint(client: httpx.AsyncClient) -> None:
@@ -82,6 +85,42 @@ async def test_triggers_can_be_switched_off(container: Container, make_container
     transport = httpx.ASGITransport(app=create_app(make_container(settings=settings)))
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         assert (await http.post(f"{V1}/trigger/sendemail")).status_code == 404
+
+
+async def test_triggers_can_require_a_key(
+    make_container: ContainerFactory, make_client: ClientFactory
+) -> None:
+    container = make_container()
+    settings = container.settings.model_copy(update={"triggers_api_key": SecretStr("k3y")})
+    http = make_client(make_container(settings=settings))
+    for path in ("sendemail", "pastdueorders", "terminateexpirednotifications", "deleteoldstatusfeedrecords"):
+        assert (await http.post(f"{V1}/trigger/{path}")).status_code == 401, path
+        assert (await http.post(f"{V1}/trigger/{path}", headers={"X-API-Key": "k3y!"})).status_code == 401
+        assert (await http.post(f"{V1}/trigger/{path}", headers={"X-API-Key": "k3y"})).status_code == 200
+
+
+async def test_concurrent_trigger_calls_share_one_run_of_the_job() -> None:
+    started = 0
+    release = asyncio.Event()
+
+    async def job() -> int:
+        nonlocal started
+        started += 1
+        await release.wait()
+        return 7
+
+    run = SingleFlight(job)
+    callers = [asyncio.create_task(run.run()) for _ in range(50)]
+    await asyncio.sleep(0.01)
+    callers[0].cancel()  # a caller that goes away does not stop the run the others wait for
+    release.set()
+    results = await asyncio.gather(*callers[1:])
+    assert started == 1 and results == [7] * 49
+    release.clear()
+    second = asyncio.create_task(run.run())  # after the run ended, the next caller starts a new one
+    await asyncio.sleep(0.01)
+    release.set()
+    assert await second == 7 and started == 2
 
 
 async def test_metrics_are_exposed(client: httpx.AsyncClient, auth: dict[str, str]) -> None:

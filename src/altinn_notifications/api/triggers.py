@@ -1,39 +1,51 @@
 """Trigger endpoints, for compatibility with the reference's cron jobs and for operations; nothing here
 depends on an external cron (the workers run the same jobs on their own timers).
 
-Unauthenticated as in the reference (network-protected); hidden from OpenAPI; switched off with
-NOTIFICATIONS_TRIGGERS_ENABLED=false. Each endpoint runs the process's one instance of its job.
+Unauthenticated as in the reference (keep them network-internal), unless NOTIFICATIONS_TRIGGERS_API_KEY
+is set: then the `X-API-Key` header must carry it. Hidden from OpenAPI; switched off with
+NOTIFICATIONS_TRIGGERS_ENABLED=false. A job runs at most once at a time per process: callers arriving
+while it runs wait for that run (`queue.loop.SingleFlight`), so many callers cost one run.
 """
 
 from __future__ import annotations
 
+import hmac
+from typing import Annotated
+
 import structlog
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Header
 from fastapi.responses import PlainTextResponse, Response
 
 from altinn_notifications.api.deps import ContainerDep
-from altinn_notifications.errors import NotFoundError
+from altinn_notifications.errors import NotFoundError, UnauthorizedError
 from altinn_notifications.processing.rules import is_daytime
 from altinn_notifications.queue.channels import EMAIL_NEW, SMS_NEW
-from altinn_notifications.queue.maintenance import Job
+from altinn_notifications.queue.loop import SingleFlight
 from altinn_notifications.queue.operations import wake_workers
 
 log = structlog.get_logger(__name__)
 
 
-def _enabled(container: ContainerDep) -> None:
+def _allowed(
+    container: ContainerDep, api_key: Annotated[str | None, Header(alias="X-API-Key")] = None
+) -> None:
     if not container.settings.triggers_enabled:
         raise NotFoundError()
+    expected = container.settings.triggers_api_key
+    if expected is not None and expected.get_secret_value():
+        given = (api_key or "").encode("utf-8")
+        if not hmac.compare_digest(given, expected.get_secret_value().encode("utf-8")):
+            raise UnauthorizedError()
 
 
-router = APIRouter(prefix="/trigger", include_in_schema=False, dependencies=[Depends(_enabled)])
+router = APIRouter(prefix="/trigger", include_in_schema=False, dependencies=[Depends(_allowed)])
 
 
-async def _run(job: Job, failure: str) -> Response:
+async def _run(run: SingleFlight, failure: str) -> Response:
     try:
-        await job.run()
+        await run.run()
     except Exception as exc:
-        log.error("triggered job failed", job=job.name, error=type(exc).__name__)
+        log.error("triggered job failed", error=type(exc).__name__)
         return PlainTextResponse(failure, status_code=500)
     return Response(status_code=200)
 
@@ -41,9 +53,7 @@ async def _run(job: Job, failure: str) -> Response:
 @router.post("/pastdueorders")
 async def past_due_orders(container: ContainerDep) -> Response:
     """Runs the due-order loop synchronously, as the reference does, until no full batch is left."""
-    processor = container.order_processor
-    while await processor.run_once() >= processor.config.batch_size:
-        pass
+    await container.triggered.past_due_orders.run()
     return Response(status_code=200)
 
 
@@ -71,9 +81,9 @@ async def send_sms_daytime(container: ContainerDep) -> Response:
 
 @router.post("/terminateexpirednotifications")
 async def terminate_expired(container: ContainerDep) -> Response:
-    return await _run(container.maintenance.ttl, "Failed to terminate expired notifications")
+    return await _run(container.triggered.terminate_expired, "Failed to terminate expired notifications")
 
 
 @router.post("/deleteoldstatusfeedrecords")
 async def delete_old_status_feed_records(container: ContainerDep) -> Response:
-    return await _run(container.maintenance.feed_pruning, "Failed to delete old status feed records")
+    return await _run(container.triggered.prune_status_feed, "Failed to delete old status feed records")

@@ -91,6 +91,16 @@ class OrderProcessor:
             await self._prepare_and_persist(claimed)
         return len(claimed)
 
+    async def run_until_no_full_batch(self) -> int:
+        """Claim and prepare batches until one is not full (the trigger endpoint's synchronous run, as the
+        reference's); returns how many orders were claimed."""
+        total = 0
+        while True:
+            claimed = await self.run_once()
+            total += claimed
+            if claimed < self.config.batch_size:
+                return total
+
     async def keep_leases(self) -> int:
         """Extend the leases of the orders this processor is still working on (called every third of a
         lease), so a slow one (a huge organisation, a slow register) is never taken over mid-way."""

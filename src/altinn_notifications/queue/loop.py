@@ -56,3 +56,18 @@ async def run_periodic(name: str, step: Step, interval: float, stop: asyncio.Eve
 def poll_or_sooner(poll: float, due_in: float | None, floor: float = 0.01) -> float:
     """The idle sleep of a loop whose next item is due in `due_in` seconds (None: nothing scheduled)."""
     return poll if due_in is None else min(poll, max(due_in, floor))
+
+
+class SingleFlight:
+    """At most one run of a step at a time: a caller arriving while a run is in flight waits for that run
+    and gets its result, instead of starting another (the trigger endpoints: many callers, one run)."""
+
+    def __init__(self, step: Step) -> None:
+        self._step = step
+        self._running: asyncio.Task[int] | None = None
+
+    async def run(self) -> int:
+        if self._running is None or self._running.done():
+            self._running = asyncio.ensure_future(self._step())
+        # shield: a caller that goes away must not cancel the run the others wait for
+        return await asyncio.shield(self._running)

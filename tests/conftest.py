@@ -31,11 +31,13 @@ import pytest
 
 from altinn_notifications.api.app import create_app
 from altinn_notifications.auth.dev import mint_token
+from altinn_notifications.auth.service import build_authenticator
 from altinn_notifications.bootstrap import Container, build_container
 from altinn_notifications.config import SCOPE_CREATE, Settings
 from altinn_notifications.db import migrate
 from altinn_notifications.db.embedded import start_embedded_postgres, stop_embedded_postgres
 from altinn_notifications.logging import configure_logging
+from tests.auth.helpers import PlatformIssuers, write_platform_issuers
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -246,3 +248,23 @@ def _no_proxy_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
         monkeypatch.delenv(name, raising=False)
     yield
+
+
+@pytest.fixture(scope="session")
+def platform_issuers(tmp_path_factory: pytest.TempPathFactory) -> PlatformIssuers:
+    """Platform-token issuers `ttd` and `digdir`, each with its own key (`.mint(issuer)` signs with it)."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    keys = {i: rsa.generate_private_key(public_exponent=65537, key_size=2048) for i in ("ttd", "digdir")}
+    return write_platform_issuers(tmp_path_factory.mktemp("platform-keys"), keys)
+
+
+@pytest.fixture
+async def pat_container(
+    make_container: ContainerFactory, settings: Settings, platform_issuers: PlatformIssuers
+) -> AsyncIterator[Container]:
+    """This test's container, trusting platform access tokens of `platform_issuers` (and the dev bearer key)."""
+    trusted = settings.model_copy(update={"platform_token_keys_dir": platform_issuers.keys_dir})
+    authenticator = build_authenticator(trusted)
+    yield make_container(authenticator=authenticator)
+    await authenticator.close()

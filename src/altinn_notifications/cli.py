@@ -278,15 +278,42 @@ def migrate(database_url: DbOpt = None, data_dir: DataOpt = None) -> None:
 
 @app.command()
 def token(
-    org: Annotated[str, typer.Option(help="Service-owner org code, e.g. ttd.")],
+    org: Annotated[str | None, typer.Option(help="Service-owner org code, e.g. ttd.")] = None,
     scope: Annotated[list[str] | None, typer.Option(help="Scope to grant (repeatable).")] = None,
     ttl: Annotated[int, typer.Option(help="Lifetime in seconds.")] = 3600,
+    platform_issuer: Annotated[
+        str | None,
+        typer.Option(
+            help="Instead: a PlatformAccessToken of this issuer, signed with <issuer>.pem of "
+            "NOTIFICATIONS_PLATFORM_TOKEN_KEYS_DIR (development)."
+        ),
+    ] = None,
+    app_name: Annotated[
+        str | None, typer.Option("--app", help="urn:altinn:app of the platform token.")
+    ] = None,
+    create_key: Annotated[
+        bool, typer.Option(help="Generate the platform issuer's key in that directory when absent.")
+    ] = False,
     data_dir: DataOpt = None,
 ) -> None:
     """Print a bearer token signed with the local development key (trusted by the embedded default)."""
-    from altinn_notifications.auth.dev import mint_token
+    from altinn_notifications.auth.dev import dev_platform_key, mint_platform_token, mint_token
 
     settings = _settings(data_dir=data_dir)
+    if platform_issuer is not None:
+        try:
+            key = dev_platform_key(settings, platform_issuer, create=create_key)
+        except ValueError as exc:
+            typer.echo(str(exc), err=True)
+            raise typer.Exit(2) from None
+        app_claim = app_name or f"{platform_issuer}/dev-app"
+        sys.stdout.write(
+            mint_platform_token(key, issuer=platform_issuer, app=app_claim, ttl_seconds=ttl) + "\n"
+        )
+        return
+    if org is None:
+        typer.echo("--org is required (or --platform-issuer)", err=True)
+        raise typer.Exit(2)
     if not settings.uses_dev_key:
         typer.echo("a JWKS URL or file is configured: tokens must come from that issuer", err=True)
         raise typer.Exit(2)

@@ -52,6 +52,17 @@ class Settings(BaseSettings):
     jwt_issuer: str | None = Field(default=None, description="Required `iss`; unset: not checked.")
     jwt_audience: str | None = Field(default=None, description="Required `aud`; unset: not checked.")
     jwks_cache_seconds: int = Field(default=3600, ge=0)
+    # Incoming platform access tokens (docs/compatibility.md C2); none configured: the header is refused.
+    platform_token_keys_dir: Path | None = Field(
+        default=None,
+        description="Directory of `<issuer>.pem|.crt|.cer|.json|.jwks`: the keys each issuer signs PATs with.",
+    )
+    platform_token_issuers: dict[str, str] = Field(
+        default_factory=dict, description="JSON object: issuer -> JWKS URL or key file of its PAT keys."
+    )
+    platform_token_allowed_issuers: list[str] | None = Field(
+        default=None, description="JSON list: the only PAT issuers accepted; unset: any issuer with keys."
+    )
 
     db_pool_min_size: int = Field(default=2, ge=0)
     db_pool_max_size: int = Field(default=10, ge=1)
@@ -250,6 +261,16 @@ class Settings(BaseSettings):
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    @field_validator("platform_token_issuers")
+    @classmethod
+    def _issuer_locations(cls, value: dict[str, str]) -> dict[str, str]:
+        for issuer, location in value.items():
+            if not issuer.strip() or not location.strip():
+                raise ValueError("issuers and their key locations must not be empty")
+            if location.startswith(("http://", "https://")) and not urlsplit(location).netloc:
+                raise ValueError(f"{issuer}: not a URL: {location}")
+        return value
 
     @model_validator(mode="after")
     def _one_platform_token_source(self) -> Settings:

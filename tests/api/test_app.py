@@ -13,6 +13,8 @@ from altinn_notifications.api.app import create_app
 from altinn_notifications.bootstrap import Container
 from altinn_notifications.config import SCOPE_CREATE
 from tests.api.helpers import V1
+from tests.auth.helpers import PlatformIssuers
+from tests.conftest import ClientFactory
 
 UNAUTHENTICATED = {"/health", "/notifications/api/v1/tests/sendcondition"}
 
@@ -76,10 +78,44 @@ async def test_scope_claim_fallback_is_accepted(
     assert response.status_code == 404  # authorised; the order simply does not exist
 
 
-async def test_platform_access_token_sets_the_creator(
-    client: httpx.AsyncClient, make_token: Callable[..., str]
+async def test_every_route_refuses_a_platform_token_signed_with_the_bearer_key(
+    pat_container: Container, make_client: ClientFactory, make_token: Callable[..., str]
 ) -> None:
-    platform = make_token(None, scopes=None, issuer="ttd")
+    # Platform tokens are trusted (issuer keys configured), but the bearer key vouches for no issuer.
+    client = make_client(pat_container)
+    forged = make_token(None, scopes=None, issuer="ttd", extra_claims={"urn:altinn:app": "ttd/app"})
+    for method, path in _protected_routes(pat_container):
+        response = await client.request(
+            method,
+            _concrete(path),
+            params={"sendersReference": "x"},
+            headers={"PlatformAccessToken": forged},
+            json={},
+        )
+        assert response.status_code == 401, f"{method} {path} answered {response.status_code}"
+        assert response.content == b"" and response.headers["www-authenticate"] == "Bearer"
+
+
+async def test_platform_access_token_header_is_refused_by_default(
+    client: httpx.AsyncClient, platform_issuers: PlatformIssuers
+) -> None:
+    response = await client.post(
+        f"{V1}/orders/sms",
+        json={"body": "x", "recipients": [{"mobileNumber": "+4799999999"}]},
+        headers={"PlatformAccessToken": platform_issuers.mint("ttd")},
+    )
+    assert response.status_code == 401
+    assert response.content == b"" and response.headers["www-authenticate"] == "Bearer"
+
+
+async def test_platform_access_token_sets_the_creator(
+    pat_container: Container,
+    make_client: ClientFactory,
+    make_token: Callable[..., str],
+    platform_issuers: PlatformIssuers,
+) -> None:
+    client = make_client(pat_container)
+    platform = platform_issuers.mint("ttd")
     response = await client.post(
         f"{V1}/orders/sms",
         json={"body": "x", "recipients": [{"mobileNumber": "+4799999999"}]},

@@ -1,4 +1,4 @@
-"""Auth test helpers: a token signer and a real JWKS / OpenID HTTP server for loopback."""
+"""Auth test helpers: a token signer, a real JWKS / OpenID HTTP server for loopback, platform-token issuers."""
 
 from __future__ import annotations
 
@@ -7,12 +7,15 @@ import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import jwt
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from jwt.algorithms import RSAAlgorithm
 
+from altinn_notifications.auth.dev import mint_platform_token
 from altinn_notifications.config import SCOPE_CREATE
 
 
@@ -113,3 +116,34 @@ class JwksServer:
     @property
     def jwks_url(self) -> str:
         return f"{self.base_url}/jwks"
+
+
+def public_pem(key: RSAPrivateKey) -> bytes:
+    return key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+@dataclass
+class PlatformIssuers:
+    """Platform-token issuers with a key each, written as `<issuer>.pem` public keys to `keys_dir`."""
+
+    keys_dir: Path
+    keys: dict[str, RSAPrivateKey]
+
+    def mint(self, issuer: str = "ttd", *, signer: str | None = None, ttl: int = 300, **extra: Any) -> str:
+        """A platform access token of `issuer`, signed with the key of `signer` (default: the issuer)."""
+        return mint_platform_token(
+            self.keys[signer or issuer],
+            issuer=issuer,
+            app=f"{issuer}/app",
+            ttl_seconds=ttl,
+            extra_claims=extra or None,
+        )
+
+
+def write_platform_issuers(keys_dir: Path, keys: dict[str, RSAPrivateKey]) -> PlatformIssuers:
+    keys_dir.mkdir(parents=True, exist_ok=True)
+    for issuer, key in keys.items():
+        (keys_dir / f"{issuer}.pem").write_bytes(public_pem(key))
+    return PlatformIssuers(keys_dir=keys_dir, keys=dict(keys))

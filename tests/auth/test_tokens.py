@@ -24,7 +24,7 @@ from altinn_notifications.auth.models import Caller
 from altinn_notifications.auth.service import Authenticator, build_authenticator, build_key_set
 from altinn_notifications.config import SCOPE_COMPOSED_EMAIL, SCOPE_CREATE, Settings
 from altinn_notifications.errors import ForbiddenError, UnauthorizedError
-from tests.auth.helpers import claims, sign
+from tests.auth.helpers import PlatformIssuers, claims, sign, write_platform_issuers
 
 
 @pytest.fixture(scope="module")
@@ -250,51 +250,65 @@ async def test_missing_org_is_403(settings: Settings, authenticator: Authenticat
 # --- platform access token ------------------------------------------------------------------------------
 
 
+@pytest.fixture
+async def pat_auth(settings: Settings, platform_issuers: PlatformIssuers) -> AsyncIterator[Authenticator]:
+    """The dev bearer key, and platform access tokens of `platform_issuers` (ttd, digdir)."""
+    auth = build_authenticator(
+        settings.model_copy(update={"platform_token_keys_dir": platform_issuers.keys_dir})
+    )
+    yield auth
+    await auth.close()
+
+
 async def test_platform_access_token_alone_authorises_as_its_issuer(
-    settings: Settings, authenticator: Authenticator
+    pat_auth: Authenticator, platform_issuers: PlatformIssuers
 ) -> None:
-    pat = mint_token(settings, org=None, scopes=None, issuer="ttd")
-    caller = await _create(authenticator, None, pat)
+    caller = await _create(pat_auth, None, platform_issuers.mint("ttd"))
     assert caller == Caller(org="ttd", scopes=frozenset(), via_platform_token=True)
+    assert (await _create(pat_auth, None, platform_issuers.mint("digdir"))).org == "digdir"
 
 
 async def test_platform_token_issuer_wins_over_org_claim(
-    settings: Settings, authenticator: Authenticator
+    settings: Settings, pat_auth: Authenticator, platform_issuers: PlatformIssuers
 ) -> None:
     bearer = mint_token(settings, org="digdir", scopes=["altinn:unrelated"])
-    pat = mint_token(settings, org=None, scopes=None, issuer="ttd")
-    caller = await _create(authenticator, bearer, pat)
+    caller = await _create(pat_auth, bearer, platform_issuers.mint("ttd"))
     assert caller.org == "ttd"
     assert caller.via_platform_token is True
     assert caller.scopes == frozenset({"altinn:unrelated"})
 
 
 async def test_invalid_platform_token_is_401_even_with_a_good_bearer(
-    settings: Settings, authenticator: Authenticator, rsa_keys: list[RSAPrivateKey]
+    settings: Settings,
+    pat_auth: Authenticator,
+    platform_issuers: PlatformIssuers,
+    rsa_keys: list[RSAPrivateKey],
 ) -> None:
     bearer = mint_token(settings, org="ttd", scopes=[SCOPE_CREATE])
-    expired = mint_token(settings, org=None, scopes=None, issuer="ttd", ttl_seconds=-5)
-    foreign = sign(rsa_keys[1], dev_key_id(ensure_dev_key(settings.dev_key_path)), claims(iss="ttd"))
+    expired = platform_issuers.mint("ttd", ttl=-5)
+    foreign = sign(rsa_keys[1], None, claims(iss="ttd", **{"urn:altinn:app": "ttd/app"}))
     for pat in (expired, foreign, "not-a-jwt"):
         with pytest.raises(UnauthorizedError):
-            await _create(authenticator, bearer, pat)
+            await _create(pat_auth, bearer, pat)
         with pytest.raises(UnauthorizedError):
-            await _create(authenticator, None, pat)
+            await _create(pat_auth, None, pat)
 
 
 async def test_invalid_bearer_is_401_even_with_a_good_platform_token(
-    settings: Settings, authenticator: Authenticator
+    settings: Settings, pat_auth: Authenticator, platform_issuers: PlatformIssuers
 ) -> None:
-    pat = mint_token(settings, org=None, scopes=None, issuer="ttd")
     expired = mint_token(settings, org="ttd", scopes=[SCOPE_CREATE], ttl_seconds=-5)
     with pytest.raises(UnauthorizedError):
-        await _create(authenticator, expired, pat)
+        await _create(pat_auth, expired, platform_issuers.mint("ttd"))
 
 
-async def test_platform_token_without_issuer_is_403(settings: Settings, authenticator: Authenticator) -> None:
-    pat = mint_token(settings, org="ttd", scopes=None, extra_claims={"iss": None})
-    with pytest.raises(ForbiddenError):
-        await _create(authenticator, None, pat)
+async def test_platform_token_without_issuer_is_401(
+    pat_auth: Authenticator, platform_issuers: PlatformIssuers
+) -> None:
+    # Without an issuer there are no keys to check it with.
+    for iss in (None, "", "  "):
+        with pytest.raises(UnauthorizedError):
+            await _create(pat_auth, None, platform_issuers.mint("ttd", iss=iss))
 
 
 # --- issuer and audience --------------------------------------------------------------------------------
@@ -326,9 +340,6 @@ async def test_issuer_enforced_when_configured(tmp_path: Path) -> None:
         ):
             with pytest.raises(UnauthorizedError):
                 await _create(auth, bad)
-        # A platform access token's issuer is an org, so the configured issuer does not apply to it.
-        pat = mint_token(settings, org=None, scopes=None, issuer="ttd")
-        assert (await _create(auth, None, pat)).org == "ttd"
     finally:
         await auth.close()
 
@@ -367,11 +378,21 @@ async def test_a_reused_token_still_expires(settings: Settings, authenticator: A
 
 
 async def test_a_token_accepted_as_platform_token_is_not_thereby_a_valid_bearer(tmp_path: Path) -> None:
-    # Platform tokens skip the issuer check (their issuer is an org); bearer tokens do not.
-    settings = Settings(data_dir=tmp_path, database_url=None, jwt_issuer="https://platform.test")
+    # Platform tokens skip the configured issuer (their issuer is an org); bearer tokens do not. Here ttd's
+    # platform key happens to be the bearer key.
+    keys_dir = tmp_path / "platform"
+    settings = Settings(
+        data_dir=tmp_path,
+        database_url=None,
+        jwt_issuer="https://platform.test",
+        platform_token_keys_dir=keys_dir,
+    )
+    write_platform_issuers(keys_dir, {"ttd": ensure_dev_key(settings.dev_key_path)})
     auth = build_authenticator(settings)
     try:
-        token = mint_token(settings, org="ttd", scopes=[SCOPE_CREATE], issuer="ttd")
+        token = mint_token(
+            settings, org="ttd", scopes=[SCOPE_CREATE], issuer="ttd", extra_claims={"urn:altinn:app": "ttd/a"}
+        )
         assert (await _create(auth, None, token)).via_platform_token
         with pytest.raises(UnauthorizedError):
             await _create(auth, token)

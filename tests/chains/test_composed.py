@@ -11,7 +11,9 @@ import httpx
 from altinn_notifications.bootstrap import Container
 from altinn_notifications.config import SCOPE_COMPOSED_EMAIL
 from tests.api.helpers import V1
+from tests.auth.helpers import PlatformIssuers
 from tests.chains.conftest import count, fetch
+from tests.conftest import ClientFactory
 
 EXPIRY = (datetime.now(UTC) + timedelta(days=30)).strftime("%Y-%m-%dT%H%%3A%M%%3A%SZ")
 SAS_URL = f"https://account.blob.core.windows.net/container/decision.pdf?se={EXPIRY}&sp=r&sr=b&sig=c2ln"
@@ -80,11 +82,17 @@ async def test_composed_email_is_stored_with_its_attachments(
 
 
 async def test_composed_email_needs_its_own_scope(
-    client: httpx.AsyncClient, auth: dict[str, str], make_token: Any, container: Container
+    pat_container: Container,
+    make_client: ClientFactory,
+    auth: dict[str, str],
+    platform_issuers: PlatformIssuers,
 ) -> None:
+    container = pat_container
+    client = make_client(container)
     denied = await client.post(f"{V1}/future/orders/composed-email", json=composed(), headers=auth)
     assert denied.status_code == 403
-    platform_only = {"PlatformAccessToken": make_token(None, scopes=None, issuer="ttd")}
+    # A valid platform access token (trusted issuer, own key) does not meet this policy.
+    platform_only = {"PlatformAccessToken": platform_issuers.mint("ttd")}
     anonymous = await client.post(
         f"{V1}/future/orders/composed-email", json=composed(), headers=platform_only
     )

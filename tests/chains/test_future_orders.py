@@ -14,6 +14,7 @@ from altinn_notifications.bootstrap import Container
 from altinn_notifications.config import Settings
 from altinn_notifications.recipients.registry import import_registry_document
 from tests.api.helpers import V1
+from tests.auth.helpers import PlatformIssuers
 from tests.chains.conftest import count, fetch
 from tests.conftest import ClientFactory, ContainerFactory
 
@@ -471,9 +472,13 @@ async def test_chain_of_another_org_or_unknown_is_404(
 
 
 async def test_platform_access_token_creates_for_its_issuer(
-    client: httpx.AsyncClient, make_token: Any, auth: dict[str, str]
+    pat_container: Container,
+    make_client: ClientFactory,
+    platform_issuers: PlatformIssuers,
+    auth: dict[str, str],
 ) -> None:
-    platform = make_token(None, scopes=None, issuer="ttd")
+    client = make_client(pat_container)
+    platform = platform_issuers.mint("ttd")
     response = await post(client, email_order(), {"PlatformAccessToken": platform})
     assert response.status_code == 201, response.text
     read = await client.get(f"{V1}/orders/chain/{response.json()['notificationOrderId']}", headers=auth)

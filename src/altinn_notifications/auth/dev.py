@@ -123,3 +123,46 @@ def mint_token(
         else:
             claims[name] = value
     return jwt.encode(claims, key, algorithm="RS256", headers={"kid": dev_key_id(key)})
+
+
+def mint_platform_token(
+    key: RSAPrivateKey,
+    *,
+    issuer: str,
+    app: str,
+    ttl_seconds: int = 300,
+    extra_claims: dict[str, Any] | None = None,
+) -> str:
+    """A platform access token of `issuer`'s app `app`, signed with `key` (one of the issuer's platform
+    keys). `extra_claims` override the claims; a None value removes that claim."""
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "iss": issuer,
+        "urn:altinn:app": app,
+        "iat": now,
+        "nbf": now,
+        "exp": now + ttl_seconds,
+    }
+    for name, value in (extra_claims or {}).items():
+        if value is None:
+            claims.pop(name, None)
+        else:
+            claims[name] = value
+    return jwt.encode(claims, key, algorithm="RS256", headers={"kid": dev_key_id(key)})
+
+
+def dev_platform_key(settings: Settings, issuer: str, *, create: bool) -> RSAPrivateKey:
+    """The private platform key `<issuer>.pem` in `NOTIFICATIONS_PLATFORM_TOKEN_KEYS_DIR` (development only),
+    generated there when absent and `create` is set. Raises ValueError when it cannot be had."""
+    directory = settings.platform_token_keys_dir
+    if directory is None:
+        raise ValueError("NOTIFICATIONS_PLATFORM_TOKEN_KEYS_DIR is not set: no platform issuer is trusted")
+    if not issuer or "/" in issuer or issuer.startswith("."):
+        raise ValueError(f"not an issuer name: {issuer!r}")
+    path = directory / f"{issuer}.pem"
+    if not path.exists() and not create:
+        raise ValueError(f"{path} does not exist (pass --create-key to generate it)")
+    try:
+        return ensure_dev_key(path)
+    except (TypeError, ValueError):
+        raise ValueError(f"{path} does not hold an unencrypted RSA private key") from None

@@ -4,6 +4,9 @@
   enforced with zero clock skew, `nbf` honoured; `iss`/`aud` checked only when configured.
 - Scopes: claim `urn:altinn:scope`, else `scope`; a space-separated string (a JSON list also works).
 - Authorised when the scopes hold the required one, or a valid `PlatformAccessToken` is present.
+- A platform access token is checked only against the keys of its own issuer (`platform_keys.py`), never
+  the bearer keys; it needs `exp` and `urn:altinn:app`, and an allowed issuer. Without a configured
+  platform trust the header is refused (401).
 - Org: the `iss` of the platform access token when one is present, else claim `urn:altinn:org`.
 
 Cost per request: the header is parsed once by hand to pick the key (PyJWT then parses and checks the
@@ -37,6 +40,11 @@ from altinn_notifications.auth.keys import (
     StaticKeySet,
 )
 from altinn_notifications.auth.models import Caller
+from altinn_notifications.auth.platform_keys import (
+    PlatformTokenTrust,
+    PlatformTrustError,
+    build_platform_trust,
+)
 from altinn_notifications.config import Settings, SettingsError
 from altinn_notifications.errors import ForbiddenError, UnauthorizedError
 
@@ -46,6 +54,7 @@ ALGORITHMS = ["RS256"]
 SCOPE_CLAIM = "urn:altinn:scope"
 SCOPE_FALLBACK_CLAIM = "scope"
 ORG_CLAIM = "urn:altinn:org"
+APP_CLAIM = "urn:altinn:app"
 MAX_TOKEN_LENGTH = 16_384
 VERIFIED_CACHE_SIZE = 1024
 
@@ -69,15 +78,31 @@ def _present(token: str | None) -> str | None:
     return token or None
 
 
+def _read_part(part: str, what: str) -> dict[str, Any]:
+    value = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+    if not isinstance(value, dict):
+        raise ValueError(f"{what} is not an object")
+    return value
+
+
 def _read_header(token: str) -> dict[str, Any]:
     """The JOSE header, read only to choose the key; PyJWT re-reads and checks the whole token."""
     head, dot, _ = token.partition(".")
     if not dot:
         raise ValueError("not a JWS")
-    header = json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
-    if not isinstance(header, dict):
-        raise ValueError("header is not an object")
-    return header
+    return _read_part(head, "header")
+
+
+def _read_issuer(token: str) -> str:
+    """The unverified `iss` of a platform access token, read only to choose its issuer's keys; the
+    signature check that follows (with the issuer then required to be this one) binds it."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        raise ValueError("not a compact JWS")
+    issuer = _read_part(parts[1], "payload").get("iss")
+    if not isinstance(issuer, str) or not issuer.strip():
+        raise ValueError("no issuer")
+    return issuer
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,9 +124,11 @@ class Authenticator:
         *,
         issuer: str | None = None,
         audience: str | None = None,
+        platform_trust: PlatformTokenTrust | None = None,
         verified_cache_size: int = VERIFIED_CACHE_SIZE,
     ) -> None:
         self._keys = keys
+        self._platform_trust = platform_trust
         self._issuer = issuer
         self._audience = audience
         self._verified: dict[tuple[bool, bytes], _Verified] = {}
@@ -115,9 +142,15 @@ class Authenticator:
                 "verify_aud": audience is not None,
             }
         )
-        # A platform access token's issuer is the app owner's org, so `jwt_issuer` does not apply.
+        # A platform access token's issuer is the app owner's org, so `jwt_issuer` does not apply: the
+        # issuer is the one whose keys verified it.
         self._platform_decoder = jwt.PyJWT(
-            {"require": ["exp"], "verify_iat": False, "verify_iss": False, "verify_aud": False}
+            {
+                "require": ["exp", "iss", APP_CLAIM],
+                "verify_iat": False,
+                "verify_iss": True,
+                "verify_aud": False,
+            }
         )
 
     async def authenticate(
@@ -128,8 +161,8 @@ class Authenticator:
         if bearer_token is None and platform_token is None:
             raise UnauthorizedError("no token")
 
-        bearer_claims = await self._decode(bearer_token, platform=False) if bearer_token else None
-        platform_claims = await self._decode(platform_token, platform=True) if platform_token else None
+        bearer_claims = await self._decode(bearer_token) if bearer_token else None
+        platform_claims = await self._decode_platform(platform_token) if platform_token else None
 
         scopes = scopes_of(bearer_claims) if bearer_claims is not None else frozenset()
         if required_scope not in scopes and platform_claims is None:
@@ -143,34 +176,31 @@ class Authenticator:
             raise ForbiddenError("no org")
         return Caller(org=org, scopes=scopes, via_platform_token=platform_claims is not None)
 
-    async def _decode(self, token: str, *, platform: bool) -> dict[str, Any]:
-        kind = "platform access token" if platform else "bearer token"
+    def _reuse(self, cache_key: tuple[bool, bytes]) -> _Verified | None:
+        """A remembered verification of this token while it is unexpired (else forgotten)."""
+        seen = self._verified.get(cache_key)
+        if seen is None:
+            return None
+        # Same rule as PyJWT with zero leeway: expired once exp <= now.
+        if seen.exp > time.time():
+            return seen
+        del self._verified[cache_key]
+        return None
+
+    async def _decode(self, token: str) -> dict[str, Any]:
+        kind = "bearer token"
         if len(token) > MAX_TOKEN_LENGTH:
             raise UnauthorizedError(f"{kind} too long")
-        cache_key = (platform, hashlib.sha256(token.encode()).digest())
-        seen = self._verified.get(cache_key)
+        cache_key = (False, hashlib.sha256(token.encode()).digest())
+        seen = self._reuse(cache_key)
         if seen is not None:
-            # Same rule as PyJWT with zero leeway: expired once exp <= now.
-            if seen.exp > time.time():
-                try:
-                    if await self._keys.get(seen.kid) is seen.key:
-                        return seen.claims
-                except KeyLookupError:
-                    pass
+            try:
+                if await self._keys.get(seen.kid) is seen.key:
+                    return seen.claims
+            except KeyLookupError:
+                pass
             del self._verified[cache_key]  # validate afresh, which gives the precise failure
-        try:
-            header = _read_header(token)
-        except (ValueError, binascii.Error):
-            log.info("token rejected", token_kind=kind, reason="malformed")
-            raise UnauthorizedError(f"{kind} malformed") from None
-        # Checked before any key lookup, so forged tokens cannot trigger key refreshes.
-        if header.get("alg") not in ALGORITHMS:
-            log.info("token rejected", token_kind=kind, reason="algorithm not allowed")
-            raise UnauthorizedError(f"{kind} algorithm not allowed")
-        kid = header.get("kid")
-        if kid is not None and not isinstance(kid, str):
-            log.info("token rejected", token_kind=kind, reason="malformed kid")
-            raise UnauthorizedError(f"{kind} kid malformed")
+        kid = self._checked_kid(token, kind)
         try:
             key: RSAPublicKey = await self._keys.get(kid)
         except KeysUnavailableError:
@@ -178,21 +208,87 @@ class Authenticator:
         except KeyLookupError:
             log.info("token rejected", token_kind=kind, reason="unknown signing key")
             raise UnauthorizedError(f"{kind} signed with an unknown key") from None
-        decoder = self._platform_decoder if platform else self._bearer_decoder
         try:
-            claims: dict[str, Any] = decoder.decode(
-                token,
-                key,
-                algorithms=ALGORITHMS,
-                issuer=None if platform else self._issuer,
-                audience=None if platform else self._audience,
-                leeway=0,
+            claims: dict[str, Any] = self._bearer_decoder.decode(
+                token, key, algorithms=ALGORITHMS, issuer=self._issuer, audience=self._audience, leeway=0
             )
         except jwt.PyJWTError as exc:
             log.info("token rejected", token_kind=kind, reason=type(exc).__name__)
             raise UnauthorizedError(f"{kind} invalid: {type(exc).__name__}") from None
         self._remember(cache_key, _Verified(claims=claims, kid=kid, key=key, exp=int(claims["exp"])))
         return claims
+
+    async def _decode_platform(self, token: str) -> dict[str, Any]:
+        kind = "platform access token"
+        trust = self._platform_trust
+        if trust is None:
+            log.info("token rejected", token_kind=kind, reason="platform access tokens not trusted")
+            raise UnauthorizedError(f"{kind} not accepted: no platform token issuers configured")
+        if len(token) > MAX_TOKEN_LENGTH:
+            raise UnauthorizedError(f"{kind} too long")
+        cache_key = (True, hashlib.sha256(token.encode()).digest())
+        seen = self._reuse(cache_key)
+        if seen is not None:
+            try:
+                current = await trust.keys_for(seen.claims["iss"], seen.kid)
+                if any(k is seen.key for k in current):
+                    return seen.claims
+            except KeyLookupError:
+                pass
+            del self._verified[cache_key]
+        kid = self._checked_kid(token, kind)
+        try:
+            issuer = _read_issuer(token)
+        except (ValueError, binascii.Error):
+            log.info("token rejected", token_kind=kind, reason="no issuer")
+            raise UnauthorizedError(f"{kind} has no issuer") from None
+        # Only the issuer's own keys: another issuer's key (or a bearer key) does not vouch for it.
+        try:
+            keys = await trust.keys_for(issuer, kid)
+        except KeysUnavailableError:
+            raise UnauthorizedError("platform signing keys unavailable") from None
+        except KeyLookupError:
+            log.info("token rejected", token_kind=kind, reason="issuer not trusted")
+            raise UnauthorizedError(f"{kind} from an untrusted issuer") from None
+        failure: jwt.PyJWTError | None = None
+        for key in keys:
+            try:
+                claims: dict[str, Any] = self._platform_decoder.decode(
+                    token, key, algorithms=ALGORITHMS, issuer=issuer, leeway=0
+                )
+            except jwt.InvalidSignatureError as exc:
+                failure = exc  # perhaps the issuer's other key
+                continue
+            except jwt.PyJWTError as exc:
+                failure = exc
+                break
+            app = claims.get(APP_CLAIM)
+            if not isinstance(app, str) or not app.strip():
+                log.info("token rejected", token_kind=kind, reason="no app")
+                raise UnauthorizedError(f"{kind} names no app")
+            self._remember(cache_key, _Verified(claims=claims, kid=kid, key=key, exp=int(claims["exp"])))
+            return claims
+        reason = type(failure).__name__ if failure is not None else "no key"
+        log.info("token rejected", token_kind=kind, reason=reason)
+        raise UnauthorizedError(f"{kind} invalid: {reason}")
+
+    @staticmethod
+    def _checked_kid(token: str, kind: str) -> str | None:
+        """The header's kid, after the checks made before any key lookup (so forged tokens cannot
+        trigger key refreshes)."""
+        try:
+            header = _read_header(token)
+        except (ValueError, binascii.Error):
+            log.info("token rejected", token_kind=kind, reason="malformed")
+            raise UnauthorizedError(f"{kind} malformed") from None
+        if header.get("alg") not in ALGORITHMS:
+            log.info("token rejected", token_kind=kind, reason="algorithm not allowed")
+            raise UnauthorizedError(f"{kind} algorithm not allowed")
+        kid = header.get("kid")
+        if kid is not None and not isinstance(kid, str):
+            log.info("token rejected", token_kind=kind, reason="malformed kid")
+            raise UnauthorizedError(f"{kind} kid malformed")
+        return kid
 
     def _remember(self, cache_key: tuple[bool, bytes], verified: _Verified) -> None:
         if self._verified_cache_size <= 0:
@@ -203,6 +299,8 @@ class Authenticator:
 
     async def close(self) -> None:
         await self._keys.close()
+        if self._platform_trust is not None:
+            await self._platform_trust.close()
 
 
 def build_key_set(settings: Settings) -> KeySet:
@@ -218,5 +316,23 @@ def build_key_set(settings: Settings) -> KeySet:
     return StaticKeySet.of({dev_key_id(key): key.public_key()})
 
 
+def build_platform_token_trust(settings: Settings) -> PlatformTokenTrust | None:
+    """The issuers of incoming platform access tokens and their keys; None (header refused) by default."""
+    try:
+        return build_platform_trust(
+            keys_dir=settings.platform_token_keys_dir,
+            issuers=settings.platform_token_issuers,
+            allowed_issuers=settings.platform_token_allowed_issuers,
+            cache_seconds=settings.jwks_cache_seconds,
+        )
+    except PlatformTrustError as exc:
+        raise SettingsError(f"NOTIFICATIONS_PLATFORM_TOKEN_KEYS_DIR / _ISSUERS: {exc}") from None
+
+
 def build_authenticator(settings: Settings) -> Authenticator:
-    return Authenticator(build_key_set(settings), issuer=settings.jwt_issuer, audience=settings.jwt_audience)
+    return Authenticator(
+        build_key_set(settings),
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        platform_trust=build_platform_token_trust(settings),
+    )

@@ -8,14 +8,17 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+import pytest
 
 from altinn_notifications.api.app import create_app
+from altinn_notifications.auth.service import build_authenticator
 from altinn_notifications.bootstrap import Container
-from altinn_notifications.config import SCOPE_CREATE
+from altinn_notifications.config import SCOPE_CREATE, Settings
 from tests.api.helpers import V1
 from tests.auth.helpers import PlatformIssuers
 from tests.conftest import ClientFactory
 
+_APP = {"urn:altinn:app": "ttd/app"}
 UNAUTHENTICATED = {"/health", "/notifications/api/v1/tests/sendcondition"}
 
 
@@ -106,6 +109,60 @@ async def test_platform_access_token_header_is_refused_by_default(
     )
     assert response.status_code == 401
     assert response.content == b"" and response.headers["www-authenticate"] == "Bearer"
+
+
+@pytest.mark.parametrize(
+    "forge",
+    [
+        pytest.param(
+            lambda i, bearer: bearer(None, scopes=None, issuer="ttd", extra_claims=_APP), id="bearer-key"
+        ),
+        pytest.param(lambda i, bearer: i.mint("ttd", signer="digdir"), id="other-issuers-key"),
+        pytest.param(lambda i, bearer: i.mint("ttd", **{"urn:altinn:app": None}), id="no-app"),
+        pytest.param(lambda i, bearer: i.mint("ttd", ttl=-1), id="expired"),
+        pytest.param(lambda i, bearer: i.mint("nav", signer="ttd"), id="issuer-without-keys"),
+    ],
+)
+async def test_platform_access_tokens_that_used_to_pass_are_refused(
+    pat_container: Container,
+    make_client: ClientFactory,
+    make_token: Callable[..., str],
+    platform_issuers: PlatformIssuers,
+    forge: Callable[[PlatformIssuers, Callable[..., str]], str],
+) -> None:
+    client = make_client(pat_container)
+    response = await client.post(
+        f"{V1}/orders/sms",
+        json={"body": "x", "recipients": [{"mobileNumber": "+4799999999"}]},
+        headers={"PlatformAccessToken": forge(platform_issuers, make_token)},
+    )
+    assert response.status_code == 401
+    assert response.content == b"" and response.headers["www-authenticate"] == "Bearer"
+
+
+async def test_platform_access_token_outside_the_allow_list_is_refused(
+    make_container: Any,
+    make_client: ClientFactory,
+    settings: Settings,
+    platform_issuers: PlatformIssuers,
+) -> None:
+    trusted = settings.model_copy(
+        update={
+            "platform_token_keys_dir": platform_issuers.keys_dir,
+            "platform_token_allowed_issuers": ["digdir"],
+        }
+    )
+    authenticator = build_authenticator(trusted)
+    try:
+        client = make_client(make_container(authenticator=authenticator))
+        order = {"body": "x", "recipients": [{"mobileNumber": "+4799999999"}]}
+        for issuer, status in (("ttd", 401), ("digdir", 202)):
+            response = await client.post(
+                f"{V1}/orders/sms", json=order, headers={"PlatformAccessToken": platform_issuers.mint(issuer)}
+            )
+            assert response.status_code == status, issuer
+    finally:
+        await authenticator.close()
 
 
 async def test_platform_access_token_sets_the_creator(

@@ -201,3 +201,30 @@ def test_bad_trust_settings_stop_the_start(tmp_path: Path) -> None:
         build_authenticator(load_settings(data_dir=tmp_path, platform_token_keys_dir=tmp_path))
     with pytest.raises(SettingsError, match="NOTIFICATIONS_PLATFORM_TOKEN_ISSUERS"):
         load_settings(data_dir=tmp_path, platform_token_issuers={"ttd": ""})
+
+
+async def test_the_token_command_mints_platform_tokens_only_when_configured(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from altinn_notifications.cli import app
+
+    runner = CliRunner()
+    monkeypatch.delenv("NOTIFICATIONS_PLATFORM_TOKEN_KEYS_DIR", raising=False)
+    refused = runner.invoke(app, ["token", "--platform-issuer", "ttd", "--data-dir", str(tmp_path)])
+    assert refused.exit_code == 2 and "NOTIFICATIONS_PLATFORM_TOKEN_KEYS_DIR" in refused.output
+    keys_dir = tmp_path / "platform-keys"
+    monkeypatch.setenv("NOTIFICATIONS_PLATFORM_TOKEN_KEYS_DIR", str(keys_dir))
+    absent = runner.invoke(app, ["token", "--platform-issuer", "ttd", "--data-dir", str(tmp_path)])
+    assert absent.exit_code == 2 and not (keys_dir / "ttd.pem").exists()
+    made = runner.invoke(
+        app, ["token", "--platform-issuer", "ttd", "--create-key", "--data-dir", str(tmp_path)]
+    )
+    assert made.exit_code == 0, made.output
+    settings = load_settings(data_dir=tmp_path)
+    authenticator = build_authenticator(settings)
+    try:
+        assert (await _pat(authenticator, made.output.strip())).org == "ttd"
+    finally:
+        await authenticator.close()

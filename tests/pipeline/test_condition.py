@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from altinn_notifications.bootstrap import Container
+from altinn_notifications.bootstrap import Container, outbound_policy
 from altinn_notifications.orders.models import (
     EmailTemplate,
     NotificationChannel,
@@ -29,6 +29,7 @@ from altinn_notifications.orders.models import (
 )
 from altinn_notifications.orders.repository import OrderRepository
 from altinn_notifications.processing.condition import HttpConditionClient
+from altinn_notifications.processing.outbound import outbound_client
 from altinn_notifications.processing.worker import ProcessingConfig
 from tests.conftest import ContainerFactory
 from tests.loopback import serve
@@ -189,7 +190,8 @@ async def test_condition_endpoint_timeout_is_inconclusive(
 ) -> None:
     # Only the read times out: a generous connect timeout keeps a loaded machine from turning the test's
     # first call into a connect timeout that never reaches the endpoint.
-    async with httpx.AsyncClient(timeout=httpx.Timeout(5.0, read=0.3)) as http:
+    policy = outbound_policy(container.settings)
+    async with outbound_client(policy, timeout=httpx.Timeout(5.0, read=0.3)) as http:
         impatient = make_container(condition=HttpConditionClient(http))
         order_id = await insert_order(container, endpoint.url("slow"))
         processing = ProcessingConfig(condition_retry_delay=timedelta(seconds=0.5))

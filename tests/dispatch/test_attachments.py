@@ -238,3 +238,17 @@ async def test_sas_urls_are_never_logged_or_shown(
         assert_no_secret(result)
     assert "HTTP Request: GET" in caplog.text and "/file/10" in caplog.text
     assert SECRET not in caplog.text and "sig=" not in caplog.text
+
+
+async def test_loopback_attachment_urls_are_refused_by_default(blobs: tuple[Blobs, str]) -> None:
+    server, base = blobs
+    strict = HttpAttachmentDownloader(timeout=5.0)
+    try:
+        result = await strict.download([ref(f"{base}/file/10")])
+        by_name = await strict.download([ref(f"{base.replace('127.0.0.1', 'localhost')}/file/10")])
+    finally:
+        await strict.close()
+    assert result == DownloadFailed(INVALID_SAS_URL, "attachment 1: target refused (loopback)")
+    assert by_name == result
+    assert_no_secret(result)
+    assert server.finished == Counter() and server.most_in_flight == 0  # never asked

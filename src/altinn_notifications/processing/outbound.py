@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import ssl
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from http.cookiejar import CookieJar, DefaultCookiePolicy
@@ -181,10 +182,12 @@ class VettingBackend(httpcore.AsyncNetworkBackend):
 class VettingTransport(httpx.AsyncHTTPTransport):
     """httpx's transport (TLS verified against the URL's host name) over a `VettingBackend`."""
 
-    def __init__(self, policy: OutboundPolicy) -> None:
+    def __init__(self, policy: OutboundPolicy, ssl_context: ssl.SSLContext | None = None) -> None:
         super().__init__(trust_env=False)
+        # httpcore sends the URL's host as SNI and verifies the certificate against it, whatever address
+        # the backend connected to.
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(trust_env=False),
+            ssl_context=ssl_context or httpx.create_ssl_context(trust_env=False),
             network_backend=VettingBackend(policy),
         )
 

@@ -138,9 +138,19 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("data")
 
 
+#: What the tests' outbound clients may reach besides public addresses: their loopback servers.
+LOOPBACK_NETWORKS = ["127.0.0.0/8", "::1/128"]
+
+
 @pytest.fixture(scope="session")
 def settings(database_url: str, data_dir: Path) -> Settings:
-    return Settings(database_url=database_url, data_dir=data_dir, run_migrations=False)
+    # The tests' condition endpoints and blob servers listen on loopback, which is refused by default.
+    return Settings(
+        database_url=database_url,
+        data_dir=data_dir,
+        run_migrations=False,
+        outbound_allowed_hosts=LOOPBACK_NETWORKS,
+    )
 
 
 @pytest.fixture(scope="session")

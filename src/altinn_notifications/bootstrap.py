@@ -26,6 +26,7 @@ from altinn_notifications.dispatch.worker import (
     StatusPoller,
 )
 from altinn_notifications.processing.condition import ConditionPort, HttpConditionClient
+from altinn_notifications.processing.outbound import OutboundPolicy, outbound_client
 from altinn_notifications.processing.worker import OrderProcessor, ProcessingConfig
 from altinn_notifications.providers.base import EmailProvider, SmsProvider, poller_of
 from altinn_notifications.providers.email.simulated import SimulatedEmailProvider
@@ -71,6 +72,8 @@ class Container:
     clock: Callable[[], datetime] = field(default=utcnow)
     #: Where composed emails' attachments are downloaded from (their SAS URLs).
     attachments: AttachmentSource | None = None
+    #: The client of sender-chosen URLs (condition endpoints), apart from `http` (the platform's).
+    outbound: httpx.AsyncClient | None = None
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Connection]:
@@ -115,6 +118,8 @@ class Container:
             await self.outbox.close()
         await self.authenticator.close()
         await self.http.aclose()
+        if self.outbound is not None:
+            await self.outbound.aclose()
         await self.pool.close()
         close_large_work_thread()
 
@@ -167,11 +172,17 @@ def build_email_provider(settings: Settings, outbox: Outbox | None) -> EmailProv
     )
 
 
+def outbound_policy(settings: Settings) -> OutboundPolicy:
+    """Which targets sender-chosen URLs may reach (public addresses, and what the settings allow)."""
+    return OutboundPolicy.of(settings.outbound_allow_private, settings.outbound_allowed_hosts)
+
+
 def build_attachment_source(settings: Settings) -> AttachmentSource:
     return HttpAttachmentDownloader(
         concurrency=settings.attachment_download_concurrency,
         timeout=settings.attachment_download_timeout_seconds,
         max_total_bytes=settings.attachment_max_total_bytes,
+        policy=outbound_policy(settings),
     )
 
 
@@ -201,6 +212,7 @@ async def build_container(settings: Settings, database_url: str | None = None) -
         migrate.upgrade(url)
     pool = await create_pool(url, min_size=settings.db_pool_min_size, max_size=settings.db_pool_max_size)
     http = httpx.AsyncClient(timeout=settings.condition_timeout_seconds, follow_redirects=False)
+    outbound = outbound_client(outbound_policy(settings), timeout=settings.condition_timeout_seconds)
     registry = LocalRegistryContactPoints(pool)
     contact_points, party_names = build_recipient_ports(
         http,
@@ -223,7 +235,8 @@ async def build_container(settings: Settings, database_url: str | None = None) -
         authenticator=build_authenticator(settings),
         contact_points=contact_points,
         party_names=party_names,
-        condition=HttpConditionClient(http),
+        condition=HttpConditionClient(outbound),
+        outbound=outbound,
         email_provider=build_email_provider(settings, outbox),
         sms_provider=build_sms_provider(settings, outbox),
         outbox=outbox,

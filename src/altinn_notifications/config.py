@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -194,6 +195,14 @@ class Settings(BaseSettings):
     condition_retry_seconds: float = Field(default=60.0, ge=0)
     condition_timeout_seconds: float = Field(default=30.0, gt=0)
     dependency_retry_seconds: float = Field(default=60.0, ge=0)
+    # Sender-chosen URLs (condition endpoints, attachment SAS URLs): public addresses only unless allowed here.
+    outbound_allow_private: bool = Field(
+        default=False, description="Let sender-chosen URLs reach non-public addresses (on-premises)."
+    )
+    outbound_allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Host names or IP networks that sender-chosen URLs may reach although not public.",
+    )
     stale_contact_orgs: list[str] = Field(
         default_factory=list,
         description=(
@@ -208,6 +217,15 @@ class Settings(BaseSettings):
         if value is not None and value != "" and not value.startswith(("postgresql://", "postgres://")):
             raise ValueError("must be a postgresql:// URL")
         return value or None
+
+    @field_validator("outbound_allowed_hosts")
+    @classmethod
+    def _hosts_or_networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            text = entry.strip()
+            if not text or (any(c in text for c in " :/@?#") and not _is_network(text)):
+                raise ValueError(f"{entry!r} is neither a host name nor an IP network")
+        return value
 
     @model_validator(mode="after")
     def _smtp_needs_host(self) -> Settings:
@@ -303,6 +321,14 @@ class Settings(BaseSettings):
     @property
     def uses_dev_key(self) -> bool:
         return self.jwks_url is None and self.jwks_file is None
+
+
+def _is_network(text: str) -> bool:
+    try:
+        ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return False
+    return True
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -24,9 +24,13 @@ from altinn_notifications.dispatch.attachments import (
     classify_status,
 )
 from altinn_notifications.dispatch.models import AttachmentRef
+from altinn_notifications.processing.outbound import OutboundPolicy
+from tests.conftest import LOOPBACK_NETWORKS
 from tests.loopback import free_port, serve
 
 SECRET = "c2VjcmV0LXNpZ25hdHVyZQ"
+#: The loopback blob server is reachable only when allowed (the default refuses loopback).
+LOOPBACK = OutboundPolicy.of(allowed=LOOPBACK_NETWORKS)
 
 
 @dataclass
@@ -80,7 +84,7 @@ async def blobs() -> AsyncIterator[tuple[Blobs, str]]:
 
 @pytest.fixture
 async def downloader() -> AsyncIterator[HttpAttachmentDownloader]:
-    d = HttpAttachmentDownloader(timeout=5.0)
+    d = HttpAttachmentDownloader(timeout=5.0, policy=LOOPBACK)
     yield d
     await d.close()
 
@@ -150,7 +154,7 @@ async def test_network_errors_and_unusable_urls(downloader: HttpAttachmentDownlo
 
 async def test_each_download_is_limited_in_time(blobs: tuple[Blobs, str]) -> None:
     _, base = blobs
-    quick = HttpAttachmentDownloader(timeout=0.5)
+    quick = HttpAttachmentDownloader(timeout=0.5, policy=LOOPBACK)
     try:
         started = asyncio.get_running_loop().time()
         silent = await quick.download([ref(f"{base}/file/10?delay=1.5")])  # no answer at all
@@ -206,7 +210,7 @@ async def test_a_final_failure_wins_over_a_transient_one_at_the_same_time(
 
 async def test_total_size_is_limited(blobs: tuple[Blobs, str]) -> None:
     _, base = blobs
-    small = HttpAttachmentDownloader(max_total_bytes=1000)
+    small = HttpAttachmentDownloader(max_total_bytes=1000, policy=LOOPBACK)
     try:
         fits = await small.download([ref(f"{base}/file/500"), ref(f"{base}/file/500")])
         too_large = await small.download([ref(f"{base}/file/600"), ref(f"{base}/file/600")])
@@ -234,3 +238,17 @@ async def test_sas_urls_are_never_logged_or_shown(
         assert_no_secret(result)
     assert "HTTP Request: GET" in caplog.text and "/file/10" in caplog.text
     assert SECRET not in caplog.text and "sig=" not in caplog.text
+
+
+async def test_loopback_attachment_urls_are_refused_by_default(blobs: tuple[Blobs, str]) -> None:
+    server, base = blobs
+    strict = HttpAttachmentDownloader(timeout=5.0)
+    try:
+        result = await strict.download([ref(f"{base}/file/10")])
+        by_name = await strict.download([ref(f"{base.replace('127.0.0.1', 'localhost')}/file/10")])
+    finally:
+        await strict.close()
+    assert result == DownloadFailed(INVALID_SAS_URL, "attachment 1: target refused (loopback)")
+    assert by_name == result
+    assert_no_secret(result)
+    assert server.finished == Counter() and server.most_in_flight == 0  # never asked

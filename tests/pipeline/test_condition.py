@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from altinn_notifications.bootstrap import Container
+from altinn_notifications.bootstrap import Container, outbound_policy
 from altinn_notifications.orders.models import (
     EmailTemplate,
     NotificationChannel,
@@ -29,6 +29,7 @@ from altinn_notifications.orders.models import (
 )
 from altinn_notifications.orders.repository import OrderRepository
 from altinn_notifications.processing.condition import HttpConditionClient
+from altinn_notifications.processing.outbound import outbound_client
 from altinn_notifications.processing.worker import ProcessingConfig
 from tests.conftest import ContainerFactory
 from tests.loopback import serve
@@ -189,7 +190,8 @@ async def test_condition_endpoint_timeout_is_inconclusive(
 ) -> None:
     # Only the read times out: a generous connect timeout keeps a loaded machine from turning the test's
     # first call into a connect timeout that never reaches the endpoint.
-    async with httpx.AsyncClient(timeout=httpx.Timeout(5.0, read=0.3)) as http:
+    policy = outbound_policy(container.settings)
+    async with outbound_client(policy, timeout=httpx.Timeout(5.0, read=0.3)) as http:
         impatient = make_container(condition=HttpConditionClient(http))
         order_id = await insert_order(container, endpoint.url("slow"))
         processing = ProcessingConfig(condition_retry_delay=timedelta(seconds=0.5))
@@ -225,3 +227,52 @@ async def test_each_order_asks_its_own_endpoint(
         await eventually(_status_is(container, sent, "Completed"))
         await eventually(_status_is(container, held, "SendConditionNotMet"))
     assert endpoint.calls == Counter({"true": 1, "false": 1})
+
+
+# --- sender-chosen URLs reach only vetted targets (processing/outbound.py) ---
+
+
+def test_condition_endpoints_are_called_with_their_own_client(container: Container) -> None:
+    condition = container.condition
+    assert isinstance(condition, HttpConditionClient)
+    assert condition.client is container.outbound
+    assert condition.client is not container.http  # not the client that calls the Altinn platform
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+async def test_loopback_condition_endpoint_is_refused_by_default_then_the_order_is_sent(
+    container: Container,
+    make_container: ContainerFactory,
+    run_workers: RunWorkers,
+    endpoint: ConditionEndpoint,
+    host: str,
+) -> None:
+    strict = container.settings.model_copy(update={"outbound_allowed_hosts": []})
+    async with outbound_client(outbound_policy(strict), timeout=5.0) as http:
+        guarded = make_container(condition=HttpConditionClient(http))
+        port = httpx.URL(endpoint.base).port
+        order_id = await insert_order(container, f"http://{host}:{port}/false")
+        processing = ProcessingConfig(condition_retry_delay=timedelta(seconds=0.5))
+        async with run_workers(container=guarded, processing=processing):
+            await eventually(_status_is(container, order_id, "Completed"), within=10)
+    state = await order_state(container, order_id)
+    assert endpoint.calls == Counter()  # never called: the endpoint would have said "false"
+    assert state["attempts"] == 2  # inconclusive twice, then sent (the reference's rule)
+    assert state["results"] == ["Delivered"]
+
+
+async def test_loopback_condition_endpoint_by_name_is_called_when_allowed(
+    container: Container,
+    make_container: ContainerFactory,
+    run_workers: RunWorkers,
+    endpoint: ConditionEndpoint,
+) -> None:
+    on_premises = container.settings.model_copy(
+        update={"outbound_allowed_hosts": [], "outbound_allow_private": True}
+    )
+    async with outbound_client(outbound_policy(on_premises), timeout=5.0) as http:
+        allowed = make_container(condition=HttpConditionClient(http))
+        order_id = await insert_order(container, f"http://localhost:{httpx.URL(endpoint.base).port}/false")
+        async with run_workers(container=allowed):
+            await eventually(_status_is(container, order_id, "SendConditionNotMet"))
+    assert endpoint.calls == Counter({"false": 1})

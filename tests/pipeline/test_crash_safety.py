@@ -14,6 +14,7 @@ worker's maintenance loop (which runs at start) then rescues exactly those rows.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import sys
@@ -43,6 +44,7 @@ from altinn_notifications.orders.models import (
 )
 from altinn_notifications.orders.repository import OrderRepository
 from altinn_notifications.recipients.registry import import_registry_document
+from tests.conftest import LOOPBACK_NETWORKS
 from tests.loopback import serve
 from tests.pipeline.conftest import eventually
 
@@ -110,6 +112,8 @@ class WorkerProcesses:
             NOTIFICATIONS_DISPATCH_BATCH_SIZE=str(DISPATCH_BATCH),
             NOTIFICATIONS_DISPATCH_CONCURRENCY=str(DISPATCH_CONCURRENCY),
             NOTIFICATIONS_LOG_FORMAT="json",
+            # The condition endpoints of these tests listen on loopback (refused by default).
+            NOTIFICATIONS_OUTBOUND_ALLOWED_HOSTS=json.dumps(LOOPBACK_NETWORKS),
         )
         environment.update(env)
         log = self.data_dir / f"worker-{len(self.started) + 1}.log"

@@ -15,6 +15,8 @@ the first failure cancels the rest. How a download ends:
 | to be Azure Blob Storage, a redirect would leave it); a   |                                             |
 | URL httpx cannot use                                      |                                             |
 | more than `max_total_bytes` in all (announced or read)    | `Failed_PayloadTooLarge` (final)            |
+| a host that resolves to no allowed address (loopback,     | `Failed_InvalidSasUrl` (final)              |
+| private, link-local, ...: `processing/outbound.py`)       |                                             |
 
 SAS URLs are credentials (docs/compatibility.md C2, C7): they never appear in logs, outcome details or exceptions that
 leave this module (details name the attachment's position and the HTTP status only). httpx itself logs
@@ -34,6 +36,7 @@ import httpx
 import structlog
 
 from altinn_notifications.dispatch.models import AttachmentRef
+from altinn_notifications.processing.outbound import OutboundPolicy, OutboundRefused, outbound_client
 from altinn_notifications.providers.base import Attachment
 
 log = structlog.get_logger(__name__)
@@ -128,7 +131,9 @@ def hide_sas_urls_in_httpx_logs() -> None:
 
 
 class HttpAttachmentDownloader:
-    """Downloads attachments over HTTP(S) with its own client (see the module docstring)."""
+    """Downloads attachments over HTTP(S) with its own outbound client (see the module docstring): only to
+    targets `policy` allows (default: public addresses), without cookies or redirects. A `transport` (tests)
+    replaces the vetting one."""
 
     def __init__(
         self,
@@ -136,6 +141,7 @@ class HttpAttachmentDownloader:
         concurrency: int = DEFAULT_CONCURRENCY,
         timeout: float = DEFAULT_TIMEOUT_SECONDS,
         max_total_bytes: int = DEFAULT_MAX_TOTAL_BYTES,
+        policy: OutboundPolicy | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         if concurrency < 1:
@@ -143,8 +149,8 @@ class HttpAttachmentDownloader:
         self.concurrency = concurrency
         self.timeout = timeout
         self.max_total_bytes = max_total_bytes
-        self._http = httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout), follow_redirects=False, transport=transport
+        self._http = outbound_client(
+            policy or OutboundPolicy(), timeout=httpx.Timeout(timeout), transport=transport
         )
         hide_sas_urls_in_httpx_logs()
 
@@ -192,6 +198,9 @@ class HttpAttachmentDownloader:
             return Attachment(filename=ref.filename, mime_type=ref.mime_type, content=b"".join(chunks))
         except _Failed:
             raise
+        except OutboundRefused as exc:
+            log.warning("attachment download refused", position=position, reason=exc.reason)
+            raise _Failed(INVALID_SAS_URL, f"{where}: target refused ({exc.reason})") from None
         except TimeoutError:
             raise _Failed(None, f"{where}: timed out") from None
         except (httpx.UnsupportedProtocol, httpx.InvalidURL):

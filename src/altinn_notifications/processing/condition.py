@@ -1,4 +1,8 @@
-"""Send-condition check (docs/compatibility.md C10): GET the order's endpoint; `{"sendNotification": bool}` decides."""
+"""Send-condition check (docs/compatibility.md C10): GET the order's endpoint; `{"sendNotification": bool}` decides.
+
+The endpoint is the sender's choice: it is called with the outbound client (`processing/outbound.py`), never
+with the one that calls the Altinn platform. Logs name the status or the reason, never the response body.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,8 @@ from typing import Protocol
 
 import httpx
 import structlog
+
+from altinn_notifications.processing.outbound import OutboundRefused
 
 log = structlog.get_logger(__name__)
 
@@ -17,7 +23,9 @@ class ConditionPort(Protocol):
 
 
 class HttpConditionClient:
-    """Asks the sender's condition endpoint. No token is attached (the reference uses Maskinporten)."""
+    """Asks the sender's condition endpoint. No token is attached (the reference uses Maskinporten).
+
+    `client` is meant to be `outbound_client(...)`: vetted targets, no cookies, no redirects."""
 
     def __init__(self, client: httpx.AsyncClient) -> None:
         self.client = client
@@ -25,17 +33,22 @@ class HttpConditionClient:
     async def check(self, endpoint: str) -> bool | None:
         try:
             response = await self.client.get(endpoint)
+        except OutboundRefused as exc:
+            log.warning("send condition inconclusive", reason="target refused", refused=exc.reason)
+            return None
         except httpx.HTTPError as exc:
             log.warning("send condition inconclusive", reason=type(exc).__name__)
             return None
         if not response.is_success:
-            log.warning("send condition inconclusive", status=response.status_code, body=response.text[:50])
+            log.warning("send condition inconclusive", status=response.status_code)
             return None
         try:
             decision = response.json().get("sendNotification")
         except (ValueError, AttributeError):
             decision = None
         if not isinstance(decision, bool):
-            log.warning("send condition inconclusive", status=response.status_code, body=response.text[:50])
+            log.warning(
+                "send condition inconclusive", status=response.status_code, reason="no boolean answer"
+            )
             return None
         return decision

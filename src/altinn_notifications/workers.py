@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 
 import structlog
@@ -24,7 +24,6 @@ from altinn_notifications.bootstrap import (
     build_report_workers,
     dispatch_config,
 )
-from altinn_notifications.config import Settings
 from altinn_notifications.dispatch.service import DispatchConfig
 from altinn_notifications.dispatch.worker import StatusPoller
 from altinn_notifications.processing.worker import ProcessingConfig
@@ -39,35 +38,13 @@ log = structlog.get_logger(__name__)
 
 @dataclass(frozen=True)
 class WorkerConfig:
-    """Loop timing of one worker process: from the settings by default; tests shorten it."""
+    """Loop timing of one worker process: from the settings by default; tests shorten it. The maintenance
+    jobs' intervals are their own settings (`MaintenanceSettings`)."""
 
     poll_interval: float = 5.0
-    maintenance_interval: float = 15.0  # lease rescue
-    ttl_interval: float = 60.0
-    feed_cleanup_interval: float = 3600.0  # status-feed and reservation retention
-    completion_interval: float = 60.0
     #: After a composed-email claim found nothing, the next one waits at least this long. Every new email
     #: wakes the loop, and an empty claim is not free: it looks past the ordinary emails waiting.
     composed_min_gap: float = 1.0
-
-    @classmethod
-    def from_settings(cls, s: Settings) -> WorkerConfig:
-        return cls(
-            poll_interval=s.poll_interval_seconds,
-            maintenance_interval=s.maintenance_interval_seconds,
-            ttl_interval=s.ttl_interval_seconds,
-            feed_cleanup_interval=s.retention_interval_seconds,
-            completion_interval=s.completion_sweep_interval_seconds,
-        )
-
-    def maintenance(self, base: MaintenanceSettings) -> MaintenanceSettings:
-        return replace(
-            base,
-            lease_rescue_interval=self.maintenance_interval,
-            ttl_interval=self.ttl_interval,
-            completion_interval=self.completion_interval,
-            retention_interval=self.feed_cleanup_interval,
-        )
 
 
 class Workers:
@@ -78,11 +55,12 @@ class Workers:
         *,
         processing: ProcessingConfig | None = None,
         dispatch: DispatchConfig | None = None,
+        maintenance: MaintenanceSettings | None = None,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.container = container
         s = container.settings
-        self.config = config or WorkerConfig.from_settings(s)
+        self.config = config or WorkerConfig(poll_interval=s.poll_interval_seconds)
         self.processor = build_order_processor(container, processing)
         # Composed emails (attachments) have their own claim and loop: downloads never hold up other email.
         self._own_attachments = container.attachments is None
@@ -93,9 +71,7 @@ class Workers:
         )
         self.reports, self.report_retries = build_report_workers(container)
         self.maintenance = MaintenanceJobs.build(
-            container.transaction,
-            self.config.maintenance(MaintenanceSettings.from_settings(s)),
-            OrderCompletion(),
+            container.transaction, maintenance or MaintenanceSettings.from_settings(s), OrderCompletion()
         )
         self.wake = {ORDERS_DUE: asyncio.Event(), EMAIL_NEW: asyncio.Event(), SMS_NEW: asyncio.Event()}
         #: The composed-email loop wakes on the email channel too, with its own event (each loop clears

@@ -117,9 +117,10 @@ async def test_the_workers_maintenance_loop_completes_a_missed_order(container: 
     order_id = await _order(container, ["Delivered", "Failed"])
     workers = Workers(
         container,
-        WorkerConfig(poll_interval=0.2, maintenance_interval=0.5, ttl_interval=0.5, completion_interval=0.2),
+        WorkerConfig(poll_interval=0.2),
         processing=FAST_PROCESSING,
         dispatch=FAST_DISPATCH,
+        maintenance=MaintenanceSettings(lease_rescue_interval=0.5, ttl_interval=0.5, completion_interval=0.2),
     )
     task = asyncio.create_task(workers.run())
     try:

@@ -13,12 +13,14 @@ import pytest
 from altinn_notifications.bootstrap import Container
 from altinn_notifications.dispatch.service import DispatchConfig
 from altinn_notifications.processing.worker import ProcessingConfig
+from altinn_notifications.queue.maintenance import MaintenanceSettings
 from altinn_notifications.workers import WorkerConfig, Workers
 
 FAST_PROCESSING = ProcessingConfig(
     condition_retry_delay=timedelta(seconds=0.5), retry_base_delay=timedelta(seconds=0.5)
 )
 FAST_DISPATCH = DispatchConfig(retry_base_seconds=0.2)
+FAST_MAINTENANCE = MaintenanceSettings(lease_rescue_interval=0.5, ttl_interval=0.5)
 
 RunWorkers = Callable[..., Any]
 
@@ -33,11 +35,10 @@ def run_workers(container: Container) -> RunWorkers:
     async def run(**overrides: Any) -> AsyncIterator[Workers]:
         workers = Workers(
             overrides.get("container", container),
-            WorkerConfig(
-                poll_interval=overrides.get("poll_interval", 0.2), maintenance_interval=0.5, ttl_interval=0.5
-            ),
+            WorkerConfig(poll_interval=overrides.get("poll_interval", 0.2)),
             processing=overrides.get("processing", FAST_PROCESSING),
             dispatch=overrides.get("dispatch", FAST_DISPATCH),
+            maintenance=FAST_MAINTENANCE,
             clock=overrides.get("clock"),
         )
         task = asyncio.create_task(workers.run())

@@ -265,6 +265,10 @@ class FileKeySet:
             raise UnknownKeyError("unknown kid")
         return key
 
+    def all_keys(self) -> tuple[RSAPublicKey, ...]:
+        """Every key of the file, indexed by kid or not."""
+        return (*self._index.by_kid.values(), *self._index.anonymous)
+
     def _reload_if_changed(self) -> bool:
         stamp = self._file_stamp()
         if stamp is None or stamp == self._stamp:

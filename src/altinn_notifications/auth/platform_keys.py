@@ -22,12 +22,11 @@ import structlog
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
 from altinn_notifications.auth.keys import (
+    FileKeySet,
     KeyDocumentError,
-    KeyIndex,
     KeysUnavailableError,
     RemoteKeySet,
     UnknownKeyError,
-    index_from_bytes,
 )
 
 log = structlog.get_logger(__name__)
@@ -43,43 +42,19 @@ class _IssuerKeySource(Protocol):
     async def close(self) -> None: ...
 
 
-def _all_keys(index: KeyIndex) -> tuple[RSAPublicKey, ...]:
-    return (*index.by_kid.values(), *index.anonymous)
-
-
 class _FileKeys:
-    """One key file of one issuer; read at start-up, read again when it has changed and a kid is unknown."""
+    """One key file of one issuer (a `FileKeySet`: read at start-up, again when it changed)."""
 
     def __init__(self, path: Path) -> None:
-        self._path = path
-        self._stamp = self._file_stamp()
-        self._index = index_from_bytes(path.read_bytes())
-
-    def _file_stamp(self) -> tuple[int, int, int] | None:
-        try:
-            stat = self._path.stat()
-        except OSError:
-            return None
-        return (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        self._keys = FileKeySet(path)
 
     async def candidates(self, kid: str | None) -> Sequence[RSAPublicKey]:
-        key = self._index.find(kid)
-        if key is not None:
-            return (key,)
-        stamp = self._file_stamp()
-        if stamp is not None and stamp != self._stamp:
-            self._stamp = stamp
-            try:
-                self._index = index_from_bytes(self._path.read_bytes())
-                log.info("platform key file reloaded", keys=len(self._index))
-            except (OSError, KeyDocumentError) as exc:
-                log.warning("platform key file reload failed; keeping previous keys", error=str(exc))
-            key = self._index.find(kid)
-            if key is not None:
-                return (key,)
-        # Every key of the file is this issuer's, so an unmatched kid may still be one of them (a
-        # certificate file whose keys are not indexed by the kid the issuer sends).
-        return _all_keys(self._index)
+        try:
+            return (await self._keys.get(kid),)
+        except UnknownKeyError:
+            # Every key of the file is this issuer's, so an unmatched kid may still be one of them (a
+            # certificate file whose keys are not indexed by the kid the issuer sends).
+            return self._keys.all_keys()
 
     async def close(self) -> None:
         return None

@@ -3,6 +3,7 @@ contact points: pure functions over the contact point models."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 from dataclasses import replace
 
@@ -95,16 +96,7 @@ def merge_user_contact_points(
     """Add (authorised) user contact points to the official entries, matching org numbers
     case-insensitively; an organisation known only through its users gets an entry of its own."""
     merged: dict[str, OrganizationContactPoints] = {}
-    for entry in official:
-        key = entry.organization_number.strip().lower()
-        if key in merged:
-            existing = merged[key]
-            merged[key] = replace(
-                existing, user_contact_points=[*existing.user_contact_points, *entry.user_contact_points]
-            )
-        else:
-            merged[key] = entry
-    for entry in users:
+    for entry in itertools.chain(official, users):
         key = entry.organization_number.strip().lower()
         if key in merged:
             existing = merged[key]

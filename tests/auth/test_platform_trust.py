@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import time
 from collections.abc import AsyncIterator
@@ -10,10 +9,7 @@ from pathlib import Path
 
 import jwt
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
-from cryptography.x509.oid import NameOID
 
 from altinn_notifications.auth.dev import mint_platform_token, mint_token
 from altinn_notifications.auth.models import Caller
@@ -21,6 +17,7 @@ from altinn_notifications.auth.service import Authenticator, build_authenticator
 from altinn_notifications.config import SCOPE_CREATE, Settings, SettingsError, load_settings
 from altinn_notifications.errors import UnauthorizedError
 from tests.auth.helpers import JwksServer, PlatformIssuers, jwk, write_platform_issuers
+from tests.certificates import pem, self_signed
 
 
 @pytest.fixture(scope="module")
@@ -126,19 +123,7 @@ async def test_only_rs256(auth: Authenticator, platform_issuers: PlatformIssuers
 
 
 def _certificate(key: RSAPrivateKey, name: str) -> bytes:
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=30))
-        .sign(key, hashes.SHA256())
-    )
-    return cert.public_bytes(serialization.Encoding.PEM)
+    return pem(self_signed(key, name))
 
 
 async def test_certificates_and_jwks_files_in_the_directory(

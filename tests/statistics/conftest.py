@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import httpx
 import pytest
 from pydantic import SecretStr
 
-from altinn_notifications.api.app import API_PREFIX, create_app
-from altinn_notifications.bootstrap import Container
+from altinn_notifications.api.app import API_PREFIX
 from altinn_notifications.config import Settings
+from tests.conftest import ClientFactory, ContainerFactory
 
 METRICS = f"{API_PREFIX}/metrics"
 API_KEY = "s3cret-metrics-key"
@@ -32,28 +31,20 @@ StatsClientFactory = Callable[..., httpx.AsyncClient]
 
 
 @pytest.fixture
-async def stats_client_for(container: Container) -> AsyncIterator[StatsClientFactory]:
+def stats_client_for(make_container: ContainerFactory, make_client: ClientFactory) -> StatsClientFactory:
     """Clients of the app over a copy of the container with the given metrics settings and clock."""
-    opened: list[httpx.AsyncClient] = []
 
     def make(
         api_key: str | None = API_KEY, environment: str = "test", now: datetime = NOW
     ) -> httpx.AsyncClient:
-        values = container.settings.model_dump() | {
+        base = make_container()
+        values = base.settings.model_dump() | {
             "metrics_api_key": SecretStr(api_key) if api_key is not None else None,
             "environment_name": environment,
         }
-        settings = MetricsSettings(**values)
-        stats_container = dataclasses.replace(container, settings=settings, clock=lambda: now)
-        app = create_app(stats_container)
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        http = httpx.AsyncClient(transport=transport, base_url="http://testserver")
-        opened.append(http)
-        return http
+        return make_client(make_container(settings=MetricsSettings(**values), clock=lambda: now))
 
-    yield make
-    for http in opened:
-        await http.aclose()
+    return make
 
 
 @pytest.fixture

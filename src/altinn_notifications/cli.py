@@ -12,6 +12,7 @@ import typer
 
 from altinn_notifications.config import (
     SCOPE_CREATE,
+    SCOPE_SUPPORT,
     Settings,
     SettingsError,
     load_settings,
@@ -278,8 +279,16 @@ def migrate(database_url: DbOpt = None, data_dir: DataOpt = None) -> None:
 
 @app.command()
 def token(
-    org: Annotated[str | None, typer.Option(help="Service-owner org code, e.g. ttd.")] = None,
-    scope: Annotated[list[str] | None, typer.Option(help="Scope to grant (repeatable).")] = None,
+    org: Annotated[
+        str | None, typer.Option(help="Service-owner org code, e.g. ttd (optional with --scope).")
+    ] = None,
+    scope: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Scope to grant (repeatable; default the service-owner create scope). Support staff: "
+            f"--scope {SCOPE_SUPPORT}."
+        ),
+    ] = None,
     ttl: Annotated[int, typer.Option(help="Lifetime in seconds.")] = 3600,
     platform_issuer: Annotated[
         str | None,
@@ -296,7 +305,8 @@ def token(
     ] = False,
     data_dir: DataOpt = None,
 ) -> None:
-    """Print a bearer token signed with the local development key (trusted by the embedded default)."""
+    """Print a bearer token signed with the local development key (trusted by the embedded default): a
+    service owner's (`--org ttd`), support staff's (`--scope altinn:notifications.support.admin`), any scopes."""
     from altinn_notifications.auth.dev import dev_platform_key, mint_platform_token, mint_token
 
     settings = _settings(data_dir=data_dir)
@@ -311,8 +321,8 @@ def token(
             mint_platform_token(key, issuer=platform_issuer, app=app_claim, ttl_seconds=ttl) + "\n"
         )
         return
-    if org is None:
-        typer.echo("--org is required (or --platform-issuer)", err=True)
+    if org is None and not scope:
+        typer.echo("--org is required (or --scope, or --platform-issuer)", err=True)
         raise typer.Exit(2)
     if not settings.uses_dev_key:
         typer.echo("a JWKS URL or file is configured: tokens must come from that issuer", err=True)

@@ -251,19 +251,27 @@ def worker(database_url: DbOpt = None, data_dir: DataOpt = None) -> None:
 def outbox(
     limit: Annotated[int, typer.Option(help="How many of the newest messages.")] = 20,
     channel: Annotated[str | None, typer.Option(help="email or sms")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="The raw entries, one JSON object a line.")] = False,
     data_dir: DataOpt = None,
 ) -> None:
-    """List what the simulated and SMTP providers handed off (newest last)."""
+    """List what the simulated and SMTP providers handed off (newest last), as a table or JSON lines."""
     import json
 
-    from altinn_notifications.providers.outbox import Outbox
+    from altinn_notifications.providers.outbox import Outbox, format_table
 
     if channel not in (None, "email", "sms"):
         raise typer.BadParameter("channel must be email or sms")
     settings = _settings(data_dir=data_dir)
     wanted: Literal["email", "sms"] | None = "email" if channel == "email" else "sms" if channel else None
-    for line in Outbox(settings.data_dir / "outbox.jsonl").read(limit, channel=wanted):
-        typer.echo(json.dumps(line, ensure_ascii=False))
+    box = Outbox(settings.data_dir / "outbox.jsonl")
+    entries = box.read(limit, channel=wanted)
+    if as_json:
+        for line in entries:
+            typer.echo(json.dumps(line, ensure_ascii=False))
+    elif entries:
+        typer.echo(format_table(entries))
+    else:
+        typer.echo(f"the outbox is empty ({box.path})")
 
 
 @app.command()

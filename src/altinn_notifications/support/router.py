@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from pydantic import TypeAdapter
 
 from altinn_notifications.api.deps import ContainerDep, SupportDep
-from altinn_notifications.chains.router import ensure_connected
+from altinn_notifications.chains.service import client_disconnected
 from altinn_notifications.errors import RequestValidationFailed
 from altinn_notifications.support import flows, service
 from altinn_notifications.support.models import DashboardNotificationExt, IdentifierKind
@@ -53,7 +53,8 @@ async def _lookup(
     if errors:
         raise RequestValidationFailed(errors)
     found = await flows.lookup_notifications(container.transaction, kind, identifier, window[0], window[1])
-    await ensure_connected(request)
+    if await request.is_disconnected():  # 499 NOT-00002, as the reference's other v2 reads
+        raise client_disconnected()
     return Response(_ANSWER.dump_json(found, by_alias=True), media_type="application/json")
 
 

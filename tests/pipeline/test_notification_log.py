@@ -205,7 +205,7 @@ async def test_one_row_per_notification_after_real_runs(
     ids = await _place_every_kind(client, auth)
     finals = [v for k, v in ids.items() if k != "v1 cancelled"]
     async with run_workers(clock=lambda: NOON_OSLO):
-        await eventually(lambda: _all_final(container, finals), within=20)
+        await eventually(lambda: _all_final(container, finals), within=60)
 
     notifications = await _notifications(container)
     log = await _rows(container, "SELECT * FROM notificationlog")

@@ -125,3 +125,26 @@ async def test_nothing_personal_reaches_the_log(
     for secret in (NIN, NIN[:-1], EMAIL, REFERENCE):
         assert secret not in text
     assert [r.get("org") for r in _access(records)] == ["digdir", "digdir", "ttd", "ttd", "ttd"]
+
+
+@pytest.mark.parametrize(("level", "expected"), [("info", 1), ("warning", 0)])
+async def test_the_console_format_and_the_level(
+    client: httpx.AsyncClient,
+    auth: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    level: str,
+    expected: int,
+) -> None:
+    buffer = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", buffer)
+    configure_logging(level, "console")
+    try:
+        await client.get(f"{V1}/orders", params={"sendersReference": REFERENCE}, headers=auth)
+    finally:
+        monkeypatch.undo()
+        configure_logging("info")
+    lines = [line for line in buffer.getvalue().splitlines() if "[info     ] request" in line]
+    assert len(lines) == expected
+    if lines:
+        assert f"route={V1}/orders status=200" in lines[0] and "org=ttd" in lines[0]
+        assert "method=GET" in lines[0] and "trace_id=00-" in lines[0] and REFERENCE not in lines[0]

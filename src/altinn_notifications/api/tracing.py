@@ -18,7 +18,7 @@ import structlog
 from fastapi.routing import iter_route_contexts
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-log = structlog.get_logger(__name__)
+from altinn_notifications.logging import access_line
 
 _trace_id: ContextVar[str | None] = ContextVar("trace_id", default=None)
 # What the request's handlers learn for the access line (the caller's org). A mutable holder, so a value
@@ -102,13 +102,15 @@ class TraceMiddleware:
         try:
             await self.app(scope, receive, send_and_remember)
         finally:
-            log.info(
-                "request",
-                method=scope["method"],
-                route=route_template(scope),
-                status=status,
-                ms=round((time.perf_counter() - started) * 1000, 1),
-                **access,
+            access_line(
+                {
+                    "method": scope["method"],
+                    "route": route_template(scope),
+                    "status": status,
+                    "ms": round((time.perf_counter() - started) * 1000, 1),
+                    **access,
+                    "trace_id": trace_id,
+                }
             )
             structlog.contextvars.unbind_contextvars("trace_id")
             _access.reset(access_token)

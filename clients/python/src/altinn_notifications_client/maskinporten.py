@@ -385,6 +385,10 @@ class AsyncMaskinportenClient:
         if self._owns_http:
             await self._http.aclose()
 
+    def forget(self) -> None:
+        """Drop the cached tokens (e.g. after an API refused one): the next call fetches new ones."""
+        self._cache.clear()
+
     async def _cached(self, key: CacheKey, fetch: Callable[[], Awaitable[AccessToken]]) -> AccessToken:
         token = self._cache.get(key)
         if token is not None and token.fresh:
@@ -462,6 +466,10 @@ class MaskinportenClient:
     def close(self) -> None:
         if self._owns_http:
             self._http.close()
+
+    def forget(self) -> None:
+        """Drop the cached tokens (e.g. after an API refused one): the next call fetches new ones."""
+        self._cache.clear()
 
     def _cached(self, key: CacheKey, fetch: Callable[[], AccessToken]) -> AccessToken:
         token = self._cache.get(key)

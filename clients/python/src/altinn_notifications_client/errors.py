@@ -53,8 +53,8 @@ class ApiError(NotificationsError):
     def _describe(self) -> str:
         parts = [f"HTTP {self.status_code}"]
         if self.problem is not None:
-            if self.problem.title:
-                parts.append(self.problem.title)
+            if self.problem.title or self.problem.detail:  # the API's fixed wording, never request data
+                parts.append(self.problem.title or self.problem.detail or "")
             if self.problem.code:
                 parts.append(self.problem.code)
             if self.problem.errors:

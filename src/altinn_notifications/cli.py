@@ -1,4 +1,4 @@
-"""The `altinn-notifications` command line: serve | api | migrate | token | registry | reports."""
+"""The `altinn-notifications` command line: serve | api | migrate | token | send | registry | reports."""
 
 from __future__ import annotations
 
@@ -318,6 +318,18 @@ def token(
         typer.echo("a JWKS URL or file is configured: tokens must come from that issuer", err=True)
         raise typer.Exit(2)
     sys.stdout.write(mint_token(settings, org=org, scopes=scope or [SCOPE_CREATE], ttl_seconds=ttl) + "\n")
+
+
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []},
+    add_help_option=False,
+)
+def send(ctx: typer.Context) -> None:
+    """Send an email or SMS through any instance's API: `send email|sms --to ... --body ...` (the client's CLI;
+    `send --help` lists its options)."""
+    from altinn_notifications_client.cli import run
+
+    raise typer.Exit(run(["send", *ctx.args]))
 
 
 def _mount_registry() -> None:

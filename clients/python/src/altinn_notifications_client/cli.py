@@ -37,11 +37,13 @@ from altinn_notifications_client.client import Client
 from altinn_notifications_client.errors import ApiError, InvalidRecipientError, NotificationsError
 from altinn_notifications_client.models import (
     EmailContentType,
+    EmailSendingOptions,
     NotificationChannel,
     NotificationDeliveryManifest,
     NotificationOrderChainRequest,
     NotificationRecipient,
     ProcessingLifecycle,
+    SmsSendingOptions,
 )
 
 DEFAULT_BASE_URL = "http://localhost:5090"
@@ -134,17 +136,19 @@ def _token(args: argparse.Namespace) -> TokenProvider:
 def _recipients(args: argparse.Namespace, body: str) -> list[NotificationRecipient]:
     if not (args.to or args.person or args.org):
         raise UsageError("give at least one recipient: --to, --person or --org")
+    email: EmailSendingOptions | None = None
+    sms: SmsSendingOptions | None = None
     if args.channel == "email":
         content = EmailContentType.Html if args.html else EmailContentType.Plain
-        settings = recipients.email_settings(args.subject, body, sender=args.sender, content_type=content)
-        channel, by_channel = NotificationChannel.Email, {"email": settings}
-        direct = [recipients.to_email(to, settings) for to in args.to]
+        email = recipients.email_settings(args.subject, body, sender=args.sender, content_type=content)
+        channel = NotificationChannel.Email
+        direct = [recipients.to_email(to, email) for to in args.to]
     else:
         sms = recipients.sms_settings(body, sender=args.sender)
-        channel, by_channel = NotificationChannel.Sms, {"sms": sms}
+        channel = NotificationChannel.Sms
         direct = [recipients.to_sms(to, sms) for to in args.to]
-    people = [recipients.to_person(nin, channel=channel, **by_channel) for nin in args.person]  # type: ignore[arg-type]
-    orgs = [recipients.to_organization(org, channel=channel, **by_channel) for org in args.org]  # type: ignore[arg-type]
+    people = [recipients.to_person(nin, channel=channel, email=email, sms=sms) for nin in args.person]
+    orgs = [recipients.to_organization(org, channel=channel, email=email, sms=sms) for org in args.org]
     return direct + people + orgs
 
 

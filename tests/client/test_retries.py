@@ -4,6 +4,7 @@ answers and answers 503/429 (with Retry-After)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 
 import pytest
@@ -128,12 +129,18 @@ async def test_a_refused_token_is_renewed_once(
     assert len(calls) == 2
 
 
-async def test_connection_refused_is_retried_then_raised(token: str) -> None:
-    async with AsyncClient(
-        f"http://127.0.0.1:{free_port()}", token, retry=RetryPolicy(attempts=2, backoff=0.01)
-    ) as api:
-        with pytest.raises(TransportError):
+async def test_connection_refused_is_retried_then_raised(
+    token: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="altinn_notifications_client")
+    dead = f"http://127.0.0.1:{free_port()}"
+    async with AsyncClient(dead, token, retry=RetryPolicy(attempts=3, backoff=0.01)) as api:
+        with pytest.raises(TransportError):  # even a v1 create: it never reached the service
             await api.create_email_order(_v1_order())
+    retries = [r.getMessage() for r in caplog.records if r.name == "altinn_notifications_client"]
+    assert len(retries) == 2
+    assert all(m.startswith("retrying POST /orders/email after ConnectError in ") for m in retries)
+    assert token not in caplog.text and "ola@example.no" not in caplog.text
 
 
 async def test_the_blocking_client_follows_the_same_rules(proxy: FaultyProxy, token: str) -> None:

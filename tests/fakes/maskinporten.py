@@ -30,7 +30,7 @@ Routes (the documented wire format):
   `urn:altinn:orgNumber`, `scope`, `client_id`, `consumer`, `iss` = `altinn_issuer`, `exp` (the
   Maskinporten token's).
 
-Access tokens are RS256 JWTs with `iss`, `client_id`, `client_amr`, `token_type`, `scope`, `consumer`
+`issue_token(client_id, scopes, resource)` mints such a token directly. Access tokens are RS256 JWTs with `iss`, `client_id`, `client_amr`, `token_type`, `scope`, `consumer`
 (`{"authority": "iso6523-actorid-upis", "ID": "0192:<orgnr>"}`), `exp`, `iat`, `jti`, and `aud` when the
 grant asked for a `resource`. `token_lifetime` sets `expires_in`. Counters: `grants_accepted`,
 `grants_refused` (list of error codes), `exchanges`. `fail_next(n, status)` makes the next n token
@@ -171,6 +171,17 @@ class FakeMaskinporten:
         async with serve(self.app) as url:
             self.base_url = url
             yield url
+
+    def issue_token(
+        self, client_id: str, scopes: Iterable[str], resource: str | list[str] | None = None
+    ) -> str:
+        """An access token for a registered client, as `/token` would issue it (no grant needed: for tests
+        of services that accept Maskinporten tokens)."""
+        grant: dict[str, Any] = {"scope": " ".join(scopes)}
+        if resource is not None:
+            grant["resource"] = resource
+        token: str = self._issue(self.clients[client_id], grant, "private_key_jwt")["access_token"]
+        return token
 
     def verify_access_token(self, token: str, audience: str | None = None) -> dict[str, Any]:
         """The claims of a token this fake issued (signature, `iss` and `exp` checked)."""

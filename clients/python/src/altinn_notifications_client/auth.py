@@ -64,21 +64,25 @@ class CallableToken:
         self._function = function
         self._is_async = inspect.iscoroutinefunction(function)
 
+    def _call(self) -> str:
+        token = self._function()
+        if not isinstance(token, str):
+            raise TypeError("the token function must return a str")
+        return token
+
     def get_token(self) -> str:
         if self._is_async:
             raise TypeError("an async token function needs AsyncClient")
-        token = self._function()
-        assert isinstance(token, str), "the token function must return a str"
-        return token
+        return self._call()
 
     async def aget_token(self) -> str:
-        if self._is_async:
-            result = self._function()
-            assert inspect.isawaitable(result)
-            token = await result
-        else:
-            token = await asyncio.to_thread(self._function)  # type: ignore[arg-type]
-        assert isinstance(token, str), "the token function must return a str"
+        if not self._is_async:
+            return await asyncio.to_thread(self._call)
+        result = self._function()
+        assert inspect.isawaitable(result)
+        token = await result
+        if not isinstance(token, str):
+            raise TypeError("the token function must return a str")
         return token
 
     def invalidate(self) -> None:

@@ -50,6 +50,7 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qs
 
 import jwt
 from cryptography import x509
@@ -308,11 +309,12 @@ class FakeMaskinporten:
             return JSONResponse({"error": "server_error"}, status_code=self._failures.pop(0))
         if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
             return self._refuse("invalid_request", "Content-Type must be application/x-www-form-urlencoded")
-        form = await request.form()
-        if form.get("grant_type") != GRANT_TYPE:
+        # Parsed here (not `request.form()`, which needs python-multipart, not a dependency of the suite).
+        form = parse_qs((await request.body()).decode("ascii", "replace"))
+        if form.get("grant_type") != [GRANT_TYPE]:
             return self._refuse("unsupported_grant_type", "grant_type must be jwt-bearer")
-        assertion = form.get("assertion")
-        if not isinstance(assertion, str) or not assertion:
+        assertion = (form.get("assertion") or [""])[0]
+        if not assertion:
             return self._refuse("invalid_request", "assertion is missing")
         try:
             client, claims, amr = self._check_grant(assertion)

@@ -25,6 +25,7 @@ from altinn_notifications_client.models import (
     EmailNotificationOrderRequest,
     NotificationChannel,
     NotificationOrderChainRequest,
+    OrderBy,
     OrderProcessingStatus,
 )
 from tests.client.conftest import FAST_RETRIES, ORG_NUMBER
@@ -71,6 +72,8 @@ async def test_the_feed_iterator_crosses_pages_and_resumes(
     resumed = [item async for item in client.iter_status_feed(seqs[0], page_size=2)]
     assert [i.entry.senders_reference for i in resumed] == order[1:]
     assert [item async for item in client.iter_status_feed(seqs[-1])] == []
+    newest_first = await client.get_status_feed(0, order_by=OrderBy.Desc)
+    assert [e.sequence_number for e in newest_first] == seqs[::-1]
 
     def blocking() -> list[str]:
         with Client(client.endpoint.base_url, client.tokens, retry=FAST_RETRIES) as api:

@@ -9,7 +9,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import httpx
-from altinn_notifications_client.maskinporten import AsyncMaskinportenClient, MaskinportenConfig
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
@@ -18,6 +17,7 @@ from altinn_notifications.recipients.brreg import BrregNames
 from altinn_notifications.recipients.combined import CombinedContactPoints
 from altinn_notifications.recipients.krr import KrrPersonContactPoints
 from altinn_notifications.recipients.local import LocalRegistryContactPoints
+from altinn_notifications_client.maskinporten import AsyncMaskinportenClient, MaskinportenConfig
 from tests.fakes.brreg import FakeBrreg
 from tests.fakes.krr import SCOPE, FakeKrr, KrrPerson
 from tests.fakes.maskinporten import FakeMaskinporten, MaskinportenClientRegistration

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from structlog.testing import capture_logs
 
 from altinn_notifications.errors import DependencyError
 from altinn_notifications.recipients.brreg import BrregNames
@@ -106,8 +107,10 @@ async def test_a_token_without_the_krr_scope_is_refused_by_krr(registers: Regist
 
 async def test_maskinporten_refusals_are_dependency_errors(registers: Registers) -> None:
     krr = KrrPersonContactPoints(registers.http, registers.krr.url, registers.tokens, scope="not:granted")
-    with pytest.raises(DependencyError, match="invalid_scope"):
+    with capture_logs() as logs, pytest.raises(DependencyError, match="invalid_scope"):
         await krr.person_contact_points([ACTIVE], use_stale_contact_info=False)
+    [refusal] = [entry for entry in logs if entry["event"] == "maskinporten refused"]
+    assert refusal["error"] == "invalid_scope" and refusal["error_description"]
     registers.maskinporten.fail_next(1, 503)
     with pytest.raises(DependencyError, match="Maskinporten"):
         await registers.krr_adapter().person_contact_points([ACTIVE], use_stale_contact_info=False)

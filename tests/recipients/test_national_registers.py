@@ -6,15 +6,24 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import httpx
+import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 from structlog.testing import capture_logs
 
+from altinn_notifications.auth.maskinporten import MaskinportenTokens
+from altinn_notifications.bootstrap import Container
 from altinn_notifications.errors import DependencyError
+from altinn_notifications.recipients.altinn_http import AltinnRegisterNames
 from altinn_notifications.recipients.brreg import BrregNames
 from altinn_notifications.recipients.krr import KrrPersonContactPoints
+from altinn_notifications.recipients.local import LocalRegistryContactPoints
 from altinn_notifications.recipients.models import PersonContactPoints
+from altinn_notifications_client.maskinporten import AsyncMaskinportenClient, MaskinportenConfig
 from tests.fakes.krr import KrrPerson
-from tests.fakes.registers import Registers, running_registers
+from tests.fakes.maskinporten import FakeMaskinporten, MaskinportenClientRegistration
+from tests.fakes.registers import CLIENT_ID, KEY_ID, OUR_ORG_NUMBER, Registers, running_registers, worker_key
+from tests.recipients.altinn_fake import REGISTER, RegistryBackedAltinn
 
 ACTIVE = "01010000001"
 RESERVED = "01010000002"
@@ -196,3 +205,38 @@ async def test_unit_name_failures_are_dependency_errors(brreg_units: Registers) 
         refused = BrregNames(client, "http://127.0.0.1:9/enhetsregisteret/api/")
         with pytest.raises(DependencyError, match="ConnectError"):
             await refused.party_names([MAIN], [])
+
+
+# --- Altinn's registers from outside Altinn: a Maskinporten token exchanged for an Altinn one ---
+
+
+async def test_altinn_adapters_send_an_exchanged_token(container: Container) -> None:
+    altinn_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    maskinporten = FakeMaskinporten(altinn_key=altinn_key, org_codes={OUR_ORG_NUMBER: "digdir"})
+    maskinporten.register(
+        MaskinportenClientRegistration(
+            CLIENT_ID,
+            OUR_ORG_NUMBER,
+            {"altinn:register/partylookup.admin"},
+            keys={KEY_ID: worker_key().public_key()},
+        )
+    )
+    local = LocalRegistryContactPoints(container.pool)
+    async with (
+        maskinporten.running(),
+        RegistryBackedAltinn.running(local, container.pool) as (altinn, base_url),
+        httpx.AsyncClient(timeout=5.0) as http,
+    ):
+        config = MaskinportenConfig.with_key(
+            CLIENT_ID, worker_key(), kid=KEY_ID, environment=maskinporten.environment
+        )
+        tokens = MaskinportenTokens(
+            AsyncMaskinportenClient(config, http), altinn_scopes=["altinn:register/partylookup.admin"]
+        )
+        names = AltinnRegisterNames(http, base_url + REGISTER, bearer=tokens.altinn_token)
+        assert await names.party_names(["910000001"], []) == {}
+        assert await names.party_names(["910000002"], []) == {}
+    scheme, _, token = altinn.received[0].headers["authorization"].partition(" ")
+    claims = jwt.decode(token, altinn_key.public_key(), algorithms=["RS256"])
+    assert scheme == "Bearer" and claims["urn:altinn:org"] == "digdir"
+    assert maskinporten.exchanges == 1  # the exchanged token is reused

@@ -226,7 +226,7 @@ class Authenticator:
                 pass
             del self._verified[cache_key]  # validate afresh, which gives the precise failure
         kid = self._checked_kid(token, kind)
-        trusted = self._trusted_issuer(token, kind)
+        trusted = self._trusted_issuer(token)
         keys = trusted.keys if trusted is not None else self._keys
         if keys is None:
             log.info("token rejected", token_kind=kind, reason="issuer not trusted")
@@ -261,7 +261,7 @@ class Authenticator:
         self._remember(cache_key, verified)
         return verified
 
-    def _trusted_issuer(self, token: str, kind: str) -> TrustedIssuer | None:
+    def _trusted_issuer(self, token: str) -> TrustedIssuer | None:
         """The configured issuer the token names, if any (None: the single key set decides)."""
         if self._issuers is None:
             return None

@@ -271,12 +271,6 @@ def build_registers(
             concurrency=settings.brreg_concurrency,
             timeout=settings.brreg_timeout_seconds,
         )
-    log.info(
-        "registers",
-        persons=persons,
-        organizations=settings.chosen_organizations_source,
-        names=settings.chosen_names_source,
-    )
     return contact_points, names
 
 

@@ -86,7 +86,27 @@ def startup_summary(settings: Settings) -> dict[str, str]:
         if any(registers.values())
         else "local"
     )
+    if settings.chosen_persons_source == "krr" or settings.chosen_names_source == "brreg":
+        fields["registers"] = _national_registers(settings)
     return fields
+
+
+def _national_registers(settings: Settings) -> str:
+    """The register of each port, when one of them is a national register asked directly."""
+
+    def where(source: str, url: object) -> str:
+        return f"{source} {_public_url(str(url))}" if url else source
+
+    persons = settings.chosen_persons_source
+    persons_url = {"krr": settings.krr_url, "altinn": settings.profile_url}.get(persons)
+    organizations = settings.chosen_organizations_source
+    names = settings.chosen_names_source
+    names_url = {"brreg": settings.brreg_url, "altinn": settings.register_url}.get(names)
+    return (
+        f"persons {where(persons, persons_url)}, "
+        f"organizations {where(organizations, settings.profile_url if organizations == 'altinn' else None)}, "
+        f"names {where(names, names_url)}"
+    )
 
 
 def startup_line(settings: Settings, command: str, *, listens: bool = True) -> tuple[str, dict[str, str]]:

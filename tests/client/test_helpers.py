@@ -4,13 +4,17 @@ provider against the loopback Maskinporten, and the recipient builders' rules.""
 from __future__ import annotations
 
 import asyncio
+import json
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
+from altinn_notifications.api.app import create_app
 from altinn_notifications.auth.dev import dev_key_id, ensure_dev_key
+from altinn_notifications.auth.service import build_authenticator
 from altinn_notifications.bootstrap import Container
-from altinn_notifications.config import SCOPE_CREATE, Settings
+from altinn_notifications.config import SCOPE_CREATE, Settings, TokenIssuer
 from altinn_notifications.recipients import addresses
 from altinn_notifications_client import (
     AsyncClient,
@@ -29,7 +33,9 @@ from altinn_notifications_client.models import (
     OrderProcessingStatus,
 )
 from tests.client.conftest import FAST_RETRIES, ORG_NUMBER
+from tests.conftest import ContainerFactory
 from tests.fakes.maskinporten import FakeMaskinporten, MaskinportenClientRegistration
+from tests.loopback import serve
 from tests.pipeline.conftest import RunWorkers
 
 
@@ -213,3 +219,56 @@ def test_the_builders_refuse_what_the_service_refuses() -> None:
         "channelSchema": "Email",
         "emailSettings": {"subject": "s", "body": "b"},
     }
+
+
+async def test_a_self_hosted_service_takes_the_providers_maskinporten_token_directly(
+    make_container: ContainerFactory, settings: Settings, client_key: RSAPrivateKey, tmp_path: Path
+) -> None:
+    """Outside Altinn the service trusts Maskinporten itself: the provider's token, unexchanged, places orders."""
+    fake = FakeMaskinporten()
+    fake.register(
+        MaskinportenClientRegistration(
+            client_id="sender",
+            org_number=ORG_NUMBER,
+            scopes={SCOPE_CREATE},
+            keys={"k1": client_key.public_key()},
+        )
+    )
+    owners = tmp_path / "altinn-orgs.json"
+    owners.write_text(
+        json.dumps({"orgs": {"ttd": {"name": {"nb": "Testdepartementet"}, "orgnr": ORG_NUMBER}}})
+    )
+    async with fake.running():
+        trusting = settings.model_copy(
+            update={
+                "token_issuers": [
+                    TokenIssuer(
+                        issuer=fake.issuer,
+                        keys=fake.base_url + "/.well-known/oauth-authorization-server",
+                        audience="https://notifications.example/",
+                        claims="maskinporten",
+                    )
+                ],
+                "service_owners_file": owners,
+            }
+        )
+        authenticator = build_authenticator(trusting)
+        try:
+            async with serve(
+                create_app(make_container(settings=trusting, authenticator=authenticator))
+            ) as url:
+                config = MaskinportenConfig.with_key(
+                    "sender", client_key, kid="k1", environment=fake.environment
+                )
+                provider = MaskinportenToken(config, resource="https://notifications.example/")
+                async with AsyncClient(url, provider, retry=FAST_RETRIES) as api:
+                    placed = await api.create_email_order(
+                        EmailNotificationOrderRequest(
+                            subject="s", body="b", recipients=[recipients.v1_email("ola@example.no")]
+                        )
+                    )
+                    assert (await api.get_order(placed.order_id)).creator == "ttd"
+                await provider.aclose()
+        finally:
+            await authenticator.close()
+    assert fake.grants_accepted == 1

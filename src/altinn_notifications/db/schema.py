@@ -267,8 +267,19 @@ notificationlog = Table(
     CheckConstraint("channel IN ('Email', 'Sms')", name="ck_notificationlog_channel"),
     UniqueConstraint("notificationid", name="uq_notificationlog_notificationid"),
     Index("ix_notificationlog_shipment", "shipmentid"),
-    Index("ix_notificationlog_creator_dialog", "creatorname", "dialogid"),
-    Index("ix_notificationlog_creator_transmission", "creatorname", "transmissionid"),
+    # Partial: rows without Dialogporten ids (v1 orders, the bulk) cost no update of these two.
+    Index(
+        "ix_notificationlog_creator_dialog",
+        "creatorname",
+        "dialogid",
+        postgresql_where=text("dialogid IS NOT NULL"),
+    ),
+    Index(
+        "ix_notificationlog_creator_transmission",
+        "creatorname",
+        "transmissionid",
+        postgresql_where=text("transmissionid IS NOT NULL"),
+    ),
 )
 
 deaddeliveryreports = Table(

@@ -353,19 +353,21 @@ class LogRow:
     last_update: datetime
 
 
-# Every filter given must match (NULL: not filtered on); always scoped to the creator.
-_LOG_ROWS = """
-SELECT orderchainid, shipmentid, notificationid, sendersreference, dialogid, transmissionid, vendorreference,
-       recipient, ordertype::text AS ordertype, channel, destination, resourceid, status, requestedsendtime,
-       lastupdate
-FROM notificationlog
-WHERE creatorname = $1
-  AND ($2::text IS NULL OR dialogid = $2)
-  AND ($3::uuid IS NULL OR shipmentid = $3)
-  AND ($4::text IS NULL OR transmissionid = $4)
+# Every filter given must match; always scoped to the creator. One statement per set of filters (columns
+# named here, values as parameters), so each uses its index: the partial Dialogporten ones need the
+# equality on their column in the statement.
+_LOG_COLUMNS = """orderchainid, shipmentid, notificationid, sendersreference, dialogid, transmissionid,
+       vendorreference, recipient, ordertype::text AS ordertype, channel, destination, resourceid, status,
+       requestedsendtime, lastupdate"""
+
+
+def _log_rows_sql(columns: Sequence[str]) -> str:
+    conditions = " AND ".join(f"{column} = ${n}" for n, column in enumerate(columns, start=2))
+    limit = len(columns) + 2
+    return f"""SELECT {_LOG_COLUMNS} FROM notificationlog
+WHERE creatorname = $1 AND {conditions}
 ORDER BY _id
-LIMIT $5
-"""
+LIMIT ${limit}"""
 
 
 class NotificationLogRepository:
@@ -382,7 +384,19 @@ class NotificationLogRepository:
         limit: int,
     ) -> list[LogRow]:
         """The creator's log rows matching every filter given, in the order they were written."""
-        rows = await self.conn.fetch(_LOG_ROWS, creator, dialog_id, shipment_id, transmission_id, limit)
+        filters = [
+            (column, value)
+            for column, value in (
+                ("dialogid", dialog_id),
+                ("shipmentid", shipment_id),
+                ("transmissionid", transmission_id),
+            )
+            if value is not None
+        ]
+        if not filters:
+            return []
+        sql = _log_rows_sql([column for column, _ in filters])
+        rows = await self.conn.fetch(sql, creator, *(value for _, value in filters), limit)
         return [
             LogRow(
                 order_chain_id=r["orderchainid"],

@@ -32,6 +32,7 @@ DOMAIN = (
     "reports",
     "status",
     "statistics",
+    "support",
 )
 COMPOSITION = ("bootstrap", "workers", "cli", "api", "console")
 

@@ -24,6 +24,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SCOPE_CREATE = "altinn:serviceowner/notifications.create"
 SCOPE_COMPOSED_EMAIL = "altinn:serviceowner/notifications.composedemail.create"
+# Support staff's read-only lookups across every sender (the reference's `SupportDashboardAccess` policy).
+SCOPE_SUPPORT = "altinn:notifications.support.admin"
 
 
 class SettingsError(Exception):

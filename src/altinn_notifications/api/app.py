@@ -20,6 +20,7 @@ from altinn_notifications.reports import router as reports_router
 from altinn_notifications.statistics import router as statistics_router
 from altinn_notifications.status import router as status_router
 from altinn_notifications.status import shipment_router
+from altinn_notifications.support import router as support_router
 from altinn_notifications.workers import Workers
 
 API_PREFIX = "/notifications/api/v1"
@@ -90,6 +91,7 @@ def create_app(
     app.include_router(status_router.router, prefix=API_PREFIX)
     app.include_router(shipment_router.router, prefix=API_PREFIX)
     app.include_router(statistics_router.router, prefix=API_PREFIX)
+    app.include_router(support_router.router, prefix=API_PREFIX)
     app.include_router(reports_router.router)
     console_routes.install(app)
     return app

@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from altinn_notifications.auth.models import Caller
+from altinn_notifications.auth.models import Caller, SupportCaller
 from altinn_notifications.bootstrap import Container
-from altinn_notifications.config import SCOPE_CREATE
+from altinn_notifications.config import SCOPE_CREATE, SCOPE_SUPPORT
 
 # Declared as security schemes so the OpenAPI document describes them; checked by the authenticator.
 _bearer = HTTPBearer(auto_error=False, description="Altinn token (RS256 JWT)")
@@ -37,3 +37,16 @@ async def require_creator(
 
 
 CreatorDep = Annotated[Caller, Depends(require_creator)]
+
+
+async def require_support(
+    container: ContainerDep,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> SupportCaller:
+    """Policy `SupportDashboardAccess`: a bearer token with the support scope (docs/compatibility.md C22)."""
+    return await container.authenticator.authenticate_support(
+        bearer.credentials if bearer else None, required_scope=SCOPE_SUPPORT
+    )
+
+
+SupportDep = Annotated[SupportCaller, Depends(require_support)]

@@ -12,3 +12,11 @@ class Caller:
     org: str
     scopes: frozenset[str]
     via_platform_token: bool = False
+
+
+@dataclass(frozen=True)
+class SupportCaller:
+    """Support staff: a bearer token with the support scope. Not scoped to an org (they may have none)."""
+
+    org: str | None
+    scopes: frozenset[str]

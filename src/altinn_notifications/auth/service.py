@@ -39,7 +39,7 @@ from altinn_notifications.auth.keys import (
     RemoteKeySet,
     StaticKeySet,
 )
-from altinn_notifications.auth.models import Caller
+from altinn_notifications.auth.models import Caller, SupportCaller
 from altinn_notifications.auth.platform_keys import (
     PlatformTokenTrust,
     PlatformTrustError,
@@ -175,6 +175,22 @@ class Authenticator:
         if not isinstance(org, str) or not org.strip():
             raise ForbiddenError("no org")
         return Caller(org=org, scopes=scopes, via_platform_token=platform_claims is not None)
+
+    async def authenticate_support(self, bearer_token: str | None, *, required_scope: str) -> SupportCaller:
+        """Policy `SupportDashboardAccess`: a valid bearer token holding `required_scope`.
+
+        A platform access token grants nothing here (it stands for an app, not for support staff), and the
+        token needs no org: support staff see every sender's notifications.
+        """
+        bearer_token = _present(bearer_token)
+        if bearer_token is None:
+            raise UnauthorizedError("no token")
+        claims = await self._decode(bearer_token)
+        scopes = scopes_of(claims)
+        if required_scope not in scopes:
+            raise ForbiddenError("required scope missing")
+        org = claims.get(ORG_CLAIM)
+        return SupportCaller(org=org if isinstance(org, str) and org.strip() else None, scopes=scopes)
 
     def _reuse(self, cache_key: tuple[bool, bytes]) -> _Verified | None:
         """A remembered verification of this token while it is unexpired (else forgotten)."""

@@ -21,6 +21,7 @@ from sqlalchemy import (
     SmallInteger,
     Table,
     Text,
+    UniqueConstraint,
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
@@ -177,6 +178,8 @@ emailnotifications = Table(
     Index("ix_emailnotifications_nin", "recipientnin", "_orderid", "_id"),
     Index("ix_emailnotifications_orgno", "recipientorgno", "_orderid", "_id"),
     Index("ix_emailnotifications_resulttime", "resulttime"),
+    # Support lookups by address, case-insensitive (0005).
+    Index("ix_emailnotifications_lower_toaddress", text("lower(toaddress)"), "_orderid"),
     # ACS operations waiting for their next status poll (0002).
     Index(
         "ix_emailnotifications_polling",
@@ -236,6 +239,36 @@ statusfeed = Table(
     Column("orderstatus", JSONB, nullable=False),
     Index("ix_statusfeed_creator_id", "creatorname", "_id"),
     Index("ix_statusfeed_created", "created"),
+)
+
+# One row per notification, written in the transaction that makes its order final (with the status-feed
+# entry), never twice (the unique notification id): the record end-user facing services read (0005).
+notificationlog = Table(
+    "notificationlog",
+    metadata,
+    _pk(),
+    Column("orderchainid", UUID(as_uuid=True), nullable=True),  # the chain's id; v1 orders have none
+    Column("shipmentid", UUID(as_uuid=True), nullable=False),
+    Column("notificationid", UUID(as_uuid=True), nullable=False),
+    Column("creatorname", Text, nullable=False),
+    Column("sendersreference", Text, nullable=True),
+    Column("dialogid", Text, nullable=True),
+    Column("transmissionid", Text, nullable=True),
+    Column("vendorreference", Text, nullable=True),  # ACS operation id or LINK Mobility gateway reference
+    Column("recipient", Text, nullable=True),  # organisation number, else national identity number
+    Column("ordertype", order_type, nullable=False),
+    Column("channel", Text, nullable=False),
+    Column("destination", Text, nullable=False),
+    Column("resourceid", Text, nullable=True),
+    Column("status", Text, nullable=False),  # the lifecycle name of shipment tracking
+    Column("requestedsendtime", TZ, nullable=False),
+    Column("lastupdate", TZ, nullable=False),
+    Column("created", TZ, nullable=False, server_default=text("now()")),
+    CheckConstraint("channel IN ('Email', 'Sms')", name="ck_notificationlog_channel"),
+    UniqueConstraint("notificationid", name="uq_notificationlog_notificationid"),
+    Index("ix_notificationlog_shipment", "shipmentid"),
+    Index("ix_notificationlog_creator_dialog", "creatorname", "dialogid"),
+    Index("ix_notificationlog_creator_transmission", "creatorname", "transmissionid"),
 )
 
 deaddeliveryreports = Table(

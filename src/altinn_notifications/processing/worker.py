@@ -27,7 +27,7 @@ from altinn_notifications.processing.service import ConditionOutcome, OrderPrepa
 from altinn_notifications.queue.channels import EMAIL_NEW, SMS_NEW
 from altinn_notifications.queue.repository import QueueRepository
 from altinn_notifications.recipients.ports import ContactPointsPort, PartyNamesPort
-from altinn_notifications.status.repository import CompletionRepository
+from altinn_notifications.status.completion import record_final_orders
 
 log = structlog.get_logger(__name__)
 
@@ -239,7 +239,7 @@ class OrderProcessor:
             if outcome is ConditionOutcome.PUT_OFF:
                 await repo.reschedule(claimed.internal_id, self.config.condition_retry_delay)
             elif await repo.finish(claimed.internal_id, "SendConditionNotMet"):
-                await CompletionRepository(conn).write_status_feed([claimed.internal_id])
+                await record_final_orders(conn, [claimed.internal_id])
 
     async def _persist(self, claimed: ClaimedOrder, generated: GeneratedNotifications) -> None:
         if not await self._persist_many([(claimed, generated)]):
@@ -261,7 +261,7 @@ class OrderProcessor:
             await repo.insert_sms_many((c.internal_id, g.sms) for c, g in items if c.internal_id in won)
             finals = sorted(i for i in won if outcomes[i] == "Completed")
             if finals:
-                await CompletionRepository(conn).write_status_feed(finals)
+                await record_final_orders(conn, finals)
             if any(e.result == "New" for g in kept for e in g.emails):
                 await QueueRepository(conn).notify(EMAIL_NEW)
             if any(s.result == "New" for g in kept for s in g.sms):

@@ -1,5 +1,6 @@
 """Order completion (the reference's `trymarkorderascompleted`), set-based: an order whose notifications
-all have a final result becomes `Completed` and gets its one status-feed entry, in the caller's transaction.
+all have a final result becomes `Completed` and gets its one status-feed entry and its notification-log rows,
+in the caller's transaction.
 
 Only this module completes orders; dispatch, delivery reports, TTL, processing and instant orders call it.
 """
@@ -16,8 +17,17 @@ async def complete_orders(conn: Connection, order_ids: Sequence[int]) -> list[in
     """Complete what can be completed and write the feed entries, in the caller's transaction."""
     repo = CompletionRepository(conn)
     completed = await repo.complete_orders(order_ids)
-    await repo.write_status_feed(completed)
+    await record_final_orders(conn, completed)
     return completed
+
+
+async def record_final_orders(conn: Connection, order_ids: Sequence[int]) -> None:
+    """What every order that became final gets, in the transaction that made it final: its status-feed
+    entry and one notification-log row per notification. Both are written at most once, so a repeat
+    (a second path completing the same order, a sweep) changes nothing."""
+    repo = CompletionRepository(conn)
+    await repo.write_status_feed(order_ids)
+    await repo.write_notification_log(order_ids)
 
 
 class OrderCompletion:

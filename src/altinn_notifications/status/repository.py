@@ -27,6 +27,11 @@ _SMS_LIFECYCLE = """CASE n.result::text
     WHEN 'Failed_Recipientreserved' THEN 'SMS_Failed_RecipientReserved'
     ELSE 'SMS_' || n.result::text END"""
 
+#: The lifecycle name of a notification row aliased `n` (shipment tracking, the feed, the notification log,
+#: support lookups).
+EMAIL_LIFECYCLE_SQL = _EMAIL_LIFECYCLE
+SMS_LIFECYCLE_SQL = _SMS_LIFECYCLE
+
 SHIPMENT_RECIPIENTS_SQL = f"""
     SELECT 'Email' AS kind, n.toaddress AS destination, {_EMAIL_LIFECYCLE} AS status, n.resulttime, n._id
     FROM emailnotifications n WHERE n._orderid = o._id
@@ -53,6 +58,34 @@ SELECT o._id, o.creatorname, now(), jsonb_strip_nulls(jsonb_build_object(
 FROM orders o
 WHERE o._id = ANY($1::bigint[]) AND o.processedstatus IN ('Completed', 'SendConditionNotMet')
 ON CONFLICT (orderid) DO NOTHING
+"""
+
+# The notification log: one row per notification of each final order, in the transaction that writes its
+# feed entry. The unique notification id makes a repeat (a second completion path, a re-run) a no-op.
+_INSERT_LOG = f"""
+INSERT INTO notificationlog (
+    orderchainid, shipmentid, notificationid, creatorname, sendersreference, dialogid, transmissionid,
+    vendorreference, recipient, ordertype, channel, destination, resourceid, status, requestedsendtime,
+    lastupdate)
+SELECT c.orderid, o.alternateid, x.alternateid, o.creatorname, o.sendersreference,
+       c.orderchain -> 'DialogportenAssociation' ->> 'DialogId',
+       c.orderchain -> 'DialogportenAssociation' ->> 'TransmissionId',
+       x.reference, COALESCE(x.recipientorgno, x.recipientnin), o.type, x.channel, x.destination,
+       o.notificationorder ->> 'resourceId', x.status, o.requestedsendtime, x.resulttime
+FROM orders o
+LEFT JOIN orderschain c ON c._id = o._orderchainid
+CROSS JOIN LATERAL (
+    SELECT 'Email' AS channel, n._id, n.alternateid, n.toaddress AS destination, {_EMAIL_LIFECYCLE} AS status,
+           n.resulttime, n.operationid AS reference, n.recipientorgno, n.recipientnin
+    FROM emailnotifications n WHERE n._orderid = o._id
+    UNION ALL
+    SELECT 'Sms', n._id, n.alternateid, n.mobilenumber, {_SMS_LIFECYCLE}, n.resulttime, n.gatewayreference,
+           n.recipientorgno, n.recipientnin
+    FROM smsnotifications n WHERE n._orderid = o._id
+) x
+WHERE o._id = ANY($1::bigint[]) AND o.processedstatus IN ('Completed', 'SendConditionNotMet')
+ORDER BY o._id, x.channel, x._id
+ON CONFLICT (notificationid) DO NOTHING
 """
 
 _LOCK = """
@@ -105,6 +138,13 @@ class CompletionRepository:
         if not order_ids:
             return 0
         result: str = await self.conn.execute(_INSERT_FEED, list(order_ids))
+        return int(result.split()[-1])
+
+    async def write_notification_log(self, order_ids: Sequence[int]) -> int:
+        """One log row per notification of each final order; a repeat is a no-op (`ON CONFLICT DO NOTHING`)."""
+        if not order_ids:
+            return 0
+        result: str = await self.conn.execute(_INSERT_LOG, list(order_ids))
         return int(result.split()[-1])
 
 

@@ -19,6 +19,7 @@ from fastapi.templating import Jinja2Templates
 
 from altinn_notifications.api.deps import ContainerDep
 from altinn_notifications.bootstrap import Container
+from altinn_notifications.config import SCOPE_SUPPORT
 from altinn_notifications.console import flows, service
 from altinn_notifications.console.models import OrderSearch
 from altinn_notifications.console.security import (
@@ -30,10 +31,16 @@ from altinn_notifications.console.security import (
     set_cookie,
     tokens_match,
 )
-from altinn_notifications.errors import ForbiddenError, NotFoundError, UnauthorizedError
+from altinn_notifications.errors import (
+    ForbiddenError,
+    NotFoundError,
+    RequestValidationFailed,
+    UnauthorizedError,
+)
+from altinn_notifications.support.flows import lookup_notifications
+from altinn_notifications.support.models import DashboardNotificationExt, IdentifierKind
 from altinn_notifications.vocabulary import OrderStatus
 
-SCOPE_SUPPORT = "altinn:notifications.support.admin"
 PREFIX = "/console"
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
@@ -189,17 +196,19 @@ def _password_refusal(container: Container, given: str) -> str | None:
 
 
 async def _token_actor(container: Container, token: str) -> tuple[str, str | None]:
-    """Who a support token names (`token:<org>`), or why it is refused."""
+    """Who a support token names (`token:<org>`; `token:support` without an org), or why it is refused."""
     token = token.strip()
     if token.lower().startswith("bearer "):
         token = token[7:].strip()
     try:
-        caller = await container.authenticator.authenticate(token or None, None, required_scope=SCOPE_SUPPORT)
+        caller = await container.authenticator.authenticate_support(
+            token or None, required_scope=SCOPE_SUPPORT
+        )
     except UnauthorizedError:
         return "token", "the token is not valid"
     except ForbiddenError:
         return "token", f"the token lacks the scope {SCOPE_SUPPORT}"
-    return f"token:{caller.org}", None
+    return f"token:{caller.org or 'support'}", None
 
 
 @router.get("/signin/link")
@@ -316,6 +325,74 @@ async def reveal(request: Request, container: ContainerDep, session: SessionDep,
     context = {"notification": notification_id, "channel": channel, "address": address,
                "back": form.get("back", "")}  # fmt: skip
     return render(request, "reveal.html", context, session=session)
+
+
+# --- recipients (support lookups) ---
+
+_KINDS = {
+    "nin": ("National identity number", "11 digits"),
+    "orgnumber": ("Organisation number", "9 digits"),
+    "email": ("Email address", "name@example.no"),
+}
+
+
+@router.get("/recipients")
+async def recipients(request: Request, session: SessionDep) -> Response:
+    return _recipients_page(request, session, {"kind": "nin"}, None, [], None)
+
+
+@router.post("/recipients")
+async def recipients_lookup(
+    request: Request, container: ContainerDep, session: SessionDep, form: FormDep
+) -> Response:
+    """A support lookup. The identifier is in the form only; the audit row holds a keyed fingerprint of it.
+    With `reveal` (`<shipment id>:<attempt>`), the lookup is repeated and that one address shown in clear."""
+    kind_value = form.get("kind", "")
+    if kind_value not in _KINDS:
+        return _recipients_page(request, session, form, ["Choose what to look up by."], [], None)
+    kind = IdentifierKind(kind_value)
+    identifier = form.get("identifier", "")
+    reveal_key = form.get("reveal") or None
+    target = f"{kind.value} #{container.console_signer.fingerprint(identifier)}"
+    try:
+        found = await lookup_notifications(
+            container.transaction,
+            kind,
+            identifier,
+            service.parse_time(form.get("from")),
+            service.parse_time(form.get("to")),
+            now=container.clock(),
+        )
+    except RequestValidationFailed as exc:
+        errors = [m for messages in exc.errors.values() for m in messages]
+        await flows.audit(
+            container.transaction, session.actor, "lookup", target, "refused: " + "; ".join(errors)
+        )
+        return _recipients_page(request, session, form, errors, [], None)
+    action, what = ("reveal", f"{target}, {reveal_key}") if reveal_key else ("lookup", target)
+    await flows.audit(container.transaction, session.actor, action, what, f"{len(found)} orders")
+    return _recipients_page(request, session, form, None, found, reveal_key)
+
+
+def _recipients_page(
+    request: Request,
+    session: ConsoleSession,
+    form: dict[str, str],
+    errors: list[str] | None,
+    found: list[DashboardNotificationExt],
+    revealed: str | None,
+) -> Response:
+    context = {
+        "form": form,
+        "kinds": _KINDS,
+        "errors": errors,
+        "found": found,
+        "searched": errors is None and "identifier" in form,
+        "revealed": revealed,
+        "mask": service.mask_address,
+        "mask_id": service.mask_identifier,
+    }
+    return render(request, "recipients.html", context, session=session)
 
 
 # --- outbox ---

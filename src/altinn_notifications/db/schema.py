@@ -325,7 +325,7 @@ instantreservations = Table(
     Column("reserved_until", TZ, nullable=False),
 )
 
-# --- Operator console and worker liveness (0005) ---
+# --- Operator console and worker liveness (0006) ---
 
 # Every console action (sign-in, cancel, reveal, replay, lookup): who, what, when, never an identifier in
 # clear (`target` is an order id, a report id, or a masked or hashed identifier).

@@ -1,7 +1,7 @@
 """Operator console: audit log, used one-time sign-in links; worker heartbeats
 
-Revision ID: 0005_console
-Revises: 0004
+Revision ID: 0006_console
+Revises: 0005_support_log
 """
 
 from collections.abc import Sequence
@@ -9,8 +9,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0005_console"
-down_revision: str | None = "0004"
+revision: str = "0006_console"
+down_revision: str | None = "0005_support_log"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -143,7 +143,9 @@ async def test_session_cookie_is_signed_http_only_strict_and_scoped(
         base_uri="https://notifications.example",  # type: ignore[arg-type]
     )
     app = create_app(dataclasses.replace(container, settings=behind_https))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="https://testserver") as tls:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="https://testserver"
+    ) as tls:
         secure = await sign_in_with(tls, method="password", password=PASSWORD)
     assert _set_cookies(secure)[SESSION_COOKIE][SESSION_COOKIE]["secure"] is True
 
@@ -185,7 +187,9 @@ async def test_the_sign_in_form_is_protected_by_its_own_cookie(
     page = await client.get("/console/signin")
     token = csrf_of(page.text)
     client.cookies.clear()  # a cross-site page posting the form has no such cookie
-    response = await client.post("/console/signin", data={"csrf": token, "method": "password", "password": PASSWORD})
+    response = await client.post(
+        "/console/signin", data={"csrf": token, "method": "password", "password": PASSWORD}
+    )
     assert response.status_code == 403 and SESSION_COOKIE not in client.cookies
 
 
@@ -215,7 +219,9 @@ async def test_sign_out_ends_the_session_in_the_browser(client: httpx.AsyncClien
     assert (await client.get("/console")).status_code == 303
 
 
-async def test_pages_carry_a_strict_content_security_policy(client: httpx.AsyncClient, sign_in: SignIn) -> None:
+async def test_pages_carry_a_strict_content_security_policy(
+    client: httpx.AsyncClient, sign_in: SignIn
+) -> None:
     await sign_in(client)
     for path in ("/console", "/console/signin"):
         response = await client.get(path)
@@ -226,7 +232,9 @@ async def test_pages_carry_a_strict_content_security_policy(client: httpx.AsyncC
 
 
 async def test_the_console_can_be_switched_off(make_client: ClientFactory, container: Container) -> None:
-    off = dataclasses.replace(container, settings=container.settings.model_copy(update={"console_enabled": False}))
+    off = dataclasses.replace(
+        container, settings=container.settings.model_copy(update={"console_enabled": False})
+    )
     client = make_client(off)
     assert (await client.get("/")).status_code == 404
     assert (await client.get("/console")).status_code == 404

@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 
 from altinn_notifications.bootstrap import Container
+from altinn_notifications.providers.base import Attachment
 from altinn_notifications.providers.email.simulated import SimulatedEmailProvider
 from altinn_notifications.providers.outbox import Outbox
 from altinn_notifications.providers.sms.simulated import SimulatedSmsProvider
@@ -172,7 +173,7 @@ async def test_outbox_renders_emails_sanitised_and_sms_as_a_phone_shows_them(
         provider="simulated", notification_id=html_id, to=EMAIL, from_="noreply@altinn.no", subject="Velkommen",
         body='<p onclick="steal()">Hei <b>Ola</b><script>alert(1)</script><img src="https://tracker.example/x.gif"></p>',
         result="Succeeded", reference="op-1", content_type="Html",
-        attachments=(),
+        attachments=(Attachment("vedtak.pdf", "application/pdf", b"%PDF-1.7 ..."),),
     )  # fmt: skip
     outbox.record_email(
         provider="smtp", notification_id=plain_id, to="kari@example.no", from_="noreply@altinn.no",
@@ -291,3 +292,32 @@ async def test_overview_shows_states_queues_rates_workers_and_configuration(
     assert "simulated" in text and "registers" in text
     await pipeline.email_provider.close()
     await pipeline.sms_provider.close()
+
+
+async def test_the_order_page_shows_the_chain_and_its_reminders(
+    client: httpx.AsyncClient, sign_in: SignIn, auth: dict[str, str]
+) -> None:
+    await sign_in(client)
+    later = (datetime.now(UTC) + timedelta(days=1)).isoformat().replace("+00:00", "Z")
+    email = {"emailAddress": EMAIL, "emailSettings": {"subject": "Oppgave", "body": "Du har en oppgave."}}
+    body = {
+        "idempotencyId": "console-chain-1",
+        "sendersReference": "chain-ref",
+        "requestedSendTime": later,
+        "recipient": {"recipientEmail": email},
+        "reminders": [
+            {"sendersReference": "chain-reminder", "delayDays": 3, "recipient": {"recipientEmail": email}}
+        ],
+    }
+    receipt = await client.post("/notifications/api/v1/future/orders", json=body, headers=auth)
+    assert receipt.status_code == 201, receipt.text
+    chain_id = receipt.json()["notificationOrderId"]
+    main_id = receipt.json()["notification"]["shipmentId"]
+    reminder_id = receipt.json()["notification"]["reminders"][0]["shipmentId"]
+    page = await client.get(f"/console/orders/{main_id}")
+    chain = page.text.split("<h2>Chain</h2>", 1)[1].split("</section>", 1)[0]
+    assert chain_id in chain and "console-chain-1" in chain
+    assert f'href="/console/orders/{reminder_id}"' in chain and "Reminder" in chain
+    assert "Du har en oppgave." in page.text and "Cancel the order" in page.text
+    reminder = await client.get(f"/console/orders/{reminder_id}")
+    assert f'href="/console/orders/{main_id}"' in reminder.text

@@ -69,6 +69,12 @@ router = APIRouter(prefix=PREFIX, include_in_schema=False, dependencies=[Depends
 
 
 @lru_cache(maxsize=1)
+def _stylesheet() -> str:
+    """The stylesheet, inlined into the sign-in page (static files need a session)."""
+    return (STATIC / "console.css").read_text("utf-8")
+
+
+@lru_cache(maxsize=1)
 def templates() -> Jinja2Templates:
     return Jinja2Templates(directory=HERE / "templates")
 
@@ -139,7 +145,7 @@ def _signin_page(
 ) -> Response:
     token = secrets.token_urlsafe(32)
     nonce = secrets.token_urlsafe(16)
-    css = (STATIC / "console.css").read_text("utf-8")
+    css = _stylesheet()
     context = {
         "error": error,
         "signin_csrf": token,
@@ -169,7 +175,8 @@ def _signed_in(container: Container, actor: str, response: Response | None = Non
 @router.post("/signin")
 async def signin(request: Request, container: ContainerDep) -> Response:
     form = await _form(request)
-    if not tokens_match(form.get("csrf"), request.cookies.get(SIGNIN_COOKIE) or secrets.token_hex(8)):
+    expected = request.cookies.get(SIGNIN_COOKIE)
+    if not expected or not tokens_match(form.get("csrf"), expected):
         return _signin_page(request, container, "The form expired: please sign in again.", 403)
     method = form.get("method")
     if method == "password":

@@ -28,16 +28,6 @@ def mask_identifier(value: str | None) -> str:
     return compact[:keep] + "*" * max(len(compact) - keep, 0)
 
 
-def mask_any(value: str) -> str:
-    """An identifier typed into a form (an email address, a phone number, or digits), masked."""
-    text = value.strip()
-    if "@" in text:
-        return mask_email(text)
-    if text.startswith("+"):
-        return mask_phone(text)
-    return mask_identifier(text)
-
-
 def sanitize_html(html: str) -> str:
     """An email's HTML without scripts, event handlers, forms or foreign schemes (the Ammonia sanitiser).
 

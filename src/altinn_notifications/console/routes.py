@@ -419,9 +419,8 @@ async def outbox_filtered(
     """The outbox of one recipient: the address comes in the form, so it stays out of the URL."""
     recipient = form.get("recipient", "").strip()
     if recipient:
-        await flows.audit(
-            container.transaction, session.actor, "outbox-filter", service.mask_any(recipient), "ok"
-        )
+        target = f"recipient #{container.console_signer.fingerprint(recipient)}"
+        await flows.audit(container.transaction, session.actor, "outbox-filter", target, "ok")
     return await _outbox_page(request, container, session, form.get("channel", ""), recipient or None)
 
 

@@ -4,7 +4,8 @@ row in the same transaction as the change (so an action is never done without be
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -13,13 +14,15 @@ from altinn_notifications.auth.models import Caller
 from altinn_notifications.console.models import AuditEntry, OrderDetail, OrderRow, OrderSearch, Overview
 from altinn_notifications.console.repository import ConsoleRepository
 from altinn_notifications.db.pool import Connection, Transaction
-from altinn_notifications.errors import ConflictError, NotFoundError
+from altinn_notifications.errors import ConflictError, NotFoundError, RequestValidationFailed
 from altinn_notifications.orders.service import cancel_order as cancel_in
 from altinn_notifications.providers.outbox import Outbox
 from altinn_notifications.queue.heartbeat import recent_heartbeats
 from altinn_notifications.queue.operations import queue_depths
 from altinn_notifications.reports.flows import list_dead, replay_dead
 from altinn_notifications.reports.models import DeadReport, ReplaySummary
+from altinn_notifications.support.flows import lookup_notifications
+from altinn_notifications.support.models import DashboardNotificationExt, IdentifierKind
 
 RATE_MINUTES = 10
 #: Workers not heard from for this long are left off the overview.
@@ -124,6 +127,41 @@ async def reveal(transaction: Transaction, notification_id: UUID, actor: str) ->
         found = await repo.notification_address(notification_id)
         await repo.audit(actor, "reveal", f"notification {notification_id}", "ok" if found else "not_found")
     return found
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """A support lookup as typed into the console; `reveal` names the attempt to show in clear
+    (`<shipment id>:<index>`)."""
+
+    kind: IdentifierKind
+    identifier: str
+    start: datetime | None
+    end: datetime | None
+    reveal: str | None = None
+
+
+async def recipient_lookup(
+    transaction: Transaction,
+    lookup: Lookup,
+    actor: str,
+    fingerprint: Callable[[str], str],
+    now: datetime,
+) -> tuple[list[DashboardNotificationExt], list[str] | None]:
+    """The support lookup of the API (same rules and messages), audited with a fingerprint of the
+    identifier: (orders, None), or ([], the validation messages)."""
+    target = f"{lookup.kind.value} #{fingerprint(lookup.identifier)}"
+    try:
+        found = await lookup_notifications(
+            transaction, lookup.kind, lookup.identifier, lookup.start, lookup.end, now=now
+        )
+    except RequestValidationFailed as exc:
+        errors = [m for messages in exc.errors.values() for m in messages]
+        await audit(transaction, actor, "lookup", target, "refused: " + "; ".join(errors))
+        return [], errors
+    action, what = ("reveal", f"{target}, {lookup.reveal}") if lookup.reveal else ("lookup", target)
+    await audit(transaction, actor, action, what, f"{len(found)} orders")
+    return found, None
 
 
 async def dead_reports(transaction: Transaction, limit: int = 200) -> list[DeadReport]:

@@ -31,13 +31,7 @@ from altinn_notifications.console.security import (
     set_cookie,
     tokens_match,
 )
-from altinn_notifications.errors import (
-    ForbiddenError,
-    NotFoundError,
-    RequestValidationFailed,
-    UnauthorizedError,
-)
-from altinn_notifications.support.flows import lookup_notifications
+from altinn_notifications.errors import ForbiddenError, NotFoundError, UnauthorizedError
 from altinn_notifications.support.models import DashboardNotificationExt, IdentifierKind
 from altinn_notifications.vocabulary import OrderStatus
 
@@ -357,28 +351,21 @@ async def recipients_lookup(
     kind_value = form.get("kind", "")
     if kind_value not in _KINDS:
         return _recipients_page(request, session, form, ["Choose what to look up by."], [], None)
-    kind = IdentifierKind(kind_value)
-    identifier = form.get("identifier", "")
     reveal_key = form.get("reveal") or None
-    target = f"{kind.value} #{container.console_signer.fingerprint(identifier)}"
-    try:
-        found = await lookup_notifications(
-            container.transaction,
-            kind,
-            identifier,
-            service.parse_time(form.get("from")),
-            service.parse_time(form.get("to")),
-            now=container.clock(),
-        )
-    except RequestValidationFailed as exc:
-        errors = [m for messages in exc.errors.values() for m in messages]
-        await flows.audit(
-            container.transaction, session.actor, "lookup", target, "refused: " + "; ".join(errors)
-        )
-        return _recipients_page(request, session, form, errors, [], None)
-    action, what = ("reveal", f"{target}, {reveal_key}") if reveal_key else ("lookup", target)
-    await flows.audit(container.transaction, session.actor, action, what, f"{len(found)} orders")
-    return _recipients_page(request, session, form, None, found, reveal_key)
+    found, errors = await flows.recipient_lookup(
+        container.transaction,
+        flows.Lookup(
+            kind=IdentifierKind(kind_value),
+            identifier=form.get("identifier", ""),
+            start=service.parse_time(form.get("from")),
+            end=service.parse_time(form.get("to")),
+            reveal=reveal_key,
+        ),
+        session.actor,
+        container.console_signer.fingerprint,
+        container.clock(),
+    )
+    return _recipients_page(request, session, form, errors, found, None if errors else reveal_key)
 
 
 def _recipients_page(

@@ -297,7 +297,7 @@ def test_serve_places_delivers_and_stops_gracefully(service: Service) -> None:
         summary = seen["status"]["notificationsStatusSummary"]["email"]
         assert summary["generated"] == 1 and summary["succeeded"] == 1
 
-    outbox = _cli("outbox", "--data-dir", str(service.data_dir))
+    outbox = _cli("outbox", "--json", "--data-dir", str(service.data_dir))
     assert outbox.returncode == 0, outbox.stderr
     assert f'"notificationId": "{notification["id"]}"' in outbox.stdout, outbox.stdout
     assert f'"to": "{address}"' in outbox.stdout, outbox.stdout

@@ -12,6 +12,7 @@ import typer
 
 from altinn_notifications.config import (
     SCOPE_CREATE,
+    SCOPE_SUPPORT,
     Settings,
     SettingsError,
     load_settings,
@@ -271,19 +272,27 @@ def worker(database_url: DbOpt = None, data_dir: DataOpt = None) -> None:
 def outbox(
     limit: Annotated[int, typer.Option(help="How many of the newest messages.")] = 20,
     channel: Annotated[str | None, typer.Option(help="email or sms")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="The raw entries, one JSON object a line.")] = False,
     data_dir: DataOpt = None,
 ) -> None:
-    """List what the simulated and SMTP providers handed off (newest last)."""
+    """List what the simulated and SMTP providers handed off (newest last), as a table or JSON lines."""
     import json
 
-    from altinn_notifications.providers.outbox import Outbox
+    from altinn_notifications.providers.outbox import Outbox, format_table
 
     if channel not in (None, "email", "sms"):
         raise typer.BadParameter("channel must be email or sms")
     settings = _settings(data_dir=data_dir)
     wanted: Literal["email", "sms"] | None = "email" if channel == "email" else "sms" if channel else None
-    for line in Outbox(settings.data_dir / "outbox.jsonl").read(limit, channel=wanted):
-        typer.echo(json.dumps(line, ensure_ascii=False))
+    box = Outbox(settings.data_dir / "outbox.jsonl")
+    entries = box.read(limit, channel=wanted)
+    if as_json:
+        for line in entries:
+            typer.echo(json.dumps(line, ensure_ascii=False))
+    elif entries:
+        typer.echo(format_table(entries))
+    else:
+        typer.echo(f"the outbox is empty ({box.path})")
 
 
 @app.command()
@@ -299,8 +308,16 @@ def migrate(database_url: DbOpt = None, data_dir: DataOpt = None) -> None:
 
 @app.command()
 def token(
-    org: Annotated[str | None, typer.Option(help="Service-owner org code, e.g. ttd.")] = None,
-    scope: Annotated[list[str] | None, typer.Option(help="Scope to grant (repeatable).")] = None,
+    org: Annotated[
+        str | None, typer.Option(help="Service-owner org code, e.g. ttd (optional with --scope).")
+    ] = None,
+    scope: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Scope to grant (repeatable; default the service-owner create scope). Support staff: "
+            f"--scope {SCOPE_SUPPORT}."
+        ),
+    ] = None,
     ttl: Annotated[int, typer.Option(help="Lifetime in seconds.")] = 3600,
     platform_issuer: Annotated[
         str | None,
@@ -317,7 +334,8 @@ def token(
     ] = False,
     data_dir: DataOpt = None,
 ) -> None:
-    """Print a bearer token signed with the local development key (trusted by the embedded default)."""
+    """Print a bearer token signed with the local development key (trusted by the embedded default): a
+    service owner's (`--org ttd`), support staff's (`--scope altinn:notifications.support.admin`), any scopes."""
     from altinn_notifications.auth.dev import dev_platform_key, mint_platform_token, mint_token
 
     settings = _settings(data_dir=data_dir)
@@ -332,8 +350,8 @@ def token(
             mint_platform_token(key, issuer=platform_issuer, app=app_claim, ttl_seconds=ttl) + "\n"
         )
         return
-    if org is None:
-        typer.echo("--org is required (or --platform-issuer)", err=True)
+    if org is None and not scope:
+        typer.echo("--org is required (or --scope, or --platform-issuer)", err=True)
         raise typer.Exit(2)
     if not settings.uses_dev_key:
         typer.echo("a JWKS URL or file is configured: tokens must come from that issuer", err=True)

@@ -107,6 +107,28 @@ async def test_missing_scope_or_org_is_forbidden(
         assert response.status_code == 403 and response.content == b""
 
 
+SUPPORT_PREFIX = f"{V1}/future/dashboard/"
+
+
+async def test_support_routes_need_the_support_scope_and_it_grants_nothing_else(
+    client: httpx.AsyncClient, container: Container, make_token: Callable[..., str]
+) -> None:
+    owner = {"Authorization": f"Bearer {make_token('ttd')}"}
+    support = {"Authorization": f"Bearer {make_token('ttd', scopes=[SCOPE_SUPPORT])}"}
+    routes = _protected_routes(container)
+    support_routes = [(m, p) for m, p in routes if p.startswith(SUPPORT_PREFIX)]
+    assert len(support_routes) == 3
+    for method, path in routes:
+        if (method, path) in support_routes:
+            response = await client.request(method, path, headers=owner)
+            assert response.status_code == 403, f"{method} {path} answered {response.status_code}"
+        else:
+            response = await client.request(
+                method, _concrete(path), params={"sendersReference": "x"}, headers=support, json={}
+            )
+            assert response.status_code in (401, 403), f"{method} {path} answered {response.status_code}"
+
+
 async def test_scope_claim_fallback_is_accepted(
     client: httpx.AsyncClient, make_token: Callable[..., str]
 ) -> None:

@@ -14,8 +14,8 @@ from altinn_notifications.bootstrap import Container
 from altinn_notifications.support.models import IdentifierKind, LookupQuery
 from altinn_notifications.support.repository import SupportRepository
 
-ORDERS = 40_000
-PERSONS = 5_000  # each person gets a notification of ~1 in 5_000 orders: a few a month over a year
+ORDERS = 20_000
+PERSONS = 2_500  # each person gets a notification of 1 in 2_500 orders: 8 orders over the year
 
 # A year of orders of a few senders; each has an email and an SMS to one of PERSONS people (or orgs).
 _SEED = f"""
@@ -23,7 +23,7 @@ INSERT INTO orders (alternateid, creatorname, created, requestedsendtime, proces
                     notificationorder, type)
 SELECT gen_random_uuid(), 'org' || (i % 7), t, t, t, 'Completed',
        jsonb_build_object('notificationChannel', 'EmailAndSms'), 'Notification'
-FROM generate_series(1, {ORDERS}) i, LATERAL (SELECT now() - (i * interval '13 minutes') AS t) s;
+FROM generate_series(1, {ORDERS}) i, LATERAL (SELECT now() - (i * interval '26 minutes') AS t) s;
 
 INSERT INTO emailnotifications (_orderid, alternateid, toaddress, result, resulttime, expirytime,
                                 recipientnin, recipientorgno)

@@ -3,12 +3,14 @@ answer grouped per order, newest first (docs/compatibility.md C22)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 
+from altinn_notifications.api.app import create_app
 from altinn_notifications.bootstrap import Container
 from altinn_notifications.config import SCOPE_CREATE, SCOPE_SUPPORT
 from altinn_notifications.support import service
@@ -357,3 +359,39 @@ async def test_email_lookup_is_case_insensitive_and_shows_no_identifiers(
 async def test_nothing_found_is_an_empty_array(client: httpx.AsyncClient, support: dict[str, str]) -> None:
     response = await _get(client, "email", {**support, "Email": "nobody@example.no"})
     assert response.status_code == 200 and response.json() == []
+
+
+async def test_a_client_that_went_away_gets_499(container: Container, support: dict[str, str]) -> None:
+    """Driven at the ASGI level: the request arrives, then the client is gone (`http.disconnect`)."""
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.disconnect"}
+
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    path = f"{BASE}/nin"
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"testserver"),
+            (b"authorization", support["Authorization"].encode()),
+            (b"nationalidentitynumber", NIN.encode()),
+        ],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+    await create_app(container)(scope, receive, send)
+    status = next(m["status"] for m in sent if m["type"] == "http.response.start")
+    body = json.loads(b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body"))
+    assert status == 499 and (body["status"], body["code"]) == (499, "NOT-00002")

@@ -18,8 +18,8 @@ from altinn_notifications.console import routes as console_routes
 from altinn_notifications.orders import router as orders_router
 from altinn_notifications.reports import router as reports_router
 from altinn_notifications.statistics import router as statistics_router
+from altinn_notifications.status import log_router, shipment_router
 from altinn_notifications.status import router as status_router
-from altinn_notifications.status import shipment_router
 from altinn_notifications.support import router as support_router
 from altinn_notifications.workers import Workers
 
@@ -90,6 +90,7 @@ def create_app(
     app.include_router(chains_router.router, prefix=API_PREFIX)
     app.include_router(status_router.router, prefix=API_PREFIX)
     app.include_router(shipment_router.router, prefix=API_PREFIX)
+    app.include_router(log_router.router, prefix=API_PREFIX)
     app.include_router(statistics_router.router, prefix=API_PREFIX)
     app.include_router(support_router.router, prefix=API_PREFIX)
     app.include_router(reports_router.router)

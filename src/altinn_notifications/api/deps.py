@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from altinn_notifications.api.tracing import note_caller_org
 from altinn_notifications.auth.models import Caller, SupportCaller
 from altinn_notifications.bootstrap import Container
 from altinn_notifications.config import SCOPE_CREATE, SCOPE_SUPPORT
@@ -31,9 +32,11 @@ async def require_creator(
     platform_token: Annotated[str | None, Depends(_platform_token)],
 ) -> Caller:
     """Policy `CreateScopeOrPlatfomAccessToken` plus creator extraction (docs/compatibility.md C2)."""
-    return await container.authenticator.authenticate(
+    caller = await container.authenticator.authenticate(
         bearer.credentials if bearer else None, platform_token, required_scope=SCOPE_CREATE
     )
+    note_caller_org(caller.org)
+    return caller
 
 
 CreatorDep = Annotated[Caller, Depends(require_creator)]
@@ -44,9 +47,11 @@ async def require_support(
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> SupportCaller:
     """Policy `SupportDashboardAccess`: a bearer token with the support scope (docs/compatibility.md C22)."""
-    return await container.authenticator.authenticate_support(
+    caller = await container.authenticator.authenticate_support(
         bearer.credentials if bearer else None, required_scope=SCOPE_SUPPORT
     )
+    note_caller_org(caller.org)
+    return caller
 
 
 SupportDep = Annotated[SupportCaller, Depends(require_support)]

@@ -1,4 +1,10 @@
-"""Request ids: a W3C trace id per request, bound into every log line and every problem body."""
+"""Request ids and the access log: a W3C trace id per request, bound into every log line and every problem
+body, and one access-log line per request.
+
+The access line names the route's template (`/notifications/api/v1/orders/{id}`), never the path as sent,
+and never the query, headers or body: paths, queries and headers may carry identifiers, addresses or a
+sender's reference. The caller's org is added once a route has authenticated it (`note_caller_org`).
+"""
 
 from __future__ import annotations
 
@@ -6,18 +12,60 @@ import random
 import re
 import time
 from contextvars import ContextVar
+from typing import Any
 
 import structlog
+from fastapi.routing import iter_route_contexts
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-log = structlog.get_logger(__name__)
+from altinn_notifications.logging import access_line
 
 _trace_id: ContextVar[str | None] = ContextVar("trace_id", default=None)
+# What the request's handlers learn for the access line (the caller's org). A mutable holder, so a value
+# set in a copied context (a handler run in another task) still reaches the middleware.
+_access: ContextVar[dict[str, str] | None] = ContextVar("access", default=None)
+UNMATCHED_ROUTE = "(no route)"
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$")
 
 
 def current_trace_id() -> str:
     return _trace_id.get() or new_trace_id()
+
+
+def note_caller_org(org: str | None) -> None:
+    """Name the authenticated caller's org in this request's access line."""
+    holder = _access.get()
+    if holder is not None and org:
+        holder["org"] = org
+
+
+def route_template(scope: Scope) -> str:
+    """The template of the route that handled the request, with the prefix of the router it was included
+    with (`/notifications/api/v1/orders/{id}`); a fixed name when no route matched."""
+    route = scope.get("route")
+    if route is None:
+        return UNMATCHED_ROUTE
+    template = _templates(scope.get("app")).get(id(route))
+    if template is None:  # a route outside the app's table (a mount's own routes): its own template
+        template = getattr(route, "path_format", None)
+    return template if isinstance(template, str) and template else UNMATCHED_ROUTE
+
+
+def _templates(app: Any) -> dict[int, str]:
+    """Full templates by route object. FastAPI hands the handler the route as declared (without the
+    include prefix), so the app's table is read once and kept on the app (routes added later: rebuilt)."""
+    routes = getattr(app, "routes", None)
+    if routes is None:
+        return {}
+    cached: tuple[int, dict[int, str]] | None = getattr(app.state, "route_templates", None)
+    if cached is not None and cached[0] == len(routes):
+        return cached[1]
+    table: dict[int, str] = {}
+    for context in iter_route_contexts(routes):
+        if context.path_format:
+            table.setdefault(id(context.original_route), context.path_format)
+    app.state.route_templates = (len(routes), table)
+    return table
 
 
 def new_trace_id(trace: str | None = None) -> str:
@@ -39,6 +87,8 @@ class TraceMiddleware:
         match = _TRACEPARENT.match(incoming)
         trace_id = new_trace_id(match.group(1) if match else None)
         token = _trace_id.set(trace_id)
+        access: dict[str, str] = {}
+        access_token = _access.set(access)
         structlog.contextvars.bind_contextvars(trace_id=trace_id)
         started = time.perf_counter()
         status = 500
@@ -52,13 +102,16 @@ class TraceMiddleware:
         try:
             await self.app(scope, receive, send_and_remember)
         finally:
-            # The path only: query strings may carry a sender's reference; bodies are never logged.
-            log.debug(
-                "request",
-                method=scope["method"],
-                path=scope["path"],
-                status=status,
-                ms=round((time.perf_counter() - started) * 1000, 1),
+            access_line(
+                {
+                    "method": scope["method"],
+                    "route": route_template(scope),
+                    "status": status,
+                    "ms": round((time.perf_counter() - started) * 1000, 1),
+                    **access,
+                    "trace_id": trace_id,
+                }
             )
             structlog.contextvars.unbind_contextvars("trace_id")
+            _access.reset(access_token)
             _trace_id.reset(token)

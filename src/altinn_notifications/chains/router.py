@@ -16,6 +16,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from altinn_notifications.api.deps import ContainerDep, CreatorDep
 from altinn_notifications.api.responses import json_response
+from altinn_notifications.api.tracing import note_caller_org
 from altinn_notifications.auth.models import Caller
 from altinn_notifications.bootstrap import Container
 from altinn_notifications.chains import flows
@@ -46,9 +47,11 @@ async def require_composed_email_creator(
     Unlike the other order endpoints, a Platform Access Token does not satisfy this policy, so it is not
     consulted: the creator is the token's `urn:altinn:org`.
     """
-    return await container.authenticator.authenticate(
+    caller = await container.authenticator.authenticate(
         bearer.credentials if bearer else None, None, required_scope=SCOPE_COMPOSED_EMAIL
     )
+    note_caller_org(caller.org)
+    return caller
 
 
 ComposedEmailCreatorDep = Annotated[Caller, Depends(require_composed_email_creator)]

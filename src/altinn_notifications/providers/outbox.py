@@ -286,3 +286,60 @@ def _iter_lines_from_end(path: Path) -> Generator[bytes, None, None]:
             yield from reversed(parts[1:])
         if tail:
             yield tail
+
+
+# --- the operator's table (`altinn-notifications outbox`) ---
+
+_COLUMNS = (
+    ("SENT (UTC)", 19),
+    ("CHANNEL", 7),
+    ("RESULT", 22),
+    ("TO", 30),
+    ("FROM", 24),
+    ("SUBJECT / TEXT", 0),
+)
+_TEXT_WIDTH = 60
+
+
+def _cell(value: object, width: int) -> str:
+    """One line of at most `width` characters (0: unbounded up to the text width), cut with an ellipsis."""
+    text = " ".join(str(value if value is not None else "").split())
+    limit = width or _TEXT_WIDTH
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _sent(value: object) -> str:
+    text = str(value or "")
+    return text[:19].replace("T", " ")
+
+
+def _summary(entry: dict[str, Any]) -> str:
+    """An email's subject (and how many attachments it had), an SMS's text."""
+    if entry.get("channel") == "email":
+        attachments = entry.get("attachments") or []
+        suffix = (
+            f" [{len(attachments)} attachment{'s' if len(attachments) != 1 else ''}]" if attachments else ""
+        )
+        return _cell(entry.get("subject"), _TEXT_WIDTH - len(suffix)) + suffix
+    return _cell(entry.get("body"), _TEXT_WIDTH)
+
+
+def format_table(entries: Sequence[dict[str, Any]]) -> str:
+    """Entries as an aligned plain-text table, one line each, in the order given."""
+    rows = [
+        (
+            _sent(e.get("sentAt")),
+            _cell(e.get("channel"), 7),
+            _cell(e.get("result"), 22),
+            _cell(e.get("to"), 30),
+            _cell(e.get("from"), 24),
+            _summary(e),
+        )
+        for e in entries
+    ]
+    header = tuple(name for name, _ in _COLUMNS)
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = [
+        "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in [header, *rows]
+    ]
+    return "\n".join(lines)

@@ -1,5 +1,5 @@
-"""Status reads, each in one short read transaction: shipment tracking, the status feed, and the v1
-notification summaries."""
+"""Status reads, each in one short read transaction: shipment tracking, the status feed, the v1
+notification summaries and the notification log."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from typing import Any
 from uuid import UUID
 
 from altinn_notifications.db.pool import Transaction
-from altinn_notifications.status import service, shipment
+from altinn_notifications.status import notification_log, service, shipment
 from altinn_notifications.status.models import EmailNotificationSummaryExt, SmsNotificationSummaryExt
+from altinn_notifications.status.notification_log import NotificationLogEntryExt
 from altinn_notifications.status.shipment import FeedQuery, NotificationDeliveryManifestExt
 
 
@@ -34,3 +35,17 @@ async def email_summary(
 async def sms_summary(transaction: Transaction, order_id: UUID, creator: str) -> SmsNotificationSummaryExt:
     async with transaction() as conn:
         return await service.sms_summary(conn, order_id, creator)
+
+
+async def read_notification_log(
+    transaction: Transaction,
+    creator: str,
+    *,
+    dialog_id: str | None,
+    shipment_id: UUID | None,
+    transmission_id: str | None,
+) -> list[NotificationLogEntryExt]:
+    async with transaction() as conn:
+        return await notification_log.read_log(
+            conn, creator, dialog_id=dialog_id, shipment_id=shipment_id, transmission_id=transmission_id
+        )

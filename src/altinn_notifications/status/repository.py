@@ -329,3 +329,77 @@ class SummaryRepository:
                 if r["alternateid"] is not None
             ],
         )
+
+
+# --- the notification log (reads) ---
+
+
+@dataclass(frozen=True)
+class LogRow:
+    order_chain_id: UUID | None
+    shipment_id: UUID
+    notification_id: UUID
+    senders_reference: str | None
+    dialog_id: str | None
+    transmission_id: str | None
+    vendor_reference: str | None
+    recipient: str | None
+    order_type: str
+    channel: str  # 'Email' | 'Sms'
+    destination: str
+    resource_id: str | None
+    status: str
+    requested_send_time: datetime
+    last_update: datetime
+
+
+# Every filter given must match (NULL: not filtered on); always scoped to the creator.
+_LOG_ROWS = """
+SELECT orderchainid, shipmentid, notificationid, sendersreference, dialogid, transmissionid, vendorreference,
+       recipient, ordertype::text AS ordertype, channel, destination, resourceid, status, requestedsendtime,
+       lastupdate
+FROM notificationlog
+WHERE creatorname = $1
+  AND ($2::text IS NULL OR dialogid = $2)
+  AND ($3::uuid IS NULL OR shipmentid = $3)
+  AND ($4::text IS NULL OR transmissionid = $4)
+ORDER BY _id
+LIMIT $5
+"""
+
+
+class NotificationLogRepository:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    async def rows(
+        self,
+        creator: str,
+        *,
+        dialog_id: str | None,
+        shipment_id: UUID | None,
+        transmission_id: str | None,
+        limit: int,
+    ) -> list[LogRow]:
+        """The creator's log rows matching every filter given, in the order they were written."""
+        rows = await self.conn.fetch(_LOG_ROWS, creator, dialog_id, shipment_id, transmission_id, limit)
+        return [
+            LogRow(
+                order_chain_id=r["orderchainid"],
+                shipment_id=r["shipmentid"],
+                notification_id=r["notificationid"],
+                senders_reference=r["sendersreference"],
+                dialog_id=r["dialogid"],
+                transmission_id=r["transmissionid"],
+                vendor_reference=r["vendorreference"],
+                recipient=r["recipient"],
+                order_type=r["ordertype"],
+                channel=r["channel"],
+                destination=r["destination"],
+                resource_id=r["resourceid"],
+                status=r["status"],
+                requested_send_time=r["requestedsendtime"],
+                last_update=r["lastupdate"],
+            )
+            for r in rows
+        ]

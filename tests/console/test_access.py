@@ -101,7 +101,10 @@ async def test_hashed_password_setting_signs_in(make_client: ClientFactory, cont
 
 
 async def test_only_a_valid_token_with_the_support_scope_signs_in(
-    client: httpx.AsyncClient, container: Container, make_token: Callable[..., str]
+    client: httpx.AsyncClient,
+    container: Container,
+    make_token: Callable[..., str],
+    make_client: ClientFactory,
 ) -> None:
     expired = make_token("ttd", scopes=[SCOPE_SUPPORT], ttl_seconds=-60)
     creator = make_token("ttd", scopes=[SCOPE_CREATE])
@@ -114,8 +117,13 @@ async def test_only_a_valid_token_with_the_support_scope_signs_in(
     assert response.status_code == 303
     page = await client.get("/console")
     assert page.status_code == 200 and "token:digdir" in page.text
+    staff = make_client(container)  # support staff's tokens need no org
+    assert (
+        await sign_in_with(staff, method="token", token=make_token(None, scopes=[SCOPE_SUPPORT]))
+    ).status_code == 303
+    assert "token:support" in (await staff.get("/console")).text
     outcomes = [(a["actor"], a["outcome"]) for a in await _audit(container)]
-    assert outcomes[-1] == ("token:digdir", "ok")
+    assert outcomes[-2:] == [("token:digdir", "ok"), ("token:support", "ok")]
     assert [o for _, o in outcomes[:3]] == [
         "refused: the token is not valid",
         "refused: the token is not valid",

@@ -159,6 +159,9 @@ class Settings(BaseSettings):
         default=None, description="Signs console session cookies; unset: generated once in the data dir."
     )
     console_session_hours: float = Field(default=8.0, gt=0, description="Lifetime of a console session.")
+    console_password_failures_per_quarter: int = Field(
+        default=20, ge=1, description="Wrong console passwords in 15 minutes before password sign-in pauses."
+    )
     console_signin_link: bool | None = Field(
         default=None,
         description="`serve` prints a one-time sign-in link; unset: with the embedded defaults (dev key).",

@@ -263,3 +263,23 @@ def test_serve_prints_the_link_with_the_embedded_defaults(
     container: Container, overrides: dict[str, object], expected: bool
 ) -> None:
     assert prints_console_link(container.settings.model_copy(update=overrides)) is expected
+
+
+async def test_password_guessing_is_paused_after_too_many_failures(
+    make_client: ClientFactory, container: Container, make_token: Callable[..., str]
+) -> None:
+    strict = dataclasses.replace(
+        container, settings=container.settings.model_copy(update={"console_password_failures_per_quarter": 3})
+    )
+    client = make_client(strict)
+    for _ in range(3):
+        assert (await sign_in_with(client, method="password", password="guess")).status_code == 401
+    paused = await sign_in_with(client, method="password", password=PASSWORD)  # even the right one
+    assert paused.status_code == 429 and "Too many wrong passwords" in paused.text
+    token = make_token("ttd", scopes=[SCOPE_SUPPORT])
+    assert (await sign_in_with(client, method="token", token=token)).status_code == 303
+    async with container.pool.acquire() as conn:  # the failures age out of the window
+        await conn.execute("UPDATE consoleaudit SET at = at - interval '16 minutes'")
+    assert (await sign_in_with(make_client(strict), method="password", password=PASSWORD)).status_code == 303
+    outcomes = [a["outcome"] for a in await _audit(container) if a["target"] == "password"]
+    assert outcomes == ["refused: wrong password"] * 3 + ["refused: too many failures", "ok"]

@@ -28,6 +28,7 @@ RATE_MINUTES = 10
 #: Workers not heard from for this long are left off the overview.
 LIVENESS_WINDOW = timedelta(minutes=15)
 _REPLAY_CHUNK = 500
+PASSWORD_WINDOW = timedelta(minutes=15)
 
 
 async def audit(transaction: Transaction, actor: str, action: str, target: str | None, outcome: str) -> None:
@@ -38,6 +39,14 @@ async def audit(transaction: Transaction, actor: str, action: str, target: str |
 async def audit_log(transaction: Transaction, limit: int = 200) -> list[AuditEntry]:
     async with transaction() as conn:
         return await ConsoleRepository(conn).audit_log(limit)
+
+
+async def password_attempts_exhausted(transaction: Transaction, allowed: int) -> bool:
+    """Whether the wrong passwords of the last 15 minutes (any process, from the audit log) reached
+    `allowed`: password guessing is then refused for a while, for everyone; tokens and links still work."""
+    async with transaction() as conn:
+        failures = await ConsoleRepository(conn).refused_password_sign_ins(PASSWORD_WINDOW)
+    return failures >= allowed
 
 
 async def redeem_signin_link(transaction: Transaction, nonce: str, actor: str) -> bool:

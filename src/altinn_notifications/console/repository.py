@@ -6,7 +6,7 @@ support staff who see every sender's orders.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -56,6 +56,14 @@ class ConsoleRepository:
             "SELECT at, actor, action, target, outcome FROM consoleaudit ORDER BY id DESC LIMIT $1", limit
         )
         return [AuditEntry(r["at"], r["actor"], r["action"], r["target"], r["outcome"]) for r in rows]
+
+    async def refused_password_sign_ins(self, within: timedelta) -> int:
+        count: int = await self.conn.fetchval(
+            """SELECT count(*) FROM consoleaudit WHERE action = 'sign-in' AND target = 'password'
+               AND outcome = 'refused: wrong password' AND at > now() - $1::interval""",
+            within,
+        )
+        return count
 
     async def use_signin_link(self, nonce: str) -> bool:
         """True the first time `nonce` is used, False ever after."""

@@ -173,6 +173,14 @@ async def signin(request: Request, container: ContainerDep) -> Response:
     if not expected or not tokens_match(form.get("csrf"), expected):
         return _signin_page(request, container, "The form expired: please sign in again.", 403)
     method = form.get("method")
+    if method == "password" and await flows.password_attempts_exhausted(
+        container.transaction, container.settings.console_password_failures_per_quarter
+    ):
+        await flows.audit(container.transaction, "operator", "sign-in", method, "refused: too many failures")
+        message = (
+            "Too many wrong passwords in the last 15 minutes: try again later, or use a token or a link."
+        )
+        return _signin_page(request, container, message, 429)
     if method == "password":
         actor, refusal = "operator", _password_refusal(container, form.get("password", ""))
     elif method == "token":

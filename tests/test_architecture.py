@@ -35,7 +35,7 @@ DOMAIN = (
     "statistics",
     "support",
 )
-COMPOSITION = ("bootstrap", "workers", "cli", "api")
+COMPOSITION = ("bootstrap", "workers", "cli", "api", "console")
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -301,12 +302,28 @@ def test_serve_places_delivers_and_stops_gracefully(service: Service) -> None:
     assert f'"notificationId": "{notification["id"]}"' in outbox.stdout, outbox.stdout
     assert f'"to": "{address}"' in outbox.stdout, outbox.stdout
 
+    _check_console_link(service)
+
     # Graceful shutdown: SIGTERM stops the service with exit code 0, and its embedded PostgreSQL with it.
     exit_code, postgres_stopped = _terminate(service)
     assert (exit_code, postgres_stopped) == (0, True), (
         f"after SIGTERM: exit code {exit_code} (want 0), embedded PostgreSQL stopped: {postgres_stopped}\n"
         + service.output()
     )
+
+
+def _check_console_link(service: Service) -> None:
+    """With the embedded defaults `serve` prints a one-time console sign-in link (to the terminal, not the
+    log); it signs its first user in, and only once."""
+    found = re.search(r"(http://localhost:\d+/console/signin/link\?t=\S+)", service.stderr.read_text())
+    assert found, "no console sign-in link printed\n" + service.output()
+    link = found.group(1).replace("localhost", "127.0.0.1")
+    with httpx.Client(trust_env=False, timeout=10.0) as browser:
+        first = browser.get(link)
+        assert first.status_code == 200 and "an_console" in first.headers.get("set-cookie", ""), first.text
+        assert browser.get(f"{service.base_url}/console").status_code == 200
+    with httpx.Client(trust_env=False, timeout=10.0) as second:
+        assert second.get(link).status_code == 401
 
 
 def test_serve_refuses_a_malformed_setting() -> None:

@@ -15,6 +15,7 @@ from altinn_notifications.auth.maskinporten import MaskinportenTokens, build_mas
 from altinn_notifications.auth.platform_token import PlatformAccessTokens
 from altinn_notifications.auth.service import Authenticator, build_authenticator
 from altinn_notifications.config import Settings
+from altinn_notifications.console.security import ConsoleSigner
 from altinn_notifications.db import migrate
 from altinn_notifications.db.embedded import start_embedded_postgres
 from altinn_notifications.db.pool import Connection, Pool, create_pool
@@ -92,6 +93,11 @@ class Container:
         """A connection without a transaction, for a unit of work that is one (atomic) statement."""
         async with self.pool.acquire() as conn:
             yield conn
+
+    @cached_property
+    def console_signer(self) -> ConsoleSigner:
+        """Signs the console's session cookies and one-time sign-in links (secret: setting or data dir)."""
+        return ConsoleSigner.from_settings(self.settings)
 
     @cached_property
     def maintenance(self) -> MaintenanceJobs:

@@ -146,7 +146,28 @@ def _api_app(settings: Settings, *, run_workers: bool) -> Any:
     from altinn_notifications.api.app import create_app
     from altinn_notifications.bootstrap import build_container
 
-    return create_app(container_factory=lambda: build_container(settings), run_workers=run_workers)
+    announce = _print_console_link if run_workers and prints_console_link(settings) else None
+    return create_app(
+        container_factory=lambda: build_container(settings), run_workers=run_workers, on_ready=announce
+    )
+
+
+def prints_console_link(settings: Settings) -> bool:
+    """`serve` prints a one-time console sign-in link: when asked to, else with the embedded defaults."""
+    if not settings.console_enabled:
+        return False
+    if settings.console_signin_link is not None:
+        return settings.console_signin_link
+    return settings.uses_dev_key
+
+
+def _print_console_link(container: Any) -> None:
+    # Printed, not logged: the link signs its first user in, so it goes to the terminal only.
+    typer.echo(
+        "\n  Operator console: open this one-time sign-in link (valid for a day, for one use):\n"
+        f"      {container.console_signer.signin_link(container.settings.base_uri_str)}\n",
+        err=True,
+    )
 
 
 def _uvicorn_options(settings: Settings) -> dict[str, Any]:
@@ -368,6 +389,30 @@ def send(ctx: typer.Context) -> None:
     from altinn_notifications_client.cli import run
 
     raise typer.Exit(run(["send", *ctx.args]))
+
+console_app = typer.Typer(help="The operator console.", no_args_is_help=True)
+app.add_typer(console_app, name="console")
+
+
+@console_app.command("hash-password")
+def console_hash_password(
+    password: Annotated[
+        str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True, help="The password.")
+    ],
+) -> None:
+    """Print a PBKDF2 hash of an operator password, for NOTIFICATIONS_CONSOLE_PASSWORD."""
+    from altinn_notifications.console.security import hash_password
+
+    typer.echo(hash_password(password))
+
+
+@console_app.command("link")
+def console_signin_link(data_dir: DataOpt = None) -> None:
+    """Print a one-time console sign-in link (signed with the console's session secret)."""
+    from altinn_notifications.console.security import ConsoleSigner
+
+    settings = _settings(data_dir=data_dir)
+    typer.echo(ConsoleSigner.from_settings(settings).signin_link(settings.base_uri_str))
 
 
 def _mount_registry() -> None:

@@ -223,6 +223,25 @@ class Settings(BaseSettings):
     simulated_send_delay_seconds: float = Field(default=0.0, ge=0)
     outbox_enabled: bool = True
 
+    # Operator console (`/console`): who may sign in, and its session cookie.
+    console_enabled: bool = Field(default=True, description="Serve the operator console at /console.")
+    console_password: SecretStr | None = Field(
+        default=None,
+        description="Operator password of the console: plain, or `pbkdf2_sha256$...` from "
+        "`altinn-notifications console hash-password`; unset: only support-scope tokens sign in.",
+    )
+    console_session_secret: SecretStr | None = Field(
+        default=None, description="Signs console session cookies; unset: generated once in the data dir."
+    )
+    console_session_hours: float = Field(default=8.0, gt=0, description="Lifetime of a console session.")
+    console_password_failures_per_quarter: int = Field(
+        default=20, ge=1, description="Wrong console passwords in 15 minutes before password sign-in pauses."
+    )
+    console_signin_link: bool | None = Field(
+        default=None,
+        description="`serve` prints a one-time sign-in link; unset: with the embedded defaults (dev key).",
+    )
+
     # Workers
     poll_interval_seconds: float = Field(default=5.0, gt=0)
     lease_seconds: float = Field(

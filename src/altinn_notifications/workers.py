@@ -10,6 +10,7 @@ leaves behind. The objects themselves are built by the composition root (`bootst
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,6 +29,7 @@ from altinn_notifications.dispatch.service import DispatchConfig
 from altinn_notifications.dispatch.worker import StatusPoller
 from altinn_notifications.processing.worker import ProcessingConfig
 from altinn_notifications.queue.channels import EMAIL_NEW, ORDERS_DUE, SMS_NEW
+from altinn_notifications.queue.heartbeat import FLUSH_INTERVAL_SECONDS, Heartbeats
 from altinn_notifications.queue.listener import Listener
 from altinn_notifications.queue.loop import poll_or_sooner, run_loop, run_periodic, wait_any
 from altinn_notifications.queue.maintenance import MaintenanceJobs, MaintenanceSettings
@@ -79,6 +81,11 @@ class Workers:
         self.composed_wake = asyncio.Event()
         self._composed_next_claim = 0.0
         self.stop = asyncio.Event()
+        #: When each loop last ran and last found work (the console's worker liveness).
+        self.heartbeats = Heartbeats()
+
+    async def _write_heartbeats(self) -> int:
+        return await self.heartbeats.flush(self.container.transaction)
 
     async def run(self) -> None:
         await self.container.email_provider.start(self.reports.submit)
@@ -96,7 +103,10 @@ class Workers:
             *self._loops(),
             asyncio.create_task(self.reports.run(self.stop), name="reports"),
             *(
-                asyncio.create_task(run_periodic(job.name, job.run, job.interval, self.stop), name=job.name)
+                asyncio.create_task(
+                    run_periodic(job.name, job.run, job.interval, self.stop, self.heartbeats.beat),
+                    name=job.name,
+                )
                 for job in self.maintenance.all()
             ),
             asyncio.create_task(
@@ -107,6 +117,10 @@ class Workers:
                     self.stop,
                 )
             ),
+            asyncio.create_task(
+                run_periodic("heartbeats", self._write_heartbeats, FLUSH_INTERVAL_SECONDS, self.stop),
+                name="heartbeats",
+            ),
         ]
         log.info("workers started")
         try:
@@ -116,6 +130,8 @@ class Workers:
             self.processor.stop_claiming()
             await asyncio.gather(*tasks, return_exceptions=True)
             await self.processor.drain()
+            with contextlib.suppress(Exception):  # the last beats; the database may be what stopped us
+                await self._write_heartbeats()
             if self._own_attachments:
                 await self.composed.attachments.close()
             log.info("workers stopped")
@@ -124,6 +140,7 @@ class Workers:
         """The claim loops: each runs its step while it finds work, else sleeps until woken or due."""
         poll = self.config.poll_interval
         stop = self.stop
+        beat = self.heartbeats.beat
 
         async def orders_idle() -> float:
             next_due = await self.processor.seconds_until_next_due()
@@ -151,13 +168,17 @@ class Workers:
         email_idle = paused_or_poll(self.email.paused_for)
         polls_wake = {"email": self.email.polls_scheduled, "sms": self.sms.polls_scheduled}
         loops = [
-            run_loop("orders", self.processor.run_once, self.wake[ORDERS_DUE], stop, orders_idle),
-            run_loop("email", self.email.run_once, self.wake[EMAIL_NEW], stop, email_idle),
-            run_loop("composed-email", self._composed_step, self.composed_wake, stop, email_idle),
-            run_loop("sms", self.sms.run_once, self.wake[SMS_NEW], stop, paused_or_poll(self.sms.paused_for)),
-            run_loop("report-retries", self.report_retries.run_once, asyncio.Event(), stop, retries_idle),
+            run_loop("orders", self.processor.run_once, self.wake[ORDERS_DUE], stop, orders_idle, beat),
+            run_loop("email", self.email.run_once, self.wake[EMAIL_NEW], stop, email_idle, beat),
+            run_loop("composed-email", self._composed_step, self.composed_wake, stop, email_idle, beat),
+            run_loop(
+                "sms", self.sms.run_once, self.wake[SMS_NEW], stop, paused_or_poll(self.sms.paused_for), beat
+            ),
+            run_loop(
+                "report-retries", self.report_retries.run_once, asyncio.Event(), stop, retries_idle, beat
+            ),
             *(
-                run_loop(f"{p.channel}-polls", p.run_once, polls_wake[p.channel], stop, poll_idle(p))
+                run_loop(f"{p.channel}-polls", p.run_once, polls_wake[p.channel], stop, poll_idle(p), beat)
                 for p in self.pollers
             ),
         ]

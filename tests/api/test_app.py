@@ -9,11 +9,13 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi.routing import APIRoute
 
 from altinn_notifications.api.app import create_app
 from altinn_notifications.auth.service import build_authenticator
 from altinn_notifications.bootstrap import Container
 from altinn_notifications.config import SCOPE_CREATE, SCOPE_SUPPORT, Settings
+from altinn_notifications.console import routes as console_routes
 from tests.api.helpers import V1
 from tests.auth.helpers import PlatformIssuers
 from tests.conftest import ClientFactory
@@ -47,6 +49,38 @@ async def test_every_route_rejects_unauthenticated_requests(
         assert response.status_code == 401, f"{method} {path} answered {response.status_code}"
         # The reference's framework answers 401 and 403 with an empty body (docs/compatibility.md C2).
         assert response.content == b"" and response.headers["www-authenticate"] == "Bearer"
+
+
+#: The console's only pages open without a session: the sign-in form and the one-time link.
+CONSOLE_PUBLIC = {"/console/signin", "/console/signin/link"}
+
+
+def _console_routes() -> list[tuple[str, str]]:
+    """Every route of the console's router (left out of the OpenAPI document), with each method."""
+    routes = [
+        (method, route.path)
+        for route in console_routes.router.routes
+        if isinstance(route, APIRoute) and route.path not in CONSOLE_PUBLIC
+        for method in sorted(route.methods)
+    ]
+    assert all(path.startswith("/console") for _, path in routes)
+    assert len(routes) >= 12  # pages, actions and static files
+    return routes
+
+
+async def test_nothing_of_the_console_is_reachable_without_signing_in(
+    client: httpx.AsyncClient, container: Container, make_token: Callable[..., str]
+) -> None:
+    # An API token is no console session, not even one with the support scope.
+    support = {"Authorization": f"Bearer {make_token('ttd', scopes=[SCOPE_SUPPORT])}"}
+    for method, path in _console_routes():
+        for headers in ({}, support):
+            response = await client.request(
+                method, _concrete(path.replace("{name}", "console.css")), headers=headers, data={"all": "1"}
+            )
+            assert response.status_code == 303, f"{method} {path} answered {response.status_code}"
+            assert response.headers["location"] == "/console/signin"
+            assert "console" not in response.text.lower()
 
 
 async def test_every_route_rejects_bad_tokens(

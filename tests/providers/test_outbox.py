@@ -78,6 +78,7 @@ async def test_lines_are_buffered_then_flushed_with_all_fields(tmp_path: Path) -
         "from": "from@example.com",
         "subject": "Hei",
         "body": "Innhold æøå",
+        "contentType": "Plain",
         "result": "Delivered",
         "reference": "<x@example.com>",
         "attachments": [{"filename": "a.pdf", "mimeType": "application/pdf", "size": 4}],

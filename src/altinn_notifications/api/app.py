@@ -14,6 +14,7 @@ from altinn_notifications.api.problems import document_validation_problems, inst
 from altinn_notifications.api.tracing import TraceMiddleware
 from altinn_notifications.bootstrap import Container
 from altinn_notifications.chains import router as chains_router
+from altinn_notifications.console import routes as console_routes
 from altinn_notifications.orders import router as orders_router
 from altinn_notifications.reports import router as reports_router
 from altinn_notifications.statistics import router as statistics_router
@@ -30,10 +31,12 @@ def create_app(
     *,
     container_factory: Callable[[], Awaitable[Container]] | None = None,
     run_workers: bool = False,
+    on_ready: Callable[[Container], None] | None = None,
 ) -> FastAPI:
     """Build the app around a ready container (tests) or one built at start-up (serve, api).
 
-    With `run_workers` the background loops run in the same process (the embedded default, `serve`).
+    With `run_workers` the background loops run in the same process (the embedded default, `serve`);
+    `on_ready` is called once the container is built (`serve` prints the console's sign-in link then).
     """
 
     @asynccontextmanager
@@ -47,6 +50,8 @@ def create_app(
         app.state.container = built
         workers = Workers(built) if run_workers else None
         task = asyncio.create_task(workers.run()) if workers else None
+        if on_ready is not None:
+            on_ready(built)
         try:
             yield
         finally:
@@ -89,4 +94,5 @@ def create_app(
     app.include_router(statistics_router.router, prefix=API_PREFIX)
     app.include_router(support_router.router, prefix=API_PREFIX)
     app.include_router(reports_router.router)
+    console_routes.install(app)
     return app

@@ -336,6 +336,40 @@ instantreservations = Table(
     Column("reserved_until", TZ, nullable=False),
 )
 
+# --- Operator console and worker liveness (0006) ---
+
+# Every console action (sign-in, cancel, reveal, replay, lookup): who, what, when, never an identifier in
+# clear (`target` is an order id, a report id, or a masked or hashed identifier).
+consoleaudit = Table(
+    "consoleaudit",
+    metadata,
+    Column("id", BigInteger, Identity(always=False), primary_key=True),
+    Column("at", TZ, nullable=False, server_default=text("now()")),
+    Column("actor", Text, nullable=False),
+    Column("action", Text, nullable=False),
+    Column("target", Text, nullable=True),
+    Column("outcome", Text, nullable=False),
+    Index("ix_consoleaudit_at", "at"),
+)
+
+# One-time sign-in links already used (a link is a signed nonce; its first use inserts it here).
+consolesigninlinks = Table(
+    "consolesigninlinks",
+    metadata,
+    Column("nonce", Text, primary_key=True),
+    Column("used_at", TZ, nullable=False, server_default=text("now()")),
+)
+
+# Each worker process's loops: when a loop last ran its step, and when that step last found work.
+workerheartbeats = Table(
+    "workerheartbeats",
+    metadata,
+    Column("worker", Text, primary_key=True),
+    Column("loop", Text, primary_key=True),
+    Column("last_step", TZ, nullable=False),
+    Column("last_found", TZ, nullable=True),
+)
+
 # --- Local registry: the built-in stand-in for KRR/Profile/Register/Authorization (self-hosting, dev) ---
 
 registry_persons = Table(

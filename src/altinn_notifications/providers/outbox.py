@@ -6,7 +6,7 @@ One JSON object per line in `{data_dir}/outbox.jsonl`, oldest first:
      "notificationId": "...", "to": "...", "from": "...", "subject": "...", "body": "...",
      "result": "Succeeded", "reference": "..."}
 
-`subject` is present for email only; `attachments` (file name, MIME type, size; never the content) is
+`subject` and `contentType` (`Plain` or `Html`) are present for email only; `attachments` (file name, MIME type, size; never the content) is
 present for email with attachments. Every send attempt is recorded with the result the provider returned
 at send time (a transient failure as `Failed_TransientError`); later delivery reports are not recorded.
 
@@ -99,6 +99,7 @@ class Outbox:
         result: str,
         reference: str | None,
         attachments: Sequence[Attachment] = (),
+        content_type: str = "Plain",
     ) -> None:
         if self.path is None:
             return
@@ -111,6 +112,7 @@ class Outbox:
             "from": from_,
             "subject": subject,
             "body": body,
+            "contentType": content_type,
             "result": result,
             "reference": reference,
         }

@@ -12,6 +12,8 @@ log = structlog.get_logger(__name__)
 
 Step = Callable[[], Awaitable[int]]
 Idle = Callable[[], Awaitable[float]]
+#: Told after every step: the loop's name, and whether the step found work (`queue.heartbeat`).
+Beat = Callable[[str, bool], None]
 
 
 async def wait_any(events: Iterable[asyncio.Event], seconds: float) -> None:
@@ -24,7 +26,14 @@ async def wait_any(events: Iterable[asyncio.Event], seconds: float) -> None:
             w.cancel()
 
 
-async def run_loop(name: str, step: Step, wake: asyncio.Event, stop: asyncio.Event, idle: Idle) -> None:
+async def run_loop(
+    name: str,
+    step: Step,
+    wake: asyncio.Event,
+    stop: asyncio.Event,
+    idle: Idle,
+    beat: Beat | None = None,
+) -> None:
     """Run `step` while it finds work; otherwise sleep until woken, stopped, or `idle()` seconds pass."""
     while not stop.is_set():
         wake.clear()
@@ -34,6 +43,9 @@ async def run_loop(name: str, step: Step, wake: asyncio.Event, stop: asyncio.Eve
             log.error("worker step failed", loop=name, error=type(exc).__name__, exc_info=exc)
             found = 0
             await wait_any([stop], 1.0)
+        else:
+            if beat is not None:
+                beat(name, bool(found))
         if found:
             continue
         try:
@@ -43,13 +55,18 @@ async def run_loop(name: str, step: Step, wake: asyncio.Event, stop: asyncio.Eve
         await wait_any([wake, stop], timeout)
 
 
-async def run_periodic(name: str, step: Step, interval: float, stop: asyncio.Event) -> None:
+async def run_periodic(
+    name: str, step: Step, interval: float, stop: asyncio.Event, beat: Beat | None = None
+) -> None:
     """Run `step` now and then every `interval` seconds until stopped; a failure waits for the next turn."""
     while not stop.is_set():
         try:
-            await step()
+            found = await step()
         except Exception as exc:
             log.error("periodic job failed", job=name, error=type(exc).__name__, exc_info=exc)
+        else:
+            if beat is not None:
+                beat(name, bool(found))
         await wait_any([stop], interval)
 
 

@@ -166,3 +166,38 @@ class QueueRepository:
                       (SELECT count(*) FROM orders WHERE processedstatus = 'Registered') AS orders_registered"""
         )
         return dict(row) if row else {}
+
+    # --- worker liveness ---
+
+    async def record_heartbeats(
+        self, worker: str, beats: Sequence[tuple[str, datetime, datetime | None]], forget_after: timedelta
+    ) -> None:
+        """Upsert (loop, last step, last step that found work) of one worker process; rows of workers
+        silent for longer than `forget_after` are removed (processes that are gone)."""
+        await self.conn.execute(
+            """
+            INSERT INTO workerheartbeats (worker, loop, last_step, last_found)
+            SELECT $1, b.loop, b.last_step, b.last_found
+            FROM unnest($2::text[], $3::timestamptz[], $4::timestamptz[]) AS b(loop, last_step, last_found)
+            ON CONFLICT (worker, loop) DO UPDATE
+            SET last_step = GREATEST(workerheartbeats.last_step, EXCLUDED.last_step),
+                last_found = COALESCE(GREATEST(workerheartbeats.last_found, EXCLUDED.last_found),
+                                      workerheartbeats.last_found, EXCLUDED.last_found)
+            """,
+            worker,
+            [b[0] for b in beats],
+            [b[1] for b in beats],
+            [b[2] for b in beats],
+        )
+        await self.conn.execute(
+            "DELETE FROM workerheartbeats WHERE last_step < now() - $1::interval", forget_after
+        )
+
+    async def heartbeats(self, since: timedelta) -> list[tuple[str, str, datetime, datetime | None]]:
+        """(worker, loop, last step, last found) of the loops heard from within `since`."""
+        rows = await self.conn.fetch(
+            "SELECT worker, loop, last_step, last_found FROM workerheartbeats"
+            " WHERE last_step >= now() - $1::interval ORDER BY worker, loop",
+            since,
+        )
+        return [(r["worker"], r["loop"], r["last_step"], r["last_found"]) for r in rows]

@@ -161,6 +161,7 @@ class SimulatedEmailProvider:
                 result=outcome.result,
                 reference=outcome.reference,
                 attachments=message.attachments,
+                content_type=message.content_type,
             )
         return outcome
 

@@ -262,6 +262,7 @@ class SmtpEmailProvider:
                 result=outcome.result,
                 reference=outcome.reference,
                 attachments=message.attachments,
+                content_type=message.content_type,
             )
         return outcome
 

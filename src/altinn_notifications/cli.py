@@ -390,6 +390,7 @@ def send(ctx: typer.Context) -> None:
 
     raise typer.Exit(run(["send", *ctx.args]))
 
+
 console_app = typer.Typer(help="The operator console.", no_args_is_help=True)
 app.add_typer(console_app, name="console")
 

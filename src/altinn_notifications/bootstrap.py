@@ -211,7 +211,8 @@ async def build_container(settings: Settings, database_url: str | None = None) -
     if settings.run_migrations:
         migrate.upgrade(url)
     pool = await create_pool(url, min_size=settings.db_pool_min_size, max_size=settings.db_pool_max_size)
-    http = httpx.AsyncClient(timeout=settings.condition_timeout_seconds, follow_redirects=False)
+    # The platform's client (registers, PDP); sender-chosen URLs have their own (`outbound`).
+    http = httpx.AsyncClient(timeout=settings.platform_timeout_seconds, follow_redirects=False)
     outbound = outbound_client(outbound_policy(settings), timeout=settings.condition_timeout_seconds)
     registry = LocalRegistryContactPoints(pool)
     contact_points, party_names = build_recipient_ports(
@@ -255,6 +256,9 @@ def processing_config(s: Settings) -> ProcessingConfig:
         retry_base_delay=timedelta(seconds=s.dependency_retry_seconds),
         lookahead=timedelta(seconds=s.processing_lookahead_seconds),
         lease=timedelta(seconds=s.lease_seconds),
+        claim_per_creator=s.processing_claim_per_creator,
+        condition_concurrency=s.condition_concurrency,
+        condition_per_creator=s.condition_concurrency_per_creator,
     )
 
 

@@ -27,7 +27,7 @@ from altinn_notifications.bootstrap import (
 from altinn_notifications.dispatch.service import DispatchConfig
 from altinn_notifications.dispatch.worker import StatusPoller
 from altinn_notifications.processing.worker import ProcessingConfig
-from altinn_notifications.queue.channels import EMAIL_NEW, ORDERS_DUE, SMS_NEW
+from altinn_notifications.queue.channels import EMAIL_NEW, ORDERS_DUE, REPORTS_DUE, SMS_NEW
 from altinn_notifications.queue.listener import Listener
 from altinn_notifications.queue.loop import poll_or_sooner, run_loop, run_periodic, wait_any
 from altinn_notifications.queue.maintenance import MaintenanceJobs, MaintenanceSettings
@@ -73,7 +73,12 @@ class Workers:
         self.maintenance = MaintenanceJobs.build(
             container.transaction, maintenance or MaintenanceSettings.from_settings(s), OrderCompletion()
         )
-        self.wake = {ORDERS_DUE: asyncio.Event(), EMAIL_NEW: asyncio.Event(), SMS_NEW: asyncio.Event()}
+        self.wake = {
+            ORDERS_DUE: asyncio.Event(),
+            EMAIL_NEW: asyncio.Event(),
+            SMS_NEW: asyncio.Event(),
+            REPORTS_DUE: asyncio.Event(),
+        }
         #: The composed-email loop wakes on the email channel too, with its own event (each loop clears
         #: its event before it claims).
         self.composed_wake = asyncio.Event()
@@ -89,6 +94,7 @@ class Workers:
                 ORDERS_DUE: [self.wake[ORDERS_DUE]],
                 EMAIL_NEW: [self.wake[EMAIL_NEW], self.composed_wake],
                 SMS_NEW: [self.wake[SMS_NEW]],
+                REPORTS_DUE: [self.wake[REPORTS_DUE]],
             },
         )
         tasks = [
@@ -155,7 +161,9 @@ class Workers:
             run_loop("email", self.email.run_once, self.wake[EMAIL_NEW], stop, email_idle),
             run_loop("composed-email", self._composed_step, self.composed_wake, stop, email_idle),
             run_loop("sms", self.sms.run_once, self.wake[SMS_NEW], stop, paused_or_poll(self.sms.paused_for)),
-            run_loop("report-retries", self.report_retries.run_once, asyncio.Event(), stop, retries_idle),
+            run_loop(
+                "report-retries", self.report_retries.run_once, self.wake[REPORTS_DUE], stop, retries_idle
+            ),
             *(
                 run_loop(f"{p.channel}-polls", p.run_once, polls_wake[p.channel], stop, poll_idle(p))
                 for p in self.pollers

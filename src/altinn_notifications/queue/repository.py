@@ -156,9 +156,7 @@ class QueueRepository:
         )
         return _count(status)
 
-    async def delete_old_orders(
-        self, older_than: timedelta, limit: int, now: datetime | None = None
-    ) -> int:
+    async def delete_old_orders(self, older_than: timedelta, limit: int, now: datetime | None = None) -> int:
         """Delete at most `limit` final orders whose every time (created, requested send time, last
         processed) is older than `older_than`, with their texts, notifications and feed entries (cascades);
         their v2 chains go when no order of theirs is left. The counts the monthly report reads of them

@@ -21,10 +21,10 @@ from starlette.routing import Route
 
 from altinn_notifications.bootstrap import Container, outbound_policy
 from altinn_notifications.processing.condition import HttpConditionClient
-from altinn_notifications.processing.fairness import ConditionPool
+from altinn_notifications.processing.fairness import ConditionPool, ConditionPoolStopped
 from altinn_notifications.processing.outbound import outbound_client
 from altinn_notifications.processing.repository import ProcessingRepository
-from altinn_notifications.processing.worker import ProcessingConfig
+from altinn_notifications.processing.worker import OrderProcessor, ProcessingConfig
 from tests.conftest import ContainerFactory
 from tests.factories import email_order, insert_orders
 from tests.loopback import serve
@@ -185,3 +185,73 @@ async def test_condition_pool_caps_one_creator_and_leaves_room_for_others() -> N
     gate.set()
     assert await asyncio.gather(*a_calls, b_call) == [True] * 5
     assert pool.waiting() == 0 and pool.backed_up() == []
+
+
+async def test_condition_pool_stop_ends_queued_calls_and_lets_started_ones_finish() -> None:
+    gate = asyncio.Event()
+
+    class Endpoint:
+        async def check(self, endpoint: str) -> bool | None:
+            await gate.wait()
+            return False
+
+    pool = ConditionPool(concurrency=5, per_creator=1)
+    started = asyncio.create_task(pool.check(Endpoint(), "orga", "first"))
+    queued = asyncio.create_task(pool.check(Endpoint(), "orga", "second"))
+    for _ in range(3):
+        await asyncio.sleep(0)
+    pool.stop()
+    with pytest.raises(ConditionPoolStopped):
+        await queued
+    with pytest.raises(ConditionPoolStopped):
+        await pool.check(Endpoint(), "orgb", "after stop")
+    gate.set()
+    assert await started is False
+    assert pool.waiting() == 0
+
+
+async def test_a_stopping_worker_hands_back_orders_whose_condition_call_had_not_started(
+    patient: Container, held: tuple[HeldEndpoint, str]
+) -> None:
+    """One call of the creator at a time: one order asks its endpoint (held), two wait for their turn.
+    On stop those two go back to `Registered` with their attempt given back, at once; the one asking
+    finishes when the endpoint answers."""
+    endpoint, url = held
+    ids = await insert_orders(
+        patient, [email_order([f"a{i}@example.no"], creator="orga", condition_endpoint=url) for i in range(3)]
+    )
+    processor = OrderProcessor(
+        patient.transaction,
+        patient.contact_points,
+        patient.party_names,
+        patient.condition,
+        ProcessingConfig(condition_per_creator=1, straggler_after=timedelta(milliseconds=50)),
+    )
+    assert await processor.run_once() == 3
+
+    async def asking() -> bool:
+        return endpoint.in_progress == 1
+
+    await eventually(asking)
+    processor.stop_claiming()
+
+    async def handed_back() -> bool:
+        return sorted(await _states(patient, ids)) == [
+            ("Processing", 1),
+            ("Registered", 0),
+            ("Registered", 0),
+        ]
+
+    await eventually(handed_back)
+    endpoint.release.set()
+    await processor.drain()
+    assert sorted(await _states(patient, ids)) == [("Processed", 1), ("Registered", 0), ("Registered", 0)]
+    assert endpoint.answered == 1
+
+
+async def _states(container: Container, ids: list[int]) -> list[tuple[str, int]]:
+    async with container.pool.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT processedstatus::text AS s, attempts FROM orders WHERE _id = ANY($1::bigint[])", ids
+        )
+    return [(r["s"], r["attempts"]) for r in rows]

@@ -9,6 +9,9 @@ the pool's, so one sender's slow endpoint occupies at most `per_creator` calls a
 The worker asks `backed_up()` before each claim: a creator with `per_creator` calls waiting beyond those
 in flight (or every creator with calls waiting, when the pool as a whole has a queue as long as itself)
 is left out of the claim, so a slow endpoint's orders are not claimed faster than they are answered.
+
+On stop, calls still queued (not started) end at once with `ConditionPoolStopped`: the worker hands
+their orders back instead of waiting for a slow endpoint's queue before it can exit.
 """
 
 from __future__ import annotations
@@ -17,6 +20,10 @@ import asyncio
 from collections import Counter
 
 from altinn_notifications.processing.condition import ConditionPort
+
+
+class ConditionPoolStopped(Exception):
+    """The pool was stopped before this call could start."""
 
 
 class ConditionPool:
@@ -28,6 +35,14 @@ class ConditionPool:
         #: Calls asked for and not finished (in flight or queued), per creator.
         self._waiting: Counter[str] = Counter()
         self.in_flight: Counter[str] = Counter()
+        self._queued: set[asyncio.Task[object]] = set()
+        self._stopped = False
+
+    def stop(self) -> None:
+        """Calls queued from now on, or already queued, end with `ConditionPoolStopped`."""
+        self._stopped = True
+        for task in list(self._queued):
+            task.cancel()
 
     def waiting(self, creator: str | None = None) -> int:
         """Calls in flight or queued: of `creator`, or of everybody."""
@@ -41,19 +56,43 @@ class ConditionPool:
 
     async def check(self, condition: ConditionPort, creator: str, endpoint: str) -> bool | None:
         """`condition.check(endpoint)` within the limits: the creator's first, then the pool's."""
+        if self._stopped:
+            raise ConditionPoolStopped()
         self._waiting[creator] += 1
         own = self._creators.setdefault(creator, asyncio.Semaphore(self.per_creator))
         try:
-            async with own, self._all:
-                self.in_flight[creator] += 1
+            await self._queue_for(own)
+            try:
+                await self._queue_for(self._all)
                 try:
+                    self.in_flight[creator] += 1
                     return await condition.check(endpoint)
                 finally:
                     self.in_flight[creator] -= 1
                     if not self.in_flight[creator]:
                         del self.in_flight[creator]
+                    self._all.release()
+            finally:
+                own.release()
         finally:
             self._waiting[creator] -= 1
             if not self._waiting[creator]:
                 del self._waiting[creator]
                 self._creators.pop(creator, None)
+
+    async def _queue_for(self, limit: asyncio.Semaphore) -> None:
+        """Acquire `limit`, waiting in the queue that `stop` empties."""
+        task = asyncio.current_task()
+        assert task is not None
+        self._queued.add(task)
+        try:
+            if self._stopped:
+                raise ConditionPoolStopped()
+            await limit.acquire()
+        except asyncio.CancelledError:
+            if not self._stopped:
+                raise
+            task.uncancel()
+            raise ConditionPoolStopped() from None
+        finally:
+            self._queued.discard(task)

@@ -141,6 +141,17 @@ class ProcessingRepository:
         )
         return result.endswith(" 1")
 
+    async def hand_back(self, order_id: int) -> bool:
+        """Processing → Registered as if never claimed (the claim's attempt given back): a stopping worker's
+        order whose work had not started."""
+        result: str = await self.conn.execute(
+            """UPDATE orders SET processedstatus = 'Registered', claimed_until = NULL,
+                      attempts = GREATEST(attempts - 1, 0)
+               WHERE _id = $1 AND processedstatus = 'Processing'""",
+            order_id,
+        )
+        return result.endswith(" 1")
+
     async def finish(self, order_id: int, status: str) -> bool:
         """Guarded Processing → `status`; False when another worker got there first (docs/compatibility.md C9)."""
         return order_id in await self.finish_many({order_id: status})

@@ -26,7 +26,7 @@ from altinn_notifications.errors import DependencyError
 from altinn_notifications.logging import mask_id
 from altinn_notifications.metrics import CLAIM_SECONDS, NOTIFICATIONS_GENERATED, ORDERS_PROCESSED
 from altinn_notifications.processing.condition import ConditionPort
-from altinn_notifications.processing.fairness import ConditionPool
+from altinn_notifications.processing.fairness import ConditionPool, ConditionPoolStopped
 from altinn_notifications.processing.models import ClaimedOrder, GeneratedNotifications
 from altinn_notifications.processing.repository import ProcessingRepository
 from altinn_notifications.processing.service import ConditionOutcome, OrderPreparer, condition_outcome
@@ -131,6 +131,7 @@ class OrderProcessor:
         """On stop: no new claims (a claim waiting for a free slot returns empty-handed)."""
         self._stopping = True
         self._room.set()
+        self.conditions.stop()
 
     async def drain(self) -> None:
         """Wait for the orders still finishing in the background (on stop, and in tests), keeping their
@@ -240,6 +241,9 @@ class OrderProcessor:
             finally:
                 self._slot_demand -= 1
                 self._room.set()
+        except ConditionPoolStopped:  # stopping before its condition call started: hand it back
+            await self._hand_back(claimed)
+            return None
         except Exception as exc:  # never leave an order stuck: back off and try again later
             await self._reschedule_after(claimed, exc)
             return None
@@ -269,6 +273,17 @@ class OrderProcessor:
                 "order left to its lease",
                 order_id=mask_id(claimed.order_json.get("id")),
                 error=type(again).__name__,
+            )
+
+    async def _hand_back(self, claimed: ClaimedOrder) -> None:
+        try:
+            async with self.transaction() as conn:
+                await ProcessingRepository(conn).hand_back(claimed.internal_id)
+        except Exception as exc:  # its lease runs out, then the rescue returns it
+            log.warning(
+                "order left to its lease",
+                order_id=mask_id(claimed.order_json.get("id")),
+                error=type(exc).__name__,
             )
 
     async def _write_condition_outcome(self, claimed: ClaimedOrder, outcome: ConditionOutcome) -> None:

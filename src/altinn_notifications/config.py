@@ -247,6 +247,14 @@ class Settings(BaseSettings):
             raise ValueError("must be a postgresql:// URL")
         return value or None
 
+    @field_validator(
+        "outbox_enabled", "outbox_max_bytes", "outbox_retention_days", "order_retention_days", mode="before"
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """An empty variable means the setting's "unset" (no limit, kept for ever, the default per provider)."""
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("outbound_allowed_hosts")
     @classmethod
     def _hosts_or_networks(cls, value: list[str]) -> list[str]:

@@ -50,6 +50,9 @@ SLOW_DELIVERY = "slow-delivery@test.com"
 #: Status polls that answer "still sending" before a slow delivery completes.
 SLOW_STILL_SENDING_POLLS = 2
 
+#: A delivery report to come, and its delay in seconds.
+Later = tuple[float, DeliveryReport]
+
 #: Reports kept while `start` has not been called; beyond this the oldest are dropped.
 MAX_HELD_REPORTS = 100_000
 
@@ -155,7 +158,7 @@ class SimulatedEmailProvider:
     async def send(self, message: EmailMessage) -> SendOutcome:
         if self._send_delay:
             await asyncio.sleep(self._send_delay)  # a vendor's latency (benchmarks, crash tests)
-        outcome = await self._decide(message)
+        outcome, later = self._decide(message)
         if self._outbox is not None:
             self._outbox.record_email(
                 provider=self.name,
@@ -168,34 +171,43 @@ class SimulatedEmailProvider:
                 reference=outcome.reference,
                 attachments=message.attachments,
             )
+        if later is not None:  # after the outbox line: its `sentAt` is the moment of the hand-off
+            await self._keep(*later)
         return outcome
 
-    async def _decide(self, message: EmailMessage) -> SendOutcome:
+    async def _keep(self, delay: float, report: DeliveryReport) -> None:
+        """Keep the report for later: durably when given `reports`, else in memory."""
+        if self._kept_reports is not None:
+            await self._kept_reports.schedule(delay, report)
+        else:
+            self._reports.schedule(delay, report)
+
+    def _decide(self, message: EmailMessage) -> tuple[SendOutcome, Later | None]:
+        """The outcome, and the delivery report to come (with its delay) if there is one."""
         address = _normalise(message.to_address)
         if address == TRANSIENT_FAIL and message.notification_id not in self._transient_seen:
             self._transient_seen.add(message.notification_id)
-            return SendOutcome(
+            transient = SendOutcome(
                 result="Failed_TransientError",
                 transient=True,
                 retry_after=self._transient_retry_hint,
                 detail="simulated transient error (first attempt)",
             )
+            return transient, None
         if address == PERMANENT_FAIL:
-            return SendOutcome(result="Failed", detail="simulated permanent failure")
+            return SendOutcome(result="Failed", detail="simulated permanent failure"), None
 
         reference = str(uuid.uuid4())
         if address == BOUNCE:
-            await self._report(message, reference, "Failed_Bounced", "Bounced", self._report_delay)
+            later = self._report(message, reference, "Failed_Bounced", "Bounced", self._report_delay)
         elif address == SLOW_DELIVERY:
             delay = self._report_delay * (SLOW_STILL_SENDING_POLLS + 1)
-            await self._report(message, reference, "Delivered", "Delivered", delay)
+            later = self._report(message, reference, "Delivered", "Delivered", delay)
         else:
-            await self._report(message, reference, "Delivered", "Delivered", self._report_delay)
-        return SendOutcome(result="Succeeded", reference=reference)
+            later = self._report(message, reference, "Delivered", "Delivered", self._report_delay)
+        return SendOutcome(result="Succeeded", reference=reference), later
 
-    async def _report(
-        self, message: EmailMessage, reference: str, result: str, status: str, delay: float
-    ) -> None:
+    def _report(self, message: EmailMessage, reference: str, result: str, status: str, delay: float) -> Later:
         raw: dict[str, Any] = {"messageId": reference, "status": status, "simulated": True}
         report = DeliveryReport(
             channel="email",
@@ -204,10 +216,7 @@ class SimulatedEmailProvider:
             notification_id=message.notification_id,
             raw=raw,
         )
-        if self._kept_reports is not None:
-            await self._kept_reports.schedule(delay, report)
-        else:
-            self._reports.schedule(delay, report)
+        return delay, report
 
     async def close(self) -> None:
         await self._reports.close()

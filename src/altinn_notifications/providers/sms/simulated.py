@@ -29,7 +29,7 @@ from altinn_notifications.providers.base import (
     SendOutcome,
     SmsMessage,
 )
-from altinn_notifications.providers.email.simulated import ReportScheduler
+from altinn_notifications.providers.email.simulated import Later, ReportScheduler
 from altinn_notifications.providers.outbox import Outbox
 
 INVALID_RECIPIENT = "+4741000001"
@@ -74,7 +74,7 @@ class SimulatedSmsProvider:
     async def send(self, message: SmsMessage) -> SendOutcome:
         if self._send_delay:
             await asyncio.sleep(self._send_delay)  # a vendor's latency (benchmarks, crash tests)
-        outcome = await self._decide(message)
+        outcome, later = self._decide(message)
         if self._outbox is not None:
             self._outbox.record_sms(
                 provider=self.name,
@@ -85,27 +85,38 @@ class SimulatedSmsProvider:
                 result=outcome.result,
                 reference=outcome.reference,
             )
+        if later is not None:  # after the outbox line: its `sentAt` is the moment of the hand-off
+            await self._keep(*later)
         return outcome
 
-    async def _decide(self, message: SmsMessage) -> SendOutcome:
+    async def _keep(self, delay: float, report: DeliveryReport) -> None:
+        """Keep the report for later: durably when given `reports`, else in memory."""
+        if self._kept_reports is not None:
+            await self._kept_reports.schedule(delay, report)
+        else:
+            self._reports.schedule(delay, report)
+
+    def _decide(self, message: SmsMessage) -> tuple[SendOutcome, Later | None]:
+        """The outcome, and the delivery report to come (with its delay) if there is one."""
         number = _normalise(message.mobile_number)
         if number == INVALID_RECIPIENT:
-            return SendOutcome(result="Failed_InvalidRecipient", detail="simulated: Invalid RCV")
+            return SendOutcome(result="Failed_InvalidRecipient", detail="simulated: Invalid RCV"), None
         if number == TRANSIENT_FAIL and message.notification_id not in self._transient_seen:
             self._transient_seen.add(message.notification_id)
-            return SendOutcome(
+            transient = SendOutcome(
                 result="Failed_TransientError",
                 transient=True,
                 detail="simulated gateway error (first attempt)",
             )
+            return transient, None
         reference = str(uuid.uuid4())
         if number == REJECTED:
-            await self._report(message, reference, "Failed_Rejected", "REJECTD")
+            later = self._report(message, reference, "Failed_Rejected", "REJECTD")
         else:
-            await self._report(message, reference, "Delivered", "DELIVRD")
-        return SendOutcome(result="Accepted", reference=reference)
+            later = self._report(message, reference, "Delivered", "DELIVRD")
+        return SendOutcome(result="Accepted", reference=reference), later
 
-    async def _report(self, message: SmsMessage, reference: str, result: str, state: str) -> None:
+    def _report(self, message: SmsMessage, reference: str, result: str, state: str) -> Later:
         raw: dict[str, Any] = {"REF": reference, "STATE": state, "simulated": True}
         report = DeliveryReport(
             channel="sms",
@@ -114,10 +125,7 @@ class SimulatedSmsProvider:
             notification_id=message.notification_id,
             raw=raw,
         )
-        if self._kept_reports is not None:
-            await self._kept_reports.schedule(self._report_delay, report)
-        else:
-            self._reports.schedule(self._report_delay, report)
+        return self._report_delay, report
 
     async def close(self) -> None:
         await self._reports.close()

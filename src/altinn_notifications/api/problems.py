@@ -15,6 +15,7 @@ from altinn_notifications.api.tracing import current_trace_id
 from altinn_notifications.errors import (
     AppError,
     CodedProblem,
+    ExplainedForbiddenError,
     ForbiddenError,
     RequestValidationFailed,
     UnauthorizedError,
@@ -108,6 +109,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(CodedProblem)
     async def _coded(_: Request, exc: CodedProblem) -> Response:
         return problem(exc.status_code, title=None, type=None, detail=exc.detail, code=exc.code)
+
+    @app.exception_handler(ExplainedForbiddenError)
+    async def _explained(_: Request, exc: AppError) -> Response:
+        return problem(exc.status_code, detail=exc.detail)
 
     @app.exception_handler(UnauthorizedError)
     @app.exception_handler(ForbiddenError)

@@ -79,8 +79,9 @@ class OrderProcessor:
         self.config = config
         self.conditions = ConditionPool(config.condition_concurrency, config.condition_per_creator)
         self._slots = asyncio.Semaphore(config.concurrency)
-        #: Orders holding or waiting for a processing slot (not those waiting for their condition call).
-        self._slot_demand = 0
+        #: Orders past their condition call, holding or waiting for a processing slot or not yet written
+        #: (those waiting for their condition call are not counted).
+        self._slot_demand: set[int] = set()
         self._room = asyncio.Event()
         self._background: set[asyncio.Task[None]] = set()
         # Claimed here, outcome not written yet (internal id → when claimed): the leases to keep.
@@ -148,7 +149,7 @@ class OrderProcessor:
     async def _wait_for_room(self) -> None:
         # Stragglers hold prepare slots: claim again only when one is free, so claimed orders never pile
         # up, their leases running, behind slow ones. Orders waiting for their condition call hold none.
-        while self._slot_demand >= self.config.concurrency and not self._stopping:
+        while len(self._slot_demand) >= self.config.concurrency and not self._stopping:
             self._room.clear()
             await self._room.wait()
 
@@ -169,7 +170,13 @@ class OrderProcessor:
                 await self._persist_group(ready)
         finally:
             for task in done:
-                self._in_progress.pop(tasks[task].internal_id, None)
+                self._settled(tasks[task].internal_id)
+
+    def _settled(self, order_id: int) -> None:
+        """The order's outcome is written (or left to its lease): its claim and its slot are over."""
+        self._in_progress.pop(order_id, None)
+        self._slot_demand.discard(order_id)
+        self._room.set()
 
     async def _persist_group(self, ready: list[tuple[ClaimedOrder, GeneratedNotifications]]) -> None:
         try:
@@ -187,7 +194,7 @@ class OrderProcessor:
                 if generated is not None:
                     await self._guarded_persist(claimed, generated)
             finally:
-                self._in_progress.pop(claimed.internal_id, None)
+                self._settled(claimed.internal_id)
 
         task = asyncio.create_task(finish())
         self._background.add(task)
@@ -234,13 +241,9 @@ class OrderProcessor:
                 if stopped is not None:
                     await self._write_condition_outcome(claimed, stopped)
                     return None
-            self._slot_demand += 1
-            try:
-                async with self._slots:
-                    return await self.preparer.generate_for(order)
-            finally:
-                self._slot_demand -= 1
-                self._room.set()
+            self._slot_demand.add(claimed.internal_id)  # until `_settled`
+            async with self._slots:
+                return await self.preparer.generate_for(order)
         except ConditionPoolStopped:  # stopping before its condition call started: hand it back
             await self._hand_back(claimed)
             return None

@@ -1,6 +1,6 @@
 """The benchmark harness: one command per scenario of the targets in docs/benchmarks.md.
 
-    python bench/run.py intake | pipeline | large-order | scale-out | support-lookup | all  [--smoke] [--profile]
+    python bench/run.py intake | pipeline | large-order | scale-out | support-lookup | fairness | all  [--smoke] [--profile]
                         [--database-url postgresql://postgres@127.0.0.1:5432/postgres] [--keep]
 
 Each scenario creates its own databases on the given server (the embedded pgserver when none answers),
@@ -25,6 +25,7 @@ VENV_PYTHON = HERE.parent / ".venv" / "bin" / "python"
 if Path(sys.prefix).resolve() != VENV_PYTHON.parent.parent.resolve() and VENV_PYTHON.exists():
     os.execv(VENV_PYTHON, [str(VENV_PYTHON), __file__, *sys.argv[1:]])  # run inside the project's venv
 
+import fairness  # noqa: E402
 import harness  # noqa: E402
 import intake  # noqa: E402
 
@@ -38,6 +39,7 @@ SCENARIOS: dict[str, Scenario] = {
     "large-order": pipeline.run_large_order,
     "scale-out": pipeline.run_scale_out,
     "support-lookup": support.run,
+    "fairness": fairness.run,
 }
 
 

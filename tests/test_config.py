@@ -59,3 +59,19 @@ def test_malformed_setting_names_the_variable(
     with pytest.raises(SettingsError) as info:
         load_settings()
     assert variable in str(info.value)
+
+
+def test_retention_and_outbox_settings_empty_means_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    defaults = load_settings()
+    assert (defaults.outbox_enabled, defaults.order_retention_days) == (None, None)
+    assert (defaults.outbox_max_bytes, defaults.outbox_retention_days) == (50 * 1024 * 1024, 7.0)
+    assert defaults.condition_timeout_seconds == 5.0
+    for name in ("OUTBOX_ENABLED", "OUTBOX_MAX_BYTES", "OUTBOX_RETENTION_DAYS", "ORDER_RETENTION_DAYS"):
+        monkeypatch.setenv(f"NOTIFICATIONS_{name}", "")
+    emptied = load_settings()
+    assert emptied.outbox_enabled is None
+    assert emptied.outbox_max_bytes is None and emptied.outbox_retention_days is None
+    assert emptied.order_retention_days is None
+    monkeypatch.setenv("NOTIFICATIONS_ORDER_RETENTION_DAYS", "0")
+    with pytest.raises(SettingsError, match="NOTIFICATIONS_ORDER_RETENTION_DAYS"):
+        load_settings()

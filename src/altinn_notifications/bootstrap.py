@@ -18,7 +18,7 @@ from altinn_notifications.config import Settings
 from altinn_notifications.console.security import ConsoleSigner
 from altinn_notifications.db import migrate
 from altinn_notifications.db.embedded import start_embedded_postgres
-from altinn_notifications.db.pool import Connection, Pool, create_pool
+from altinn_notifications.db.pool import Connection, Pool, create_pool, transactions
 from altinn_notifications.dispatch.attachments import AttachmentSource, HttpAttachmentDownloader
 from altinn_notifications.dispatch.service import DispatchConfig
 from altinn_notifications.dispatch.worker import (
@@ -30,7 +30,7 @@ from altinn_notifications.dispatch.worker import (
 from altinn_notifications.processing.condition import ConditionPort, HttpConditionClient
 from altinn_notifications.processing.outbound import OutboundPolicy, outbound_client
 from altinn_notifications.processing.worker import OrderProcessor, ProcessingConfig
-from altinn_notifications.providers.base import EmailProvider, SmsProvider, poller_of
+from altinn_notifications.providers.base import EmailProvider, ScheduledReports, SmsProvider, poller_of
 from altinn_notifications.providers.email.simulated import SimulatedEmailProvider
 from altinn_notifications.providers.email.smtp import SmtpEmailProvider
 from altinn_notifications.providers.outbox import Outbox
@@ -44,7 +44,7 @@ from altinn_notifications.recipients.krr import KrrPersonContactPoints
 from altinn_notifications.recipients.local import LocalRegistryContactPoints
 from altinn_notifications.recipients.offload import close_large_work_thread
 from altinn_notifications.recipients.ports import ContactPointsPort, PartyNamesPort
-from altinn_notifications.reports.worker import ReportApplier, ReportRetrier
+from altinn_notifications.reports.worker import DurableReportSchedule, ReportApplier, ReportRetrier
 from altinn_notifications.status.completion import OrderCompletion
 
 log = structlog.get_logger(__name__)
@@ -158,7 +158,31 @@ def platform_token_source(settings: Settings) -> TokenSource:
     return None
 
 
-def build_email_provider(settings: Settings, outbox: Outbox | None) -> EmailProvider:
+def outbox_for(settings: Settings, provider: str, outbox: Outbox | None) -> Outbox | None:
+    """The outbox a provider writes its copies to: by default only the simulated ones (the development
+    mail catcher); `NOTIFICATIONS_OUTBOX_ENABLED=true` adds SMTP, `false` turns it off for all."""
+    if settings.outbox_enabled is None:
+        return outbox if provider == "simulated" else None
+    return outbox if settings.outbox_enabled else None
+
+
+def build_outbox(settings: Settings) -> Outbox | None:
+    """The outbox file, when some configured provider writes to it."""
+    writers = {settings.email_provider, settings.sms_provider} & {"simulated", "smtp"}
+    if settings.outbox_enabled is False or not writers:
+        return None
+    if settings.outbox_enabled is None and "simulated" not in writers:
+        return None
+    return Outbox(
+        settings.data_dir / "outbox.jsonl",
+        max_bytes=settings.outbox_max_bytes,
+        max_age=timedelta(days=settings.outbox_retention_days) if settings.outbox_retention_days else None,
+    )
+
+
+def build_email_provider(
+    settings: Settings, outbox: Outbox | None, reports: ScheduledReports | None = None
+) -> EmailProvider:
     if settings.email_provider == "acs":
         from altinn_notifications.providers.email.acs import AcsEmailProvider
 
@@ -177,12 +201,13 @@ def build_email_provider(settings: Settings, outbox: Outbox | None) -> EmailProv
             password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
             tls=settings.smtp_tls,
             max_connections=settings.smtp_max_connections,
-            outbox=outbox,
+            outbox=outbox_for(settings, "smtp", outbox),
         )
     return SimulatedEmailProvider(
-        outbox,
+        outbox_for(settings, "simulated", outbox),
         report_delay=settings.simulated_report_delay_seconds,
         send_delay=settings.simulated_send_delay_seconds,
+        reports=reports,
     )
 
 
@@ -200,7 +225,9 @@ def build_attachment_source(settings: Settings) -> AttachmentSource:
     )
 
 
-def build_sms_provider(settings: Settings, outbox: Outbox | None) -> SmsProvider:
+def build_sms_provider(
+    settings: Settings, outbox: Outbox | None, reports: ScheduledReports | None = None
+) -> SmsProvider:
     if settings.sms_provider == "linkmobility":
         from altinn_notifications.providers.sms.linkmobility import LinkMobilitySmsProvider
 
@@ -214,9 +241,10 @@ def build_sms_provider(settings: Settings, outbox: Outbox | None) -> SmsProvider
             retry_delays=settings.linkmobility_retry_schedule_seconds,
         )
     return SimulatedSmsProvider(
-        outbox,
+        outbox_for(settings, "simulated", outbox),
         report_delay=settings.simulated_report_delay_seconds,
         send_delay=settings.simulated_send_delay_seconds,
+        reports=reports,
     )
 
 
@@ -285,12 +313,15 @@ async def build_container(settings: Settings, database_url: str | None = None) -
     if settings.run_migrations:
         migrate.upgrade(url)
     pool = await create_pool(url, min_size=settings.db_pool_min_size, max_size=settings.db_pool_max_size)
-    http = httpx.AsyncClient(timeout=settings.condition_timeout_seconds, follow_redirects=False)
+    # The platform's client (registers, PDP); sender-chosen URLs have their own (`outbound`).
+    http = httpx.AsyncClient(timeout=settings.platform_timeout_seconds, follow_redirects=False)
     outbound = outbound_client(outbound_policy(settings), timeout=settings.condition_timeout_seconds)
     registry = LocalRegistryContactPoints(pool)
     maskinporten = build_maskinporten_tokens(settings, http) if needs_maskinporten(settings) else None
     contact_points, party_names = build_registers(settings, http, registry, maskinporten)
-    outbox = Outbox(settings.data_dir / "outbox.jsonl") if settings.outbox_enabled else None
+    outbox = build_outbox(settings)
+    # The simulated vendors' reports to come live in the database (a restart loses none).
+    scheduled = DurableReportSchedule(transactions(pool), utcnow)
     return Container(
         settings=settings,
         database_url=url,
@@ -302,8 +333,8 @@ async def build_container(settings: Settings, database_url: str | None = None) -
         condition=HttpConditionClient(outbound),
         outbound=outbound,
         maskinporten=maskinporten,
-        email_provider=build_email_provider(settings, outbox),
-        sms_provider=build_sms_provider(settings, outbox),
+        email_provider=build_email_provider(settings, outbox, scheduled),
+        sms_provider=build_sms_provider(settings, outbox, scheduled),
         outbox=outbox,
         attachments=build_attachment_source(settings),
     )
@@ -320,6 +351,9 @@ def processing_config(s: Settings) -> ProcessingConfig:
         retry_base_delay=timedelta(seconds=s.dependency_retry_seconds),
         lookahead=timedelta(seconds=s.processing_lookahead_seconds),
         lease=timedelta(seconds=s.lease_seconds),
+        claim_per_creator=s.processing_claim_per_creator,
+        condition_concurrency=s.condition_concurrency,
+        condition_per_creator=s.condition_concurrency_per_creator,
     )
 
 

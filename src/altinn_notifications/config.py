@@ -221,7 +221,10 @@ class Settings(BaseSettings):
     )
     simulated_report_delay_seconds: float = Field(default=0.2, ge=0)
     simulated_send_delay_seconds: float = Field(default=0.0, ge=0)
-    outbox_enabled: bool = True
+    outbox_enabled: bool | None = Field(
+        default=None,
+        description="Copies of sent messages in the outbox; unset: only the simulated providers write them.",
+    )
 
     # Operator console (`/console`): who may sign in, and its session cookie.
     console_enabled: bool = Field(default=True, description="Serve the operator console at /console.")
@@ -289,7 +292,6 @@ class Settings(BaseSettings):
         default=86400.0, ge=0, description="How long an abandoned instant-order reservation is kept."
     )
     condition_retry_seconds: float = Field(default=60.0, ge=0)
-    condition_timeout_seconds: float = Field(default=30.0, gt=0)
     dependency_retry_seconds: float = Field(default=60.0, ge=0)
     # Sender-chosen URLs (condition endpoints, attachment SAS URLs): public addresses only unless allowed here.
     outbound_allow_private: bool = Field(
@@ -299,6 +301,33 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Host names or IP networks that sender-chosen URLs may reach although not public.",
     )
+    # Fairness between senders, stored copies and retention, the durable simulated vendor (issue 11: 3, 7, 8)
+    condition_timeout_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="Longest wait for a send-condition endpoint's answer (then inconclusive).",
+    )
+    condition_concurrency: int = Field(
+        default=20, ge=1, description="Send-condition calls at a time per worker."
+    )
+    condition_concurrency_per_creator: int = Field(
+        default=4, ge=1, description="Send-condition calls at a time of one creator, per worker."
+    )
+    processing_claim_per_creator: int = Field(
+        default=50, ge=1, description="Most due orders of one creator in one claim of a worker."
+    )
+    outbox_max_bytes: int | None = Field(
+        default=50 * 1024 * 1024,
+        ge=1,
+        description="Outbox file size that makes the oldest entries go; unset: none.",
+    )
+    outbox_retention_days: float | None = Field(
+        default=7.0, gt=0, description="Outbox entries older than this are deleted; unset: kept."
+    )
+    order_retention_days: float | None = Field(
+        default=None, gt=0, description="Final orders older than this are deleted with their notifications."
+    )
+    order_retention_batch_size: int = Field(default=500, ge=1, description="Orders deleted per transaction.")
     stale_contact_orgs: list[str] = Field(
         default_factory=list,
         description=(
@@ -313,6 +342,14 @@ class Settings(BaseSettings):
         if value is not None and value != "" and not value.startswith(("postgresql://", "postgres://")):
             raise ValueError("must be a postgresql:// URL")
         return value or None
+
+    @field_validator(
+        "outbox_enabled", "outbox_max_bytes", "outbox_retention_days", "order_retention_days", mode="before"
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """An empty variable means the setting's "unset" (no limit, kept for ever, the default per provider)."""
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("outbound_allowed_hosts")
     @classmethod

@@ -28,7 +28,7 @@ from altinn_notifications.bootstrap import (
 from altinn_notifications.dispatch.service import DispatchConfig
 from altinn_notifications.dispatch.worker import StatusPoller
 from altinn_notifications.processing.worker import ProcessingConfig
-from altinn_notifications.queue.channels import EMAIL_NEW, ORDERS_DUE, SMS_NEW
+from altinn_notifications.queue.channels import EMAIL_NEW, ORDERS_DUE, REPORTS_DUE, SMS_NEW
 from altinn_notifications.queue.heartbeat import FLUSH_INTERVAL_SECONDS, Heartbeats
 from altinn_notifications.queue.listener import Listener
 from altinn_notifications.queue.loop import poll_or_sooner, run_loop, run_periodic, wait_any
@@ -47,6 +47,9 @@ class WorkerConfig:
     #: After a composed-email claim found nothing, the next one waits at least this long. Every new email
     #: wakes the loop, and an empty claim is not free: it looks past the ordinary emails waiting.
     composed_min_gap: float = 1.0
+    #: The same for the report retries: every scheduled simulated report wakes them (it is due shortly),
+    #: and under load those wake-ups come by the dozen per second.
+    report_retries_min_gap: float = 0.05
 
 
 class Workers:
@@ -75,11 +78,17 @@ class Workers:
         self.maintenance = MaintenanceJobs.build(
             container.transaction, maintenance or MaintenanceSettings.from_settings(s), OrderCompletion()
         )
-        self.wake = {ORDERS_DUE: asyncio.Event(), EMAIL_NEW: asyncio.Event(), SMS_NEW: asyncio.Event()}
+        self.wake = {
+            ORDERS_DUE: asyncio.Event(),
+            EMAIL_NEW: asyncio.Event(),
+            SMS_NEW: asyncio.Event(),
+            REPORTS_DUE: asyncio.Event(),
+        }
         #: The composed-email loop wakes on the email channel too, with its own event (each loop clears
         #: its event before it claims).
         self.composed_wake = asyncio.Event()
         self._composed_next_claim = 0.0
+        self._retries_next_take = 0.0
         self.stop = asyncio.Event()
         #: When each loop last ran and last found work (the console's worker liveness).
         self.heartbeats = Heartbeats()
@@ -96,6 +105,7 @@ class Workers:
                 ORDERS_DUE: [self.wake[ORDERS_DUE]],
                 EMAIL_NEW: [self.wake[EMAIL_NEW], self.composed_wake],
                 SMS_NEW: [self.wake[SMS_NEW]],
+                REPORTS_DUE: [self.wake[REPORTS_DUE]],
             },
         )
         tasks = [
@@ -175,7 +185,7 @@ class Workers:
                 "sms", self.sms.run_once, self.wake[SMS_NEW], stop, paused_or_poll(self.sms.paused_for), beat
             ),
             run_loop(
-                "report-retries", self.report_retries.run_once, asyncio.Event(), stop, retries_idle, beat
+                "report-retries", self._report_retries_step, self.wake[REPORTS_DUE], stop, retries_idle, beat
             ),
             *(
                 run_loop(f"{p.channel}-polls", p.run_once, polls_wake[p.channel], stop, poll_idle(p), beat)
@@ -194,6 +204,18 @@ class Workers:
         found = await self.composed.run_once()
         if not found:
             self._composed_next_claim = loop.time() + self.config.composed_min_gap
+        return found
+
+    async def _report_retries_step(self) -> int:
+        loop = asyncio.get_running_loop()
+        wait = self._retries_next_take - loop.time()
+        if wait > 0:
+            await wait_any([self.stop], wait)
+            if self.stop.is_set():
+                return 0
+        found = await self.report_retries.run_once()
+        if not found:
+            self._retries_next_take = loop.time() + self.config.report_retries_min_gap
         return found
 
     def request_stop(self) -> None:

@@ -3,8 +3,9 @@
 The edges of that batching, against the real database: an order settled by someone else between claim
 and write gets no notifications while the rest of the batch does; when the batched write fails (here a
 database trigger refusing one address), every other order is still written one by one and only the
-failing order is rescheduled; a slow order (here its send condition endpoint answers late) finishes in
-the background without holding up its batch, and the next claim waits for a free slot.
+failing order is rescheduled; a slow order (its send condition endpoint or the contact register answers
+late) finishes in the background without holding up its batch, and the next claim waits for a free
+processing slot (which an order waiting for its condition call does not hold).
 """
 
 from __future__ import annotations
@@ -22,13 +23,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from altinn_notifications.bootstrap import Container
-from altinn_notifications.orders.models import (
-    NotificationOrder,
-)
+from altinn_notifications.orders.models import NotificationOrder, Recipient
 from altinn_notifications.processing.worker import OrderProcessor, ProcessingConfig
 from altinn_notifications.queue.maintenance import LeaseRescue, MaintenanceSettings
+from altinn_notifications.recipients.ports import ContactPointsPort
 from tests.factories import email_order, insert_orders
 from tests.loopback import serve
+from tests.recipients.altinn_fake import PROFILE, altinn_adapters
 
 POISON = "poison@example.no"
 
@@ -37,10 +38,12 @@ def _order(address: str, condition: str | None = None) -> NotificationOrder:
     return email_order([address], condition_endpoint=condition)
 
 
-def _processor(container: Container, batch_size: int, **config: Any) -> OrderProcessor:
+def _processor(
+    container: Container, batch_size: int, contact_points: ContactPointsPort | None = None, **config: Any
+) -> OrderProcessor:
     return OrderProcessor(
         container.transaction,
-        container.contact_points,
+        contact_points or container.contact_points,
         container.party_names,
         container.condition,
         ProcessingConfig(batch_size=batch_size, **config),
@@ -167,11 +170,44 @@ async def test_a_slow_order_finishes_in_the_background_without_holding_up_its_ba
     assert (await _state(container, [slow]))[slow] == ("Processed", 1, False)
 
 
+@contextlib.asynccontextmanager
+async def _slow_register(delay: float) -> AsyncIterator[ContactPointsPort]:
+    """Altinn Profile's person lookup on loopback, answering after `delay` seconds with an email address
+    for every person asked about."""
+
+    async def persons(request: Request) -> Response:
+        body = await request.json()
+        await asyncio.sleep(delay)
+        found = [
+            {
+                "userId": 1,
+                "nationalIdentityNumber": nin,
+                "isReserved": False,
+                "mobileNumber": "",
+                "email": "p@example.no",
+            }
+            for nin in body["nationalIdentityNumbers"]
+        ]
+        return JSONResponse({"contactPointsList": found})
+
+    app = Starlette(routes=[Route(PROFILE + "users/contactpoint/lookup", persons, methods=["POST"])])
+    async with serve(app) as base, altinn_adapters(base) as (contact_points, _):
+        yield contact_points
+
+
+def _person_order() -> NotificationOrder:
+    return email_order([], recipients=[Recipient(national_identity_number="01017012345")])
+
+
 async def test_no_new_claim_while_stragglers_hold_every_slot(container: Container) -> None:
-    async with serve(await _slow_condition_server(0.5)) as base:
-        [slow] = await insert_orders(container, [_order("slow@example.no", condition=f"{base}/slow")])
+    async with _slow_register(0.5) as register:
+        [slow] = await insert_orders(container, [_person_order()])
         processor = _processor(
-            container, batch_size=1, concurrency=1, straggler_after=timedelta(milliseconds=50)
+            container,
+            batch_size=1,
+            contact_points=register,
+            concurrency=1,
+            straggler_after=timedelta(milliseconds=50),
         )
         assert await processor.run_once() == 1
         assert (await _state(container, [slow]))[slow][0] == "Processing"
@@ -246,11 +282,12 @@ async def test_draining_keeps_leases_and_no_claim_follows_stop(container: Contai
     """On stop: the straggler still finishes, its lease kept alive by `drain`, and a claim that was
     waiting for a free slot takes nothing."""
     rescue = LeaseRescue(container.transaction, MaintenanceSettings())
-    async with serve(await _slow_condition_server(1.0)) as base:
-        [slow] = await insert_orders(container, [_order("slow@example.no", condition=f"{base}/slow")])
+    async with _slow_register(1.0) as register:
+        [slow] = await insert_orders(container, [_person_order()])
         processor = _processor(
             container,
             batch_size=1,
+            contact_points=register,
             concurrency=1,
             lease=timedelta(milliseconds=300),
             straggler_after=timedelta(milliseconds=50),

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
+import os
+import threading
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import uuid4
 
@@ -177,3 +181,75 @@ async def test_record_after_close_is_still_written(tmp_path: Path) -> None:
     _email(outbox, 1)
     await outbox.close()
     assert len((tmp_path / OUTBOX_FILENAME).read_text("utf-8").splitlines()) == 1
+
+
+# --- retention ---
+
+
+def _entry(sent: datetime, n: int) -> dict[str, object]:
+    return {"sentAt": sent.isoformat().replace("+00:00", "Z"), "channel": "sms", "body": f"body {n}"}
+
+
+def _bodies(outbox: Outbox) -> list[object]:
+    return [e["body"] for e in outbox.read(10_000)]
+
+
+def test_entries_older_than_the_retention_are_deleted(tmp_path: Path) -> None:
+    now = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+    outbox = Outbox(tmp_path, max_age=timedelta(days=7))
+    for n in range(10):  # one a day, oldest first: 9 days ago .. today
+        outbox.append(_entry(now - timedelta(days=9 - n), n))
+    assert outbox.prune(now) == 2  # 9 and 8 days old; 7 days old is not older than the retention
+    assert _bodies(outbox) == [f"body {n}" for n in range(2, 10)]
+    assert outbox.prune(now) == 0
+    assert (tmp_path / OUTBOX_FILENAME).stat().st_mode & 0o777 == 0o600
+
+
+def test_a_file_past_its_size_limit_keeps_the_newest_whole_entries(tmp_path: Path) -> None:
+    now = datetime.now(UTC)
+    outbox = Outbox(tmp_path, max_bytes=10_000)
+    for n in range(1_000):
+        outbox.append(_entry(now, n))
+    path = tmp_path / OUTBOX_FILENAME
+    size = path.stat().st_size
+    assert size > 10_000
+    dropped = outbox.prune()
+    assert 7_000 <= path.stat().st_size <= 7_500  # three quarters of the limit, to a whole entry
+    kept = _bodies(outbox)
+    assert len(kept) == 1_000 - dropped
+    assert kept == [f"body {n}" for n in range(dropped, 1_000)]  # the newest, every line whole
+    assert len(path.read_bytes().splitlines()) == len(kept)
+    assert outbox.prune() == 0  # within the limit now
+
+
+async def test_the_flusher_prunes_on_its_own(tmp_path: Path) -> None:
+    old = datetime.now(UTC) - timedelta(days=30)
+    Outbox(tmp_path).append(_entry(old, 0))
+    outbox = Outbox(tmp_path, flush_interval=0.001, max_age=timedelta(days=7))
+    _email(outbox, 1)
+    await outbox.flush()
+    assert [e["channel"] for e in outbox.read(10)] == ["email"]
+    await outbox.close()
+
+
+def test_a_write_waiting_for_a_prune_goes_to_the_new_file(tmp_path: Path) -> None:
+    """Another process appends while a prune holds the lock and replaces the file: once the lock is
+    released, the writer sees the file was replaced and appends to the new one."""
+    path = tmp_path / OUTBOX_FILENAME
+    outbox = Outbox(tmp_path)
+    outbox.append({"body": "before"})
+    held = os.open(path, os.O_RDWR)
+    fcntl.flock(held, fcntl.LOCK_EX)  # what `prune` does first
+    writer = threading.Thread(target=outbox.append, args=({"body": "during"},))
+    writer.start()
+    try:
+        writer.join(0.2)
+        assert writer.is_alive()  # waiting for the lock
+        replacement = tmp_path / "replacement"
+        replacement.write_bytes(b'{"body":"kept"}\n')
+        os.replace(replacement, path)
+    finally:
+        os.close(held)  # releases the lock
+    writer.join(5)
+    assert not writer.is_alive()
+    assert [e["body"] for e in outbox.read(10)] == ["kept", "during"]

@@ -488,3 +488,42 @@ async def test_implicit_tls(start_server: ServerFactory, certificate: Certificat
         assert len(server.handler.messages) == 1
     finally:
         await smtp.close()
+
+
+# --- the outbox: off for SMTP unless asked for (docs/compatibility.md, "Stored copies") ---
+
+
+@pytest.mark.parametrize(("enabled", "smtp_copies"), [(None, 0), (True, 1), (False, 0)])
+async def test_smtp_writes_copies_to_the_outbox_only_when_asked(
+    smtp_server: SmtpServer, tmp_path: Path, enabled: bool | None, smtp_copies: int
+) -> None:
+    """By default only the simulated provider (here the SMS one) writes copies; `outbox_enabled=true`
+    adds SMTP, `false` turns the outbox off for every provider."""
+    from altinn_notifications.bootstrap import build_email_provider, build_outbox, build_sms_provider
+    from altinn_notifications.config import Settings
+    from altinn_notifications.providers.base import SmsMessage
+
+    settings = Settings(
+        database_url=None,
+        data_dir=tmp_path,
+        email_provider="smtp",
+        smtp_host="127.0.0.1",
+        smtp_port=smtp_server.port,
+        outbox_enabled=enabled,
+    )
+    outbox = build_outbox(settings)
+    smtp = build_email_provider(settings, outbox)
+    sms = build_sms_provider(settings, outbox)
+    try:
+        await smtp.send(EmailMessage(uuid4(), "noreply@altinn.no", "someone@example.no", "Subject", "Body"))
+        await sms.send(SmsMessage(uuid4(), "Altinn", "+4799999999", "Text"))
+    finally:
+        await smtp.close()
+        await sms.close()
+        if outbox is not None:
+            await outbox.close()
+    assert len(smtp_server.handler.messages) == 1
+    entries = Outbox(tmp_path).read(10)
+    assert [e["channel"] for e in entries].count("email") == smtp_copies
+    assert [e["channel"] for e in entries].count("sms") == (0 if enabled is False else 1)
+    assert (outbox is None) == (enabled is False)

@@ -11,6 +11,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Date,
     DateTime,
     Enum,
     ForeignKey,
@@ -99,6 +100,14 @@ orders = Table(
     Index("ix_orders_requestedsendtime", "requestedsendtime"),
     Index(
         "ix_orders_due",
+        "requestedsendtime",
+        "_id",
+        postgresql_where=text("processedstatus = 'Registered'"),
+    ),
+    # Each creator's due orders, oldest first: the fair claim's loose index scan (0005).
+    Index(
+        "ix_orders_due_creator",
+        "creatorname",
         "requestedsendtime",
         "_id",
         postgresql_where=text("processedstatus = 'Registered'"),
@@ -299,7 +308,8 @@ deaddeliveryreports = Table(
 )
 
 # Delivery reports whose notification was not found yet (they may have overtaken the send result), each
-# with the time of its next attempt; after the retry schedule they become dead reports (0002).
+# with the time of its next attempt; after the retry schedule they become dead reports (0002). A row with
+# `attemptcount` 0 is a report the simulated vendor delivers at `next_attempt_at` (0005).
 deliveryreportretries = Table(
     "deliveryreportretries",
     metadata,
@@ -311,8 +321,22 @@ deliveryreportretries = Table(
     Column("firstseen", TZ, nullable=False),
     Column("attemptcount", Integer, nullable=False),
     Column("next_attempt_at", TZ, nullable=False),
-    CheckConstraint("attemptcount > 0", name="ck_deliveryreportretries_attemptcount"),
+    CheckConstraint("attemptcount >= 0", name="ck_deliveryreportretries_attemptcount"),
     Index("ix_deliveryreportretries_due", "next_attempt_at"),
+)
+
+# The monthly report's counts of orders the retention job deleted, per month of requested send time and
+# creator (0005); the report adds them to what it counts in the order tables.
+monthlystatistics = Table(
+    "monthlystatistics",
+    metadata,
+    Column("month", Date, primary_key=True),
+    Column("creatorname", Text, primary_key=True),
+    Column("placedorders", BigInteger, nullable=False, server_default=text("0")),
+    Column("emailscreated", BigInteger, nullable=False, server_default=text("0")),
+    Column("emailssucceeded", BigInteger, nullable=False, server_default=text("0")),
+    Column("smscreated", BigInteger, nullable=False, server_default=text("0")),
+    Column("smssucceeded", BigInteger, nullable=False, server_default=text("0")),
 )
 
 # "The vendor is rate-limiting us until this time", per channel (the reference keeps email only).

@@ -38,6 +38,8 @@ class ClaimedOrder:
     internal_id: int
     attempts: int
     order_json: dict[str, object]
+    #: The sender (`creatorname`): condition calls and claims are shared fairly among creators.
+    creator: str = ""
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from itertools import islice
 
@@ -19,22 +19,54 @@ def batched(items: Iterable[tuple[object, ...]], size: int) -> Iterator[list[tup
         yield chunk
 
 
-# docs/compatibility.md C10 with leases: oldest first, SKIP LOCKED so any number of workers can claim side by side.
+# docs/compatibility.md C10 with leases, fair across creators: SKIP LOCKED so any number of workers can
+# claim side by side, and each creator with due orders gets its share of the batch (its oldest orders,
+# at most $5 of them and at most the batch divided by the creators with due orders, rounded up), taken in
+# turns (every creator's oldest, then every creator's second, ...). One sender's backlog of thousands
+# therefore never keeps another sender's order out of the next claim. The creators are found with a
+# loose index scan over `ix_orders_due_creator` (one index probe per creator, however many orders each
+# has); creators in $6 (their condition calls are backed up in this worker) are left out.
 _CLAIM_DUE = """
-WITH due AS (
-    SELECT _id FROM orders
-    WHERE processedstatus = 'Registered'
-      AND requestedsendtime <= COALESCE($4::timestamptz, now()) + $2::interval
-      AND (next_attempt_at IS NULL OR next_attempt_at <= COALESCE($4::timestamptz, now()))
-    ORDER BY requestedsendtime, _id
-    FOR UPDATE SKIP LOCKED
-    LIMIT $1
+WITH RECURSIVE creators AS (
+    (SELECT creatorname FROM orders WHERE processedstatus = 'Registered' ORDER BY creatorname LIMIT 1)
+    UNION ALL
+    SELECT (SELECT o.creatorname FROM orders o
+            WHERE o.processedstatus = 'Registered' AND o.creatorname > c.creatorname
+            ORDER BY o.creatorname LIMIT 1)
+    FROM creators c WHERE c.creatorname IS NOT NULL
+), due_creators AS (
+    SELECT c.creatorname FROM creators c
+    WHERE c.creatorname IS NOT NULL AND c.creatorname <> ALL($6::text[]) AND EXISTS (
+        SELECT 1 FROM orders o
+        WHERE o.processedstatus = 'Registered' AND o.creatorname = c.creatorname
+          AND o.requestedsendtime <= COALESCE($4::timestamptz, now()) + $2::interval
+          AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= COALESCE($4::timestamptz, now()))
+    )
+), share AS (
+    SELECT LEAST($5::int, GREATEST(1, ceil($1::numeric / GREATEST(count(*), 1))))::int AS per_creator
+    FROM due_creators
+), picked AS (
+    SELECT p._id, p.turn, p.requestedsendtime FROM due_creators c CROSS JOIN LATERAL (
+        SELECT q._id, q.requestedsendtime,
+               row_number() OVER (ORDER BY q.requestedsendtime, q._id) AS turn
+        FROM (
+            SELECT o._id, o.requestedsendtime FROM orders o
+            WHERE o.processedstatus = 'Registered' AND o.creatorname = c.creatorname
+              AND o.requestedsendtime <= COALESCE($4::timestamptz, now()) + $2::interval
+              AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= COALESCE($4::timestamptz, now()))
+            ORDER BY o.requestedsendtime, o._id
+            LIMIT (SELECT per_creator FROM share)
+            FOR UPDATE SKIP LOCKED
+        ) q
+    ) p
+), due AS (
+    SELECT _id FROM picked ORDER BY turn, requestedsendtime, _id LIMIT $1
 )
 UPDATE orders o
 SET processedstatus = 'Processing', processed = now(), claimed_until = COALESCE($4::timestamptz, now()) + $3::interval,
     attempts = o.attempts + 1
 FROM due WHERE o._id = due._id
-RETURNING o._id, o.attempts, o.notificationorder
+RETURNING o._id, o.attempts, o.notificationorder, o.creatorname
 """
 
 _NEXT_DUE = """
@@ -72,11 +104,22 @@ class ProcessingRepository:
         self.conn = conn
 
     async def claim_due_orders(
-        self, limit: int, lookahead: timedelta, lease: timedelta, now: datetime | None = None
+        self,
+        limit: int,
+        lookahead: timedelta,
+        lease: timedelta,
+        now: datetime | None = None,
+        *,
+        per_creator: int | None = None,
+        skip_creators: Sequence[str] = (),
     ) -> list[ClaimedOrder]:
-        """`now`: the database's clock unless a test moves it (a retry due later is claimable now)."""
-        rows = await self.conn.fetch(_CLAIM_DUE, limit, lookahead, lease, now)
-        return [ClaimedOrder(r["_id"], r["attempts"], r["notificationorder"]) for r in rows]
+        """Up to `limit` due orders, shared fairly among their creators (see `_CLAIM_DUE`): at most
+        `per_creator` of one creator (default: `limit`); none of `skip_creators`. `now`: the database's
+        clock unless a test moves it (a retry due later is claimable now)."""
+        rows = await self.conn.fetch(
+            _CLAIM_DUE, limit, lookahead, lease, now, per_creator or limit, list(skip_creators)
+        )
+        return [ClaimedOrder(r["_id"], r["attempts"], r["notificationorder"], r["creatorname"]) for r in rows]
 
     async def seconds_until_next_due(self, lookahead: timedelta) -> float | None:
         moment = await self.conn.fetchval(_NEXT_DUE, lookahead)
@@ -95,6 +138,17 @@ class ProcessingRepository:
                WHERE _id = $1 AND processedstatus = 'Processing'""",
             order_id,
             delay,
+        )
+        return result.endswith(" 1")
+
+    async def hand_back(self, order_id: int) -> bool:
+        """Processing → Registered as if never claimed (the claim's attempt given back): a stopping worker's
+        order whose work had not started."""
+        result: str = await self.conn.execute(
+            """UPDATE orders SET processedstatus = 'Registered', claimed_until = NULL,
+                      attempts = GREATEST(attempts - 1, 0)
+               WHERE _id = $1 AND processedstatus = 'Processing'""",
+            order_id,
         )
         return result.endswith(" 1")
 

@@ -43,11 +43,19 @@ class OrderPreparer:
 
     async def prepare(self, claimed: ClaimedOrder) -> GeneratedNotifications | ConditionOutcome:
         """Condition, lookup, names, generation; a `ConditionOutcome` when the condition stopped it."""
-        order = NotificationOrder.model_validate(claimed.order_json)
+        order = self.parse(claimed)
         if order.condition_endpoint:
             stopped = await self.check_condition(claimed, order.condition_endpoint)
             if stopped is not None:
                 return stopped
+        return await self.generate_for(order)
+
+    @staticmethod
+    def parse(claimed: ClaimedOrder) -> NotificationOrder:
+        return NotificationOrder.model_validate(claimed.order_json)
+
+    async def generate_for(self, order: NotificationOrder) -> GeneratedNotifications:
+        """Lookup, names, generation: the steps after the send condition let the order through."""
         # Whether stale KRR data may be used was decided at v2 intake (docs/compatibility.md C6, C11); a v1
         # order never may.
         recipients = await lookup_at_processing(
@@ -58,17 +66,8 @@ class OrderPreparer:
         return await off_loop_if_large(addresses, generate, order, recipients, names)
 
     async def check_condition(self, claimed: ClaimedOrder, endpoint: str) -> ConditionOutcome | None:
-        """None: send. An inconclusive answer puts the order off once, then lets it through (the
-        reference's rule: ask once more, then send)."""
-        decision = await self.condition.check(endpoint)
-        if decision is True:
-            return None
-        if decision is None:
-            if claimed.attempts <= 1:
-                return ConditionOutcome.PUT_OFF
-            log.info("send condition inconclusive again; processing the order regardless")
-            return None
-        return ConditionOutcome.NOT_MET
+        """Ask the endpoint; None: send (see `condition_outcome`)."""
+        return condition_outcome(claimed, await self.condition.check(endpoint))
 
     async def _names(self, order: NotificationOrder, recipients: list[ResolvedRecipient]) -> dict[str, str]:
         if not rules.needs_names(order):
@@ -78,6 +77,19 @@ class OrderPreparer:
         if not orgs and not nins:
             return {}
         return await self.names.party_names(orgs, nins)
+
+
+def condition_outcome(claimed: ClaimedOrder, decision: bool | None) -> ConditionOutcome | None:
+    """None: send. An inconclusive answer (None) puts the order off once, then lets it through (the
+    reference's rule: ask once more, then send)."""
+    if decision is True:
+        return None
+    if decision is None:
+        if claimed.attempts <= 1:
+            return ConditionOutcome.PUT_OFF
+        log.info("send condition inconclusive again; processing the order regardless")
+        return None
+    return ConditionOutcome.NOT_MET
 
 
 def generate(

@@ -4,6 +4,11 @@ Network calls (condition endpoint, registers) happen outside any transaction (`p
 outcome is written in one short transaction whose status change is guarded, so a second worker can never
 process an order twice. Slow orders finish in the background while new ones are claimed; their leases are
 kept alive meanwhile, so a slow order is never taken over mid-way.
+
+Fairness between senders: claims share each batch among the creators with due orders
+(`ProcessingRepository.claim_due_orders`), and send-condition calls wait in their own pool
+(`processing.fairness.ConditionPool`, capped per creator) instead of a processing slot, so one sender's
+slow condition endpoint or huge backlog never holds up another sender's orders.
 """
 
 from __future__ import annotations
@@ -21,9 +26,10 @@ from altinn_notifications.errors import DependencyError
 from altinn_notifications.logging import mask_id
 from altinn_notifications.metrics import CLAIM_SECONDS, NOTIFICATIONS_GENERATED, ORDERS_PROCESSED
 from altinn_notifications.processing.condition import ConditionPort
+from altinn_notifications.processing.fairness import ConditionPool, ConditionPoolStopped
 from altinn_notifications.processing.models import ClaimedOrder, GeneratedNotifications
 from altinn_notifications.processing.repository import ProcessingRepository
-from altinn_notifications.processing.service import ConditionOutcome, OrderPreparer
+from altinn_notifications.processing.service import ConditionOutcome, OrderPreparer, condition_outcome
 from altinn_notifications.queue.channels import EMAIL_NEW, SMS_NEW
 from altinn_notifications.queue.repository import QueueRepository
 from altinn_notifications.recipients.ports import ContactPointsPort, PartyNamesPort
@@ -46,6 +52,12 @@ class ProcessingConfig:
     straggler_after: timedelta = timedelta(seconds=1)
     #: The longest this worker keeps an order's claim alive; one stuck longer is left to the lease rescue.
     max_processing: timedelta = timedelta(minutes=30)
+    #: Most orders of one creator in one claim (each creator's share is also at most the batch divided by
+    #: the creators with due orders, rounded up).
+    claim_per_creator: int = 50
+    #: Send-condition calls at a time in this worker, and of one creator (`processing.fairness`).
+    condition_concurrency: int = 20
+    condition_per_creator: int = 4
 
     def retry_delay(self, attempts: int) -> timedelta:
         """Exponential back-off after a failed attempt, capped."""
@@ -65,7 +77,12 @@ class OrderProcessor:
         self.transaction = transaction
         self.preparer = OrderPreparer(contact_points, names, condition)
         self.config = config
+        self.conditions = ConditionPool(config.condition_concurrency, config.condition_per_creator)
         self._slots = asyncio.Semaphore(config.concurrency)
+        #: Orders past their condition call, holding or waiting for a processing slot or not yet written
+        #: (those waiting for their condition call are not counted).
+        self._slot_demand: set[int] = set()
+        self._room = asyncio.Event()
         self._background: set[asyncio.Task[None]] = set()
         # Claimed here, outcome not written yet (internal id → when claimed): the leases to keep.
         self._in_progress: dict[int, float] = {}
@@ -114,6 +131,8 @@ class OrderProcessor:
     def stop_claiming(self) -> None:
         """On stop: no new claims (a claim waiting for a free slot returns empty-handed)."""
         self._stopping = True
+        self._room.set()
+        self.conditions.stop()
 
     async def drain(self) -> None:
         """Wait for the orders still finishing in the background (on stop, and in tests), keeping their
@@ -129,9 +148,10 @@ class OrderProcessor:
 
     async def _wait_for_room(self) -> None:
         # Stragglers hold prepare slots: claim again only when one is free, so claimed orders never pile
-        # up, their leases running, behind slow ones.
-        while len(self._background) >= self.config.concurrency:
-            await asyncio.wait(self._background, return_when=asyncio.FIRST_COMPLETED)
+        # up, their leases running, behind slow ones. Orders waiting for their condition call hold none.
+        while len(self._slot_demand) >= self.config.concurrency and not self._stopping:
+            self._room.clear()
+            await self._room.wait()
 
     async def _prepare_and_persist(self, claimed: list[ClaimedOrder]) -> None:
         tasks = {asyncio.create_task(self._guarded_prepare(c)): c for c in claimed}
@@ -150,7 +170,13 @@ class OrderProcessor:
                 await self._persist_group(ready)
         finally:
             for task in done:
-                self._in_progress.pop(tasks[task].internal_id, None)
+                self._settled(tasks[task].internal_id)
+
+    def _settled(self, order_id: int) -> None:
+        """The order's outcome is written (or left to its lease): its claim and its slot are over."""
+        self._in_progress.pop(order_id, None)
+        self._slot_demand.discard(order_id)
+        self._room.set()
 
     async def _persist_group(self, ready: list[tuple[ClaimedOrder, GeneratedNotifications]]) -> None:
         try:
@@ -168,7 +194,7 @@ class OrderProcessor:
                 if generated is not None:
                     await self._guarded_persist(claimed, generated)
             finally:
-                self._in_progress.pop(claimed.internal_id, None)
+                self._settled(claimed.internal_id)
 
         task = asyncio.create_task(finish())
         self._background.add(task)
@@ -177,7 +203,11 @@ class OrderProcessor:
     async def _claim(self) -> list[ClaimedOrder]:
         async with self.transaction() as conn:
             return await ProcessingRepository(conn).claim_due_orders(
-                self.config.batch_size, self.config.lookahead, self.config.lease
+                self.config.batch_size,
+                self.config.lookahead,
+                self.config.lease,
+                per_creator=self.config.claim_per_creator,
+                skip_creators=self.conditions.backed_up(),
             )
 
     async def seconds_until_next_due(self) -> float | None:
@@ -199,12 +229,27 @@ class OrderProcessor:
         return prepared
 
     async def _guarded_prepare(self, claimed: ClaimedOrder) -> GeneratedNotifications | None:
-        async with self._slots:
-            try:
-                return await self.prepare(claimed)
-            except Exception as exc:  # never leave an order stuck: back off and try again later
-                await self._reschedule_after(claimed, exc)
-                return None
+        """The condition call in the condition pool, then the rest in a processing slot."""
+        try:
+            order = self.preparer.parse(claimed)
+            if order.condition_endpoint:
+                creator = claimed.creator or order.creator
+                decision = await self.conditions.check(
+                    self.preparer.condition, creator, order.condition_endpoint
+                )
+                stopped = condition_outcome(claimed, decision)
+                if stopped is not None:
+                    await self._write_condition_outcome(claimed, stopped)
+                    return None
+            self._slot_demand.add(claimed.internal_id)  # until `_settled`
+            async with self._slots:
+                return await self.preparer.generate_for(order)
+        except ConditionPoolStopped:  # stopping before its condition call started: hand it back
+            await self._hand_back(claimed)
+            return None
+        except Exception as exc:  # never leave an order stuck: back off and try again later
+            await self._reschedule_after(claimed, exc)
+            return None
 
     async def _guarded_persist(self, claimed: ClaimedOrder, generated: GeneratedNotifications) -> None:
         try:
@@ -231,6 +276,17 @@ class OrderProcessor:
                 "order left to its lease",
                 order_id=mask_id(claimed.order_json.get("id")),
                 error=type(again).__name__,
+            )
+
+    async def _hand_back(self, claimed: ClaimedOrder) -> None:
+        try:
+            async with self.transaction() as conn:
+                await ProcessingRepository(conn).hand_back(claimed.internal_id)
+        except Exception as exc:  # its lease runs out, then the rescue returns it
+            log.warning(
+                "order left to its lease",
+                order_id=mask_id(claimed.order_json.get("id")),
+                error=type(exc).__name__,
             )
 
     async def _write_condition_outcome(self, claimed: ClaimedOrder, outcome: ConditionOutcome) -> None:

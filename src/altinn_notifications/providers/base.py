@@ -111,6 +111,16 @@ class RejectedReport:
 ReportSink = Callable[[DeliveryReport], Awaitable[None]]
 
 
+class ScheduledReports(Protocol):
+    """Where a simulated vendor keeps the delivery reports it will deliver later (`reports.worker`:
+    in the database, delivered by any worker through the report path of real vendors, so that a
+    restart loses none)."""
+
+    async def schedule(self, delay: float, report: DeliveryReport) -> None:
+        """Keep `report` (durably, when this returns) for delivery in `delay` seconds."""
+        ...
+
+
 class EmailProvider(Protocol):
     """An email vendor. Optional members, looked up with `getattr`: `retry_schedule: RetrySchedule | None`
     (see `RetrySchedule`) and `async def poll(reference) -> SendOutcome | None` (see `PollingProvider`)."""

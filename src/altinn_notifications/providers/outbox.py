@@ -19,17 +19,28 @@ line is written synchronously. Providers do not close the outbox they are given:
 composition root) calls `close` after closing the providers, so the last lines reach the file.
 
 The file holds addresses and message bodies (personal data): it is created with mode 0600 and is meant
-for development and self-hosted test setups. `Outbox(None)` or `enabled=False` disables it entirely.
+for development and self-hosted test setups (by default only the simulated providers write to it; see
+`bootstrap.outbox_for`). `Outbox(None)` or `enabled=False` disables it entirely.
+
+Retention: with `max_age`, entries older than that are deleted; with `max_bytes`, once the file is larger
+the oldest entries are deleted until it is at three quarters of the limit (so that it is not rewritten on
+every flush). `prune` does both; the flusher runs it after a flush at most every `prune_interval` seconds
+(also at the first flush, i.e. soon after a start). Pruning rewrites the file to a temporary one and
+renames it over the old one under an exclusive `flock`; writers take the same lock around each append and
+reopen the file when it was replaced meanwhile, so an entry appended by another process is never lost to
+a concurrent prune.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import json
 import os
+import time
 from collections.abc import Generator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -64,6 +75,9 @@ class Outbox:
         enabled: bool = True,
         flush_interval: float = 0.2,
         max_buffered: int = 5_000,
+        max_bytes: int | None = None,
+        max_age: timedelta | None = None,
+        prune_interval: float = 60.0,
     ) -> None:
         self.path: Path | None
         if location is None or not enabled:
@@ -80,6 +94,10 @@ class Outbox:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
         self._dir_ready = False
+        self.max_bytes = max_bytes
+        self.max_age = max_age
+        self._prune_interval = prune_interval
+        self._last_prune: float | None = None
 
     @property
     def enabled(self) -> bool:
@@ -181,6 +199,14 @@ class Outbox:
             lines, self._buffer = self._buffer, []
             if lines:
                 await asyncio.to_thread(self._write_safely, b"".join(lines))
+            if self._prune_due():
+                self._last_prune = time.monotonic()
+                await asyncio.to_thread(self._prune_safely)
+
+    def _prune_due(self) -> bool:
+        if self.max_bytes is None and self.max_age is None:
+            return False
+        return self._last_prune is None or time.monotonic() - self._last_prune >= self._prune_interval
 
     async def close(self) -> None:
         """Stop the background flusher and write what is left. Safe to call twice."""
@@ -217,14 +243,76 @@ class Outbox:
         if not self._dir_ready:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._dir_ready = True
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        while True:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                if not _is_current(fd, path):
+                    continue  # a prune replaced the file while we waited for the lock: open the new one
+                view = memoryview(data)
+                while view:
+                    written = os.write(fd, view)
+                    view = view[written:]
+                return
+            finally:
+                os.close(fd)  # also releases the lock
+
+    # -- retention -----------------------------------------------------------------------------------
+
+    def prune(self, now: datetime | None = None) -> int:
+        """Delete the entries beyond the retention limits (see the module docstring); returns how many."""
+        path = self.path
+        if path is None or (self.max_bytes is None and self.max_age is None):
+            return 0
         try:
-            view = memoryview(data)
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
+            fd = os.open(path, os.O_RDWR)
+        except FileNotFoundError:
+            return 0
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if not _is_current(fd, path):
+                return 0  # another process pruned it a moment ago
+            with os.fdopen(os.dup(fd), "rb") as handle:
+                size = os.fstat(fd).st_size
+                cut = max(self._age_cut(handle, now or datetime.now(UTC)), self._size_cut(handle, size))
+                if cut <= 0:
+                    return 0
+                handle.seek(0)
+                dropped = sum(chunk.count(b"\n") for chunk in _chunks(handle, cut))
+                handle.seek(cut)
+                _replace_with_rest(path, handle)
         finally:
             os.close(fd)
+        log.info("outbox pruned", entries=dropped)
+        return dropped
+
+    def _prune_safely(self) -> None:
+        try:
+            self.prune()
+        except OSError as exc:
+            log.warning("outbox prune failed", error=type(exc).__name__)
+
+    def _age_cut(self, handle: Any, now: datetime) -> int:
+        """Offset of the first entry young enough to keep (entries are appended oldest first)."""
+        if self.max_age is None:
+            return 0
+        oldest = now - self.max_age
+        handle.seek(0)
+        offset = 0
+        for raw in handle:
+            sent = _sent_at(raw)
+            if sent is not None and sent >= oldest:
+                return offset
+            offset += len(raw)
+        return offset
+
+    def _size_cut(self, handle: Any, size: int) -> int:
+        """Offset of the first whole entry within three quarters of `max_bytes` from the end."""
+        if self.max_bytes is None or size <= self.max_bytes:
+            return 0
+        handle.seek(size - self.max_bytes * 3 // 4)
+        handle.readline()  # the rest of a cut entry
+        return int(handle.tell())
 
     # -- reading -------------------------------------------------------------------------------------
 
@@ -254,6 +342,50 @@ class Outbox:
                             break
         newest_first.reverse()
         return newest_first
+
+
+def _is_current(fd: int, path: Path) -> bool:
+    """Whether `fd` is still the file at `path` (a prune renames a new file over it)."""
+    try:
+        current = os.stat(path)
+    except FileNotFoundError:
+        return False
+    opened = os.fstat(fd)
+    return (opened.st_dev, opened.st_ino) == (current.st_dev, current.st_ino)
+
+
+def _sent_at(raw: bytes) -> datetime | None:
+    entry = _parse(raw)
+    value = entry.get("sentAt") if entry else None
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _chunks(handle: Any, length: int) -> Generator[bytes, None, None]:
+    """`length` bytes from the handle's position, in chunks."""
+    while length > 0:
+        chunk = handle.read(min(_READ_CHUNK, length))
+        if not chunk:
+            return
+        length -= len(chunk)
+        yield chunk
+
+
+def _replace_with_rest(path: Path, handle: Any) -> None:
+    """Write what is left from the handle's position to a new file and rename it over `path`."""
+    temporary = path.with_name(path.name + ".pruning")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        while chunk := handle.read(_READ_CHUNK):
+            os.write(fd, chunk)
+    finally:
+        os.close(fd)
+    os.replace(temporary, path)
 
 
 def _parse(raw: bytes) -> dict[str, Any] | None:

@@ -9,4 +9,7 @@ EMAIL_NEW = "email_new"
 #: SMS notifications became `New`: wakes the SMS dispatcher.
 SMS_NEW = "sms_new"
 
-ALL_CHANNELS = (ORDERS_DUE, EMAIL_NEW, SMS_NEW)
+#: A delivery report was scheduled (the simulated vendor's, due shortly): wakes the report retriers.
+REPORTS_DUE = "reports_due"
+
+ALL_CHANNELS = (ORDERS_DUE, EMAIL_NEW, SMS_NEW, REPORTS_DUE)

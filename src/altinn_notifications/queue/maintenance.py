@@ -47,6 +47,9 @@ class MaintenanceSettings:
     feed_retention: timedelta = timedelta(days=90)
     feed_batch: int = 10000
     reservation_retention: timedelta = timedelta(days=1)
+    #: Final orders older than this are deleted (None: kept for ever).
+    order_retention: timedelta | None = None
+    order_retention_batch: int = 500
 
     @classmethod
     def from_settings(cls, s: Settings) -> MaintenanceSettings:
@@ -58,6 +61,8 @@ class MaintenanceSettings:
             retention_interval=s.retention_interval_seconds,
             feed_retention=timedelta(days=s.status_feed_retention_days),
             reservation_retention=timedelta(seconds=s.instant_reservation_retention_seconds),
+            order_retention=timedelta(days=s.order_retention_days) if s.order_retention_days else None,
+            order_retention_batch=s.order_retention_batch_size,
         )
 
 
@@ -181,6 +186,36 @@ class ReservationPruning:
             return await QueueRepository(conn).delete_expired_reservations(self.retention)
 
 
+class OrderRetention:
+    """Final orders older than `order_retention` are deleted in batches (one transaction each) with their
+    texts, notifications (recipients, addresses, customised bodies) and status-feed entries; what the
+    monthly report counts of them is kept in `monthlystatistics` by the same statement. Off when unset."""
+
+    name = "order-retention"
+
+    def __init__(self, transaction: Transaction, config: MaintenanceSettings) -> None:
+        self.transaction = transaction
+        self.config = config
+        self.interval = config.retention_interval
+
+    async def run(self, now: datetime | None = None) -> int:
+        retention = self.config.order_retention
+        if retention is None:
+            return 0
+        total = 0
+        while True:
+            async with self.transaction() as conn:
+                deleted = await QueueRepository(conn).delete_old_orders(
+                    retention, self.config.order_retention_batch, now
+                )
+            total += deleted
+            if deleted < self.config.order_retention_batch:
+                break
+        if total:
+            log.info("deleted orders past their retention", orders=total)
+        return total
+
+
 @dataclass(frozen=True)
 class MaintenanceJobs:
     """The jobs of one process, built once by the composition root."""
@@ -190,6 +225,7 @@ class MaintenanceJobs:
     completion_sweep: CompletionSweep
     feed_pruning: FeedPruning
     reservation_pruning: ReservationPruning
+    order_retention: OrderRetention
 
     @classmethod
     def build(
@@ -201,6 +237,7 @@ class MaintenanceJobs:
             completion_sweep=CompletionSweep(transaction, config, completion),
             feed_pruning=FeedPruning(transaction, config),
             reservation_pruning=ReservationPruning(transaction, config),
+            order_retention=OrderRetention(transaction, config),
         )
 
     def all(self) -> tuple[Job, ...]:
@@ -210,4 +247,5 @@ class MaintenanceJobs:
             self.completion_sweep,
             self.feed_pruning,
             self.reservation_pruning,
+            self.order_retention,
         )

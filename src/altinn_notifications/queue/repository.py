@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from uuid import UUID
 
 from altinn_notifications.db.pool import Connection
-from altinn_notifications.vocabulary import Channel, pending_results, sql_list
+from altinn_notifications.vocabulary import ORDER_FINAL, Channel, pending_results, sql_list
 
 #: The table of each channel's notifications, and the column holding the vendor's reference.
 NOTIFICATION_TABLE: dict[Channel, str] = {"email": "emailnotifications", "sms": "smsnotifications"}
@@ -156,6 +156,21 @@ class QueueRepository:
         )
         return _count(status)
 
+    async def delete_old_orders(self, older_than: timedelta, limit: int, now: datetime | None = None) -> int:
+        """Delete at most `limit` final orders whose every time (created, requested send time, last
+        processed) is older than `older_than`, with their texts, notifications and feed entries (cascades);
+        their v2 chains go when no order of theirs is left. The counts the monthly report reads of them
+        (see statistics/repository.py) are added to `monthlystatistics` in the same statement."""
+        chains = await self.conn.fetch(_DELETE_OLD_ORDERS.format(now=now_sql(3)), older_than, limit, now)
+        chain_ids = sorted({r["_orderchainid"] for r in chains if r["_orderchainid"] is not None})
+        if chain_ids:
+            await self.conn.execute(
+                """DELETE FROM orderschain c WHERE c._id = ANY($1::bigint[])
+                   AND NOT EXISTS (SELECT 1 FROM orders o WHERE o._orderchainid = c._id)""",
+                chain_ids,
+            )
+        return len(chains)
+
     # --- depths ---
 
     async def depths(self) -> dict[str, int]:
@@ -201,3 +216,48 @@ class QueueRepository:
             since,
         )
         return [(r["worker"], r["loop"], r["last_step"], r["last_found"]) for r in rows]
+
+
+# The monthly report's counts (statistics/repository.py `_MONTHLY`: orders by UTC month of requested send
+# time; emails created and succeeded; SMS segments created and SMS succeeded) of the orders deleted, kept
+# in `monthlystatistics` before the rows go. A data-modifying CTE runs once whether or not it is read.
+_DELETE_OLD_ORDERS = f"""
+WITH doomed AS (
+    SELECT _id, creatorname, requestedsendtime FROM orders
+    WHERE processedstatus IN {sql_list(ORDER_FINAL)}
+      AND GREATEST(created, requestedsendtime, COALESCE(processed, created)) < {{now}} - $1::interval
+    ORDER BY _id
+    LIMIT $2
+    FOR UPDATE SKIP LOCKED
+), counted AS (
+    SELECT date_trunc('month', d.requestedsendtime AT TIME ZONE 'UTC')::date AS month, d.creatorname,
+           count(*) AS placed,
+           COALESCE(sum(e.created), 0) AS emails_created, COALESCE(sum(e.succeeded), 0) AS emails_succeeded,
+           COALESCE(sum(s.created), 0) AS sms_created, COALESCE(sum(s.succeeded), 0) AS sms_succeeded
+    FROM doomed d
+    LEFT JOIN LATERAL (
+        SELECT count(*) AS created,
+               count(*) FILTER (WHERE x.result IN ('Succeeded', 'Delivered')) AS succeeded
+        FROM emailnotifications x WHERE x._orderid = d._id
+    ) e ON true
+    LEFT JOIN LATERAL (
+        SELECT sum(x.smscount) AS created,
+               count(*) FILTER (WHERE x.result IN ('Accepted', 'Delivered')) AS succeeded
+        FROM smsnotifications x WHERE x._orderid = d._id
+    ) s ON true
+    GROUP BY 1, 2
+), kept AS (
+    INSERT INTO monthlystatistics AS m
+        (month, creatorname, placedorders, emailscreated, emailssucceeded, smscreated, smssucceeded)
+    SELECT month, creatorname, placed, emails_created, emails_succeeded, sms_created, sms_succeeded
+    FROM counted
+    ON CONFLICT (month, creatorname) DO UPDATE SET
+        placedorders = m.placedorders + EXCLUDED.placedorders,
+        emailscreated = m.emailscreated + EXCLUDED.emailscreated,
+        emailssucceeded = m.emailssucceeded + EXCLUDED.emailssucceeded,
+        smscreated = m.smscreated + EXCLUDED.smscreated,
+        smssucceeded = m.smssucceeded + EXCLUDED.smssucceeded
+)
+DELETE FROM orders o USING doomed d WHERE o._id = d._id
+RETURNING o._orderchainid
+"""

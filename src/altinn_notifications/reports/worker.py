@@ -1,6 +1,7 @@
-"""Delivery-report workers: the providers' report sink of a worker process (`ReportApplier`), and the
-replay of reports that overtook their send result (`ReportRetrier`). Only reports not yet committed are
-held in memory; a crash loses none that a vendor was told were received."""
+"""Delivery-report workers: the providers' report sink of a worker process (`ReportApplier`), the replay of
+reports that overtook their send result (`ReportRetrier`), and the simulated vendors' reports to come
+(`DurableReportSchedule`). Only reports not yet committed are held in memory; a crash loses none that a
+vendor was told were received, nor any that the simulated vendor promised."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ import structlog
 
 from altinn_notifications.db.pool import Transaction
 from altinn_notifications.providers.base import DeliveryReport
-from altinn_notifications.reports.models import DEFAULT_RETRY_SCHEDULE, PendingReport
+from altinn_notifications.queue.channels import REPORTS_DUE
+from altinn_notifications.queue.repository import QueueRepository
+from altinn_notifications.reports.models import DEFAULT_RETRY_SCHEDULE, PendingReport, RetryRow
 from altinn_notifications.reports.repository import ReportRepository
 from altinn_notifications.reports.service import apply_reports
 
@@ -98,7 +101,7 @@ class ReportRetrier:
                 for r in rows
             ]
             summary = await apply_reports(conn, items, self.schedule)
-        if summary.applied or summary.dead:
+        if summary.dead or summary.retrying:  # the simulated vendor's reports, applied: not news
             log.info(
                 "retried delivery reports",
                 applied=summary.applied,
@@ -110,3 +113,46 @@ class ReportRetrier:
     async def seconds_until_due(self) -> float | None:
         async with self.transaction() as conn:
             return await ReportRepository(conn).seconds_until_next_retry()
+
+
+class DurableReportSchedule:
+    """The simulated vendors' `ScheduledReports`: each report they will deliver later is written to
+    `deliveryreportretries` (not yet tried: `attemptcount` 0, due after its delay) before the send returns,
+    so it survives a killed process; any worker's `ReportRetrier` applies it when due, exactly as a real
+    vendor's report that came early. A NOTIFY on `reports_due` wakes the retriers.
+
+    Sends in flight at the same moment share one insert (group commit): while one write runs, the next
+    reports gather, and the following write takes them all (at most `max_batch`)."""
+
+    def __init__(self, transaction: Transaction, clock: Callable[[], datetime], max_batch: int = 500) -> None:
+        self.transaction = transaction
+        self.clock = clock
+        self.max_batch = max_batch
+        self._waiting: list[tuple[RetryRow, asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def schedule(self, delay: float, report: DeliveryReport) -> None:
+        if not report.reference:
+            raise ValueError("a scheduled report needs the vendor reference it will be applied by")
+        row = RetryRow(report.channel, report.reference, report.result, report.raw, self.clock(), 0, delay)
+        written: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((row, written))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_waiting(), name="scheduled-reports")
+        await written
+
+    async def _write_waiting(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting[: self.max_batch], self._waiting[self.max_batch :]
+            try:
+                async with self.transaction() as conn:
+                    await ReportRepository(conn).schedule_retries([row for row, _ in batch])
+                    await QueueRepository(conn).notify(REPORTS_DUE)
+            except Exception as exc:  # the sends waiting for it fail (and are retried by dispatch)
+                for _, written in batch:
+                    if not written.done():
+                        written.set_exception(exc)
+            else:
+                for _, written in batch:
+                    if not written.done():
+                        written.set_result(None)

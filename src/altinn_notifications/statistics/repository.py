@@ -18,7 +18,8 @@ from altinn_notifications.statistics.models import EmailMetricsRow, OrgMonthlyMe
 from altinn_notifications.vocabulary import EMAIL_PENDING, SMS_PENDING, sql_list
 
 # Orders by requested send time in [$1, $2). SMS are counted in segments (`smscount`, recorded by dispatch
-# for every SMS handed to a provider; 0 for one never sent), as the reference's `sent_sms`.
+# for every SMS handed to a provider; 0 for one never sent), as the reference's `sent_sms`. Orders deleted
+# by the order retention are counted from `monthlystatistics` (kept when they were deleted).
 _MONTHLY = """
 WITH filtered_orders AS (
     SELECT o._id, o.creatorname FROM orders o
@@ -35,18 +36,30 @@ WITH filtered_orders AS (
            count(*) FILTER (WHERE s.result IN ('Accepted', 'Delivered')) AS succeeded
     FROM smsnotifications s JOIN filtered_orders fo ON fo._id = s._orderid
     GROUP BY s._orderid
+), live AS (
+    SELECT fo.creatorname AS org,
+           count(*) AS placed_orders,
+           COALESCE(sum(eo.created), 0)::bigint AS emails_created,
+           COALESCE(sum(eo.succeeded), 0)::bigint AS emails_succeeded,
+           COALESCE(sum(so.created), 0)::bigint AS sms_created,
+           COALESCE(sum(so.succeeded), 0)::bigint AS sms_succeeded
+    FROM filtered_orders fo
+    LEFT JOIN email_per_order eo ON eo._orderid = fo._id
+    LEFT JOIN sms_per_order so ON so._orderid = fo._id
+    GROUP BY fo.creatorname
+), deleted AS (
+    -- what the order retention deleted of these months (queue/repository.py `_DELETE_OLD_ORDERS`)
+    SELECT creatorname AS org, placedorders AS placed_orders, emailscreated AS emails_created,
+           emailssucceeded AS emails_succeeded, smscreated AS sms_created, smssucceeded AS sms_succeeded
+    FROM monthlystatistics
+    WHERE month >= ($1::timestamptz AT TIME ZONE 'UTC')::date AND month < ($2::timestamptz AT TIME ZONE 'UTC')::date
 )
-SELECT fo.creatorname AS org,
-       count(*) AS placed_orders,
-       COALESCE(sum(eo.created), 0)::bigint AS emails_created,
-       COALESCE(sum(eo.succeeded), 0)::bigint AS emails_succeeded,
-       COALESCE(sum(so.created), 0)::bigint AS sms_created,
-       COALESCE(sum(so.succeeded), 0)::bigint AS sms_succeeded
-FROM filtered_orders fo
-LEFT JOIN email_per_order eo ON eo._orderid = fo._id
-LEFT JOIN sms_per_order so ON so._orderid = fo._id
-GROUP BY fo.creatorname
-ORDER BY fo.creatorname
+SELECT org, sum(placed_orders)::bigint AS placed_orders, sum(emails_created)::bigint AS emails_created,
+       sum(emails_succeeded)::bigint AS emails_succeeded, sum(sms_created)::bigint AS sms_created,
+       sum(sms_succeeded)::bigint AS sms_succeeded
+FROM (SELECT * FROM live UNION ALL SELECT * FROM deleted) AS both_kinds
+GROUP BY org
+ORDER BY org
 """
 
 # Final results whose result time is in [$1, $2), with their order's data.

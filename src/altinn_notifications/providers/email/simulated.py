@@ -9,10 +9,12 @@
 | `slow-delivery@test.com`  | `Succeeded` + reference                             | `Delivered` after 3 × |
 | any other address         | `Succeeded` + reference (a uuid, like an ACS id)    | `Delivered`           |
 
-Addresses are compared trimmed and case-insensitively. Reports are pushed to the sink given to `start` by
-background tasks after `report_delay` seconds ("slow" delivery: two silent "still sending" intervals, then
-the report after 3 × `report_delay`). A report due before `start` is held and scheduled when `start` is
-called. The transient-once memory is per process: with several worker processes a retry that lands on
+Addresses are compared trimmed and case-insensitively. Reports are due `report_delay` seconds after the
+send ("slow" delivery: two silent "still sending" intervals, then the report after 3 × `report_delay`).
+Given `reports` (the composition root gives the database-backed `reports.worker.DurableReportSchedule`),
+each report is kept there before `send` returns and delivered when due by any worker, through the report
+path of real vendors: a killed process loses none. Without it (a provider used on its own), reports are
+pushed to the sink given to `start` by background tasks; one due before `start` is held until then. The transient-once memory is per process: with several worker processes a retry that lands on
 another process fails once more there, so such a notification needs at most one attempt per process.
 
 Every send attempt is written to the outbox (when given) with its send-time result.
@@ -32,6 +34,7 @@ from altinn_notifications.providers.base import (
     DeliveryReport,
     EmailMessage,
     ReportSink,
+    ScheduledReports,
     SendOutcome,
 )
 from altinn_notifications.providers.outbox import Outbox
@@ -47,12 +50,16 @@ SLOW_DELIVERY = "slow-delivery@test.com"
 #: Status polls that answer "still sending" before a slow delivery completes.
 SLOW_STILL_SENDING_POLLS = 2
 
+#: A delivery report to come, and its delay in seconds.
+Later = tuple[float, DeliveryReport]
+
 #: Reports kept while `start` has not been called; beyond this the oldest are dropped.
 MAX_HELD_REPORTS = 100_000
 
 
 class ReportScheduler:
-    """Delivers delivery reports to a sink after a delay, from tracked background tasks.
+    """Delivers delivery reports to a sink after a delay, from tracked background tasks (in memory: used
+    when the provider is given no `ScheduledReports`).
 
     Shared by the simulated email and SMS providers. Reports scheduled before `start` are held and
     scheduled (with their full delay) once a sink exists. A failing sink is logged, never fatal.
@@ -131,8 +138,10 @@ class SimulatedEmailProvider:
         report_delay: float = 0.2,
         transient_retry_hint: float | None = None,
         send_delay: float = 0.0,
+        reports: ScheduledReports | None = None,
     ) -> None:
         self._outbox = outbox
+        self._kept_reports = reports
         self._send_delay = send_delay
         self._report_delay = report_delay
         self._transient_retry_hint = transient_retry_hint
@@ -149,7 +158,7 @@ class SimulatedEmailProvider:
     async def send(self, message: EmailMessage) -> SendOutcome:
         if self._send_delay:
             await asyncio.sleep(self._send_delay)  # a vendor's latency (benchmarks, crash tests)
-        outcome = self._decide(message)
+        outcome, later = self._decide(message)
         if self._outbox is not None:
             self._outbox.record_email(
                 provider=self.name,
@@ -163,32 +172,43 @@ class SimulatedEmailProvider:
                 attachments=message.attachments,
                 content_type=message.content_type,
             )
+        if later is not None:  # after the outbox line: its `sentAt` is the moment of the hand-off
+            await self._keep(*later)
         return outcome
 
-    def _decide(self, message: EmailMessage) -> SendOutcome:
+    async def _keep(self, delay: float, report: DeliveryReport) -> None:
+        """Keep the report for later: durably when given `reports`, else in memory."""
+        if self._kept_reports is not None:
+            await self._kept_reports.schedule(delay, report)
+        else:
+            self._reports.schedule(delay, report)
+
+    def _decide(self, message: EmailMessage) -> tuple[SendOutcome, Later | None]:
+        """The outcome, and the delivery report to come (with its delay) if there is one."""
         address = _normalise(message.to_address)
         if address == TRANSIENT_FAIL and message.notification_id not in self._transient_seen:
             self._transient_seen.add(message.notification_id)
-            return SendOutcome(
+            transient = SendOutcome(
                 result="Failed_TransientError",
                 transient=True,
                 retry_after=self._transient_retry_hint,
                 detail="simulated transient error (first attempt)",
             )
+            return transient, None
         if address == PERMANENT_FAIL:
-            return SendOutcome(result="Failed", detail="simulated permanent failure")
+            return SendOutcome(result="Failed", detail="simulated permanent failure"), None
 
         reference = str(uuid.uuid4())
         if address == BOUNCE:
-            self._report(message, reference, "Failed_Bounced", "Bounced", self._report_delay)
+            later = self._report(message, reference, "Failed_Bounced", "Bounced", self._report_delay)
         elif address == SLOW_DELIVERY:
             delay = self._report_delay * (SLOW_STILL_SENDING_POLLS + 1)
-            self._report(message, reference, "Delivered", "Delivered", delay)
+            later = self._report(message, reference, "Delivered", "Delivered", delay)
         else:
-            self._report(message, reference, "Delivered", "Delivered", self._report_delay)
-        return SendOutcome(result="Succeeded", reference=reference)
+            later = self._report(message, reference, "Delivered", "Delivered", self._report_delay)
+        return SendOutcome(result="Succeeded", reference=reference), later
 
-    def _report(self, message: EmailMessage, reference: str, result: str, status: str, delay: float) -> None:
+    def _report(self, message: EmailMessage, reference: str, result: str, status: str, delay: float) -> Later:
         raw: dict[str, Any] = {"messageId": reference, "status": status, "simulated": True}
         report = DeliveryReport(
             channel="email",
@@ -197,7 +217,7 @@ class SimulatedEmailProvider:
             notification_id=message.notification_id,
             raw=raw,
         )
-        self._reports.schedule(delay, report)
+        return delay, report
 
     async def close(self) -> None:
         await self._reports.close()

@@ -240,7 +240,9 @@ class Settings(BaseSettings):
         default=30.0, gt=0, description="Longest time to receive a request body; slower ones answer 408."
     )
     request_header_timeout_seconds: float = Field(
-        default=10.0, gt=0, description="Longest time to receive a request's headers; then the connection closes."
+        default=10.0,
+        gt=0,
+        description="Longest time to receive a request's headers; then the connection closes.",
     )
     off_loop_body_bytes: int = Field(
         default=64 * 1024, ge=0, description="Bodies larger than this are parsed and bound in a thread."

@@ -31,6 +31,7 @@ from altinn_notifications.orders.models import (
     V1OrderRequest,
 )
 from altinn_notifications.orders.repository import CancelOutcome, OrderRepository, StoredOrder
+from altinn_notifications.orders.rules import IntakeLimits
 from altinn_notifications.recipients.models import RecipientLookupResult
 from altinn_notifications.recipients.ports import ContactPointsPort
 from altinn_notifications.vocabulary import NotificationChannel
@@ -69,7 +70,7 @@ def _base_order(
 def build_email_order(
     request: EmailNotificationOrderRequestExt, caller: Caller, settings: Settings, now: datetime
 ) -> NotificationOrder:
-    intake.raise_if_invalid(validation.validate_email_order(request, now))
+    intake.raise_if_invalid(validation.validate_email_order(request, now, IntakeLimits.of(settings)))
     order = _base_order(request, caller, now, NotificationChannel.Email)
     # This order has no sender field: always the default.
     order.email_template = intake.email_template(
@@ -86,7 +87,7 @@ def build_email_order(
 def build_sms_order(
     request: SmsNotificationOrderRequestExt, caller: Caller, settings: Settings, now: datetime
 ) -> NotificationOrder:
-    intake.raise_if_invalid(validation.validate_sms_order(request, now))
+    intake.raise_if_invalid(validation.validate_sms_order(request, now, IntakeLimits.of(settings)))
     order = _base_order(request, caller, now, NotificationChannel.Sms)
     order.sms_template = intake.sms_template(
         request.sender_number, request.body, default_sender=settings.default_sms_sender_number
@@ -98,7 +99,7 @@ def build_sms_order(
 def build_generic_order(
     request: NotificationOrderRequestExt, caller: Caller, settings: Settings, now: datetime
 ) -> NotificationOrder:
-    intake.raise_if_invalid(validation.validate_order(request, now))
+    intake.raise_if_invalid(validation.validate_order(request, now, IntakeLimits.of(settings)))
     assert request.notification_channel is not None  # guaranteed by validation
     order = _base_order(request, caller, now, request.notification_channel)
     if request.email_template is not None:

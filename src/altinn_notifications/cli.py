@@ -129,7 +129,9 @@ def _api_app(settings: Settings, *, run_workers: bool) -> Any:
 
 
 def _uvicorn_options(settings: Settings) -> dict[str, Any]:
-    return {"host": settings.host, "port": settings.port, "log_level": "warning", "access_log": False}
+    from altinn_notifications.api.server import uvicorn_options
+
+    return uvicorn_options(settings)
 
 
 def _run_api_processes(settings: Settings) -> None:

@@ -256,7 +256,7 @@ class Settings(BaseSettings):
         default=None, ge=1, description="Connections and requests at a time per process; more answer 503."
     )
     http_max_header_bytes: int = Field(
-        default=16 * 1024, ge=1024, description="Largest request line plus headers (h11 parser)."
+        default=16 * 1024, ge=1024, description="Largest request line plus headers; larger ones answer 400."
     )
     forwarded_allow_ips: str | None = Field(
         default=None, description="Proxies trusted for X-Forwarded-For/-Proto (uvicorn); unset: 127.0.0.1."

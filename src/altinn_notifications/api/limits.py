@@ -134,9 +134,13 @@ def _plain(exc: HTTPException) -> Response:
 class _ParsedRequest(Request):
     """A request whose JSON body is already parsed (and bound, when it is valid)."""
 
-    def __init__(self, request: Request, value: Any) -> None:
+    def __init__(self, request: Request, raw: bytes, value: Any) -> None:
         super().__init__(request.scope, request.receive)
+        self._raw = raw
         self._value = value
+
+    async def body(self) -> bytes:
+        return self._raw  # already received: `receive` has nothing more to give
 
     async def json(self) -> Any:
         return self._value
@@ -162,7 +166,7 @@ class OffLoopRoute(APIRoute):
             value = await run_in_threadpool(_parse_and_bind, field, body)
             if value is _UNPARSED:
                 return await handler(request)
-            return await handler(_ParsedRequest(request, value))
+            return await handler(_ParsedRequest(request, body, value))
 
         return handle
 

@@ -32,6 +32,7 @@ DOMAIN = (
     "reports",
     "status",
     "statistics",
+    "ratelimits",
 )
 COMPOSITION = ("bootstrap", "workers", "cli", "api")
 

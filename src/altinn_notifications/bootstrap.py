@@ -35,6 +35,7 @@ from altinn_notifications.providers.outbox import Outbox
 from altinn_notifications.providers.sms.simulated import SimulatedSmsProvider
 from altinn_notifications.queue.loop import SingleFlight
 from altinn_notifications.queue.maintenance import MaintenanceJobs, MaintenanceSettings
+from altinn_notifications.ratelimits.service import RateLimiter
 from altinn_notifications.recipients.altinn_http import TokenSource, build_recipient_ports
 from altinn_notifications.recipients.local import LocalRegistryContactPoints
 from altinn_notifications.recipients.offload import close_large_work_thread
@@ -86,6 +87,11 @@ class Container:
         """A connection without a transaction, for a unit of work that is one (atomic) statement."""
         async with self.pool.acquire() as conn:
             yield conn
+
+    @cached_property
+    def rate_limiter(self) -> RateLimiter:
+        """The senders' allowances (off unless `NOTIFICATIONS_RATE_LIMITS*` are set)."""
+        return RateLimiter.of(self.settings)
 
     @cached_property
     def maintenance(self) -> MaintenanceJobs:

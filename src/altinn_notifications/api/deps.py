@@ -10,6 +10,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from altinn_notifications.auth.models import Caller
 from altinn_notifications.bootstrap import Container
 from altinn_notifications.config import SCOPE_CREATE
+from altinn_notifications.ratelimits import flows as ratelimits
 
 # Declared as security schemes so the OpenAPI document describes them; checked by the authenticator.
 _bearer = HTTPBearer(auto_error=False, description="Altinn token (RS256 JWT)")
@@ -26,14 +27,21 @@ ContainerDep = Annotated[Container, Depends(get_container)]
 
 
 async def require_creator(
+    request: Request,
     container: ContainerDep,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     platform_token: Annotated[str | None, Depends(_platform_token)],
 ) -> Caller:
-    """Policy `CreateScopeOrPlatfomAccessToken` plus creator extraction (docs/compatibility.md C2)."""
-    return await container.authenticator.authenticate(
+    """Policy `CreateScopeOrPlatfomAccessToken` plus creator extraction (docs/compatibility.md C2).
+
+    Reads and cancels take one request from the creator's rate limit here; an order takes it, with its
+    notifications, in its flow (one statement either way)."""
+    caller = await container.authenticator.authenticate(
         bearer.credentials if bearer else None, platform_token, required_scope=SCOPE_CREATE
     )
+    if request.method != "POST":
+        await ratelimits.take(container.connection, container.rate_limiter, caller.org, 0, container.clock())
+    return caller
 
 
 CreatorDep = Annotated[Caller, Depends(require_creator)]

@@ -18,6 +18,7 @@ from altinn_notifications.errors import (
     CodedProblem,
     ForbiddenError,
     RequestValidationFailed,
+    TooManyRequestsError,
     UnauthorizedError,
 )
 
@@ -131,6 +132,11 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(CodedProblem)
     async def _coded(_: Request, exc: CodedProblem) -> Response:
         return problem(exc.status_code, title=None, type=None, detail=exc.detail, code=exc.code)
+
+    @app.exception_handler(TooManyRequestsError)
+    async def _too_many(_: Request, exc: TooManyRequestsError) -> Response:
+        headers = {"Retry-After": str(exc.retry_after_seconds)}
+        return problem(429, headers=headers, detail=exc.detail)
 
     @app.exception_handler(UnauthorizedError)
     @app.exception_handler(ForbiddenError)

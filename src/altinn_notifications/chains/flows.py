@@ -25,6 +25,7 @@ from altinn_notifications.chains.service import ChainPlan, StoredChain
 from altinn_notifications.db.pool import Transaction
 from altinn_notifications.errors import CodedProblem
 from altinn_notifications.metrics import ORDERS_REGISTERED
+from altinn_notifications.orders import intake
 from altinn_notifications.orders.intake import IntakeDeps
 from altinn_notifications.providers.base import retry_schedule_of
 
@@ -41,6 +42,7 @@ async def place_chain(
 ) -> StoredChain:
     """A notification order to one recipient, with optional reminders."""
     plan = order_chain.build_order_chain(request, caller, deps.settings, deps.clock())
+    await intake.take_allowance(deps, caller.org, len(plan.orders))
     if order_chain.needs_contact_lookup(plan):
         # A repeat is answered before the registers are asked: it must not fail on today's contact data.
         async with deps.transaction() as conn:
@@ -58,6 +60,7 @@ async def place_composed_email(
 ) -> StoredChain:
     """A single email with SAS-referenced attachments."""
     plan = composed.build_composed_email(request, caller, deps.settings, deps.clock())
+    await intake.take_allowance(deps, caller.org, len(plan.orders))
     return await _store(deps, plan, ensure_connected)  # a repeat is a no-op answering the original receipt
 
 
@@ -66,6 +69,7 @@ async def place_instant(
 ) -> StoredChain:
     """An SMS or email handed to the provider synchronously."""
     plan = instant.build_instant_plan(request, caller, deps.settings, deps.clock())
+    await intake.take_allowance(deps, caller.org, 1)
     turn = await _instant_turn(deps, plan)
     if turn.receipt is not None:
         return StoredChain(turn.receipt, created=False)

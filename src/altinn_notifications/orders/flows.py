@@ -9,7 +9,7 @@ from uuid import UUID
 from altinn_notifications.auth.models import Caller
 from altinn_notifications.db.pool import Transaction
 from altinn_notifications.metrics import ORDERS_REGISTERED
-from altinn_notifications.orders import service
+from altinn_notifications.orders import intake, service
 from altinn_notifications.orders.intake import IntakeDeps
 from altinn_notifications.orders.links import Links
 from altinn_notifications.orders.models import (
@@ -27,6 +27,7 @@ async def register(
 ) -> NotificationOrderRequestResponseExt:
     """Validate and map (400), look the recipients up (informational in v1), store; the 202 body."""
     order = service.build_order(request, caller, deps.settings, deps.clock())
+    await intake.take_allowance(deps, caller.org, len(order.recipients))
     lookup = await service.lookup_for_registration(order, deps.contact_points)
     async with deps.connection() as conn:
         await service.store_order(conn, order)

@@ -74,7 +74,9 @@ async def main(args: argparse.Namespace) -> None:
     try:
         url = await dbs.fresh("profile")
         data_dir = Path(tempfile.mkdtemp(prefix="profile-intake-"))
-        settings = load_settings(database_url=url, data_dir=data_dir, run_migrations=False, outbox_enabled=False)
+        settings = load_settings(
+            database_url=url, data_dir=data_dir, run_migrations=False, outbox_enabled=False
+        )
         container = await build_container(settings)
         app = create_app(container)
         token = mint_token(settings, org="ttd", scopes=[SCOPE_CREATE])
@@ -98,7 +100,9 @@ async def main(args: argparse.Namespace) -> None:
                     statuses[status] = statuses.get(status, 0) + 1
                 profiler.disable()
                 used = time.process_time() - started
-                print(f"\n== {name}: {used / args.requests * 1e6:.0f} µs CPU per request (profiled) {statuses}")
+                print(
+                    f"\n== {name}: {used / args.requests * 1e6:.0f} µs CPU per request (profiled) {statuses}"
+                )
                 out = io.StringIO()
                 pstats.Stats(profiler, stream=out).sort_stats(args.sort).print_stats(args.top)
                 print(out.getvalue()[-12000:])

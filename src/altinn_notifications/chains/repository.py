@@ -16,7 +16,6 @@ from uuid import UUID
 
 from altinn_notifications.chains.models import ChainType, OrderChain
 from altinn_notifications.db.pool import Connection
-from altinn_notifications.queue.channels import ORDERS_DUE
 
 _INSERT_CHAIN = """
 INSERT INTO orderschain (orderid, idempotencyid, creatorname, created, processed, processedstatus, orderchain)
@@ -143,7 +142,3 @@ class ChainRepository:
         await self.conn.execute(
             _INSERT_SMS_NOTIFICATION, order_id, notification_id, mobile_number, result, expiry_time, reference
         )
-
-    async def notify_orders_due(self) -> None:
-        """Wake the order workers on commit (a hint: polling remains the truth)."""
-        await self.conn.execute("SELECT pg_notify($1, '')", ORDERS_DUE)

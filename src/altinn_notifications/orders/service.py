@@ -32,6 +32,8 @@ from altinn_notifications.orders.models import (
 )
 from altinn_notifications.orders.repository import CancelOutcome, OrderRepository, StoredOrder
 from altinn_notifications.orders.rules import IntakeLimits
+from altinn_notifications.ratelimits.models import BucketState
+from altinn_notifications.ratelimits.repository import Take
 from altinn_notifications.recipients.models import RecipientLookupResult
 from altinn_notifications.recipients.ports import ContactPointsPort
 from altinn_notifications.vocabulary import NotificationChannel
@@ -132,9 +134,16 @@ def build_order(
     return build_generic_order(request, caller, settings, now)
 
 
-async def store_order(conn: Connection, order: NotificationOrder) -> None:
-    """One statement (order, texts, wake-up): atomic by itself, so no transaction is needed."""
-    await OrderRepository(conn).insert(order)
+async def store_order(
+    conn: Connection, order: NotificationOrder, take: Take | None = None
+) -> BucketState | None:
+    """One statement (order, texts, wake-up; with a rate limit, the take from the sender's allowance, and
+    the order only when allowed): atomic by itself, so no transaction is needed."""
+    repo = OrderRepository(conn)
+    if take is None:
+        await repo.insert(order)
+        return None
+    return await repo.insert_if_allowed(order, take)
 
 
 def order_ext(stored: StoredOrder, links: Links) -> NotificationOrderExt:

@@ -1,7 +1,7 @@
 """CPU per request of the API itself, in process: the ASGI app called directly (no HTTP server, no load
 generator), serially, with cProfile. Shows where an accepted order's CPU goes beside `GET /health`.
 
-    python bench/profile_intake.py [--requests 2000] [--top 30] [--database-url URL]
+    python bench/profile_intake.py [--requests 2000] [--top 30] [--sort cumulative] [--plain] [--database-url URL]
 
 Creates (and drops) its own database on the server. Numbers are CPU per request of this process, which
 includes the asyncpg client side; the HTTP server's parsing (uvicorn) is not in them.
@@ -93,16 +93,18 @@ async def main(args: argparse.Namespace) -> None:
                     await _call(app, method, path, headers, _body(name, body))
                 profiler = cProfile.Profile()
                 started = time.process_time()
-                profiler.enable()
+                if not args.plain:
+                    profiler.enable()
                 statuses: dict[int, int] = {}
                 for _ in range(args.requests):
                     status = await _call(app, method, path, headers, _body(name, body))
                     statuses[status] = statuses.get(status, 0) + 1
                 profiler.disable()
                 used = time.process_time() - started
-                print(
-                    f"\n== {name}: {used / args.requests * 1e6:.0f} µs CPU per request (profiled) {statuses}"
-                )
+                kind = "plain" if args.plain else "profiled"
+                print(f"\n== {name}: {used / args.requests * 1e6:.0f} µs CPU per request ({kind}) {statuses}")
+                if args.plain:
+                    continue
                 out = io.StringIO()
                 pstats.Stats(profiler, stream=out).sort_stats(args.sort).print_stats(args.top)
                 print(out.getvalue()[-12000:])
@@ -124,5 +126,6 @@ if __name__ == "__main__":
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--sort", default="tottime")
+    parser.add_argument("--plain", action="store_true", help="no profiler: CPU per request only")
     parser.add_argument("--database-url", default=harness.DEFAULT_SERVER)
     sys.exit(asyncio.run(main(parser.parse_args())))

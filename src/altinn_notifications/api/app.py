@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from altinn_notifications.api import health, misc, triggers
+from altinn_notifications.api.deps import document_creator_security
 from altinn_notifications.api.limits import RequestLimitMiddleware
 from altinn_notifications.api.problems import (
     document_validation_problems,
@@ -75,7 +76,8 @@ def create_app(
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = document_validation_problems(_default_openapi())
+            schema = document_validation_problems(_default_openapi())
+            app.openapi_schema = document_creator_security(schema, app.routes)
         return app.openapi_schema
 
     _default_openapi = app.openapi

@@ -98,10 +98,15 @@ async def chain_receipt(
 
 
 async def _store(deps: IntakeDeps, plan: ChainPlan, ensure_connected: EnsureConnected) -> StoredChain:
-    async with deps.transaction() as conn:
-        stored = await service.store_chain(conn, plan)
-        if stored.created:
-            await ensure_connected()
+    if len(plan.orders) == 1:  # one statement: the client's presence is checked just before it
+        await ensure_connected()
+        async with deps.connection() as conn:
+            stored = await service.store_single_order_chain(conn, plan)
+    else:
+        async with deps.transaction() as conn:
+            stored = await service.store_chain(conn, plan)
+            if stored.created:
+                await ensure_connected()
     if stored.created:
         for order in plan.orders:
             ORDERS_REGISTERED.labels(channel=order.notification_channel.value).inc()

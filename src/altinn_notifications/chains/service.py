@@ -91,6 +91,14 @@ async def get_chain_receipt(
 # --- writes ---
 
 
+async def store_single_order_chain(conn: Connection, plan: ChainPlan) -> StoredChain:
+    """A chain of one order (no reminders): one statement, atomic by itself, so no transaction is needed."""
+    repo = ChainRepository(conn)
+    if not await repo.insert_with_order(plan.chain, plan.created, plan.orders[0]):
+        return await stored_original(repo, plan.chain)
+    return StoredChain(plan.chain.receipt(), created=True)
+
+
 async def store_chain(conn: Connection, plan: ChainPlan) -> StoredChain:
     """Insert the chain row, its orders (`Registered`) and their texts, in the caller's transaction.
 

@@ -32,16 +32,16 @@ WITH o AS (
 SELECT _id, CASE WHEN $5::timestamptz <= now() + $17::interval THEN pg_notify('{ORDERS_DUE}', '') END FROM o
 """
 
-# The same insert behind a sender's rate limit (ratelimits/): the allowance is taken from in the same
-# statement, and the order is written only when it was allowed. One round trip either way.
-_INSERT_ORDER_IF_ALLOWED = f"""
-WITH a AS ({take_statement(first=18)}
-), o AS (
+
+def order_insert_ctes(source: str, condition: str, chain_id: str) -> str:
+    """The order insert (parameters $1-$16 as `_INSERT_ORDER`'s) as CTEs `o`, `e`, `s` of a larger
+    statement: one order row when `condition` holds in `source`, with `chain_id` as its chain."""
+    return f"""o AS (
     INSERT INTO orders (alternateid, creatorname, sendersreference, created, requestedsendtime, processed,
                         processedstatus, notificationorder, sendingtimepolicy, type, _orderchainid)
     SELECT $1::uuid, $2::text, $3::text, $4::timestamptz, $5::timestamptz, $4::timestamptz,
-           $6::orderprocessingstate, $7::jsonb, $8::int, $9::notificationordertype, $10::bigint
-    FROM a WHERE a.allowed
+           $6::orderprocessingstate, $7::jsonb, $8::int, $9::notificationordertype, {chain_id}
+    FROM {source} WHERE {condition}
     RETURNING _id
 ), e AS (
     INSERT INTO emailtexts (_orderid, fromaddress, subject, body, contenttype)
@@ -49,9 +49,18 @@ WITH a AS ({take_statement(first=18)}
 ), s AS (
     INSERT INTO smstexts (_orderid, sendernumber, body)
     SELECT o._id, $15::text, $16::text FROM o WHERE $16::text IS NOT NULL
-)
-SELECT (SELECT _id FROM o) AS _id, a.allowed, a.requesttokens, a.notificationtokens, a.quotaused,
-       CASE WHEN a.allowed AND $5::timestamptz <= now() + $17::interval THEN pg_notify('{ORDERS_DUE}', '') END
+)"""
+
+
+#: Wakes the workers when the order was written and is due within `$17` (`NOTIFY_HORIZON`).
+WAKE_IF_DUE = f"CASE WHEN EXISTS (SELECT 1 FROM o) AND $5::timestamptz <= now() + $17::interval THEN pg_notify('{ORDERS_DUE}', '') END"
+
+# The same insert behind a sender's rate limit (ratelimits/): the allowance is taken from in the same
+# statement, and the order is written only when it was allowed. One round trip either way.
+_INSERT_ORDER_IF_ALLOWED = f"""
+WITH a AS ({take_statement(first=18)}
+), {order_insert_ctes("a", "a.allowed", "$10::bigint")}
+SELECT a.allowed, a.requesttokens, a.notificationtokens, a.quotaused, {WAKE_IF_DUE}
 FROM a
 """
 
@@ -140,6 +149,11 @@ class OrderRepository:
             sms.body if sms else None,
             NOTIFY_HORIZON,
         )
+
+    @staticmethod
+    def insert_parameters(order: NotificationOrder) -> tuple[object, ...]:
+        """$1-$17 of the order insert (`order_insert_ctes`) for a `Registered` order without a chain id."""
+        return OrderRepository._insert_parameters(order, OrderStatus.Registered, None)
 
     async def insert_if_allowed(self, order: NotificationOrder, take: Take) -> BucketState:
         """Take from the creator's allowance and, when allowed, insert the order (one statement)."""

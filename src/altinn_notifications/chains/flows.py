@@ -2,7 +2,8 @@
 
 Network calls (the registration-time contact lookup, the instant hand-off) run outside any transaction;
 the writes after them are short. `ensure_connected` raises 499 `NOT-00002` when the client has gone: it is
-checked inside the storing transaction, so nothing is kept for a caller who will never see the receipt.
+checked inside the storing transaction (or, for a chain without reminders, which is one statement, just
+before it), so nothing is kept for a caller who has gone before the write.
 """
 
 from __future__ import annotations

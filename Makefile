@@ -6,9 +6,11 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test lint typecheck check fuzz clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml clients/python/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	# The sender client first: the service depends on it (a distribution of this repository, not on PyPI).
+	$(BIN)/python -m pip install --quiet -e 'clients/python[maskinporten]'
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
@@ -24,8 +26,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests clients/python
+	$(BIN)/ruff format --check src tests clients/python
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import sys
 from pathlib import Path
 
 import grimp
@@ -125,3 +126,20 @@ def test_nothing_points_outside_the_repository() -> None:
         str(p.relative_to(ROOT)) for p in texts if p != Path(__file__) and outside.search(p.read_text())
     ]
     assert offenders == []
+
+
+def test_the_client_distribution_imports_nothing_of_the_service() -> None:
+    """The sender client installs without the service (it depends on httpx and pydantic, and on PyJWT with
+    cryptography for Maskinporten): it may reach the service's CLI only at run time, by name."""
+    graph = grimp.build_graph(
+        "altinn_notifications_client",
+        PACKAGE,
+        exclude_type_checking_imports=True,
+        include_external_packages=True,
+    )
+    assert graph.find_shortest_chain("altinn_notifications_client", PACKAGE, as_packages=True) is None
+    modules = {"altinn_notifications_client", *graph.find_descendants("altinn_notifications_client")}
+    imported = {i.split(".")[0] for m in modules for i in graph.find_modules_directly_imported_by(m)}
+    optional = {"jwt", "cryptography", "phonenumbers"}  # the `maskinporten` extra; phonenumbers when present
+    allowed = {"altinn_notifications_client", "httpx", "pydantic", *optional, *sys.stdlib_module_names}
+    assert imported - allowed == set()

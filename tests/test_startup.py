@@ -90,6 +90,25 @@ def test_the_defaults_are_embedded_simulated_and_local(tmp_path: Path) -> None:
     }
 
 
+def test_the_line_names_the_national_registers(tmp_path: Path) -> None:
+    settings = Settings(
+        data_dir=tmp_path,
+        database_url=None,
+        persons_source="krr",
+        krr_url="https://kontaktregisteret.example/rest/v2/personer",
+        names_source="brreg",
+        maskinporten_issuer="https://maskinporten.example/",
+        maskinporten_client_id="client",
+        maskinporten_key_file=tmp_path / "key.pem",
+        maskinporten_key_id="kid",
+    )
+    _, fields = startup_line(settings, "worker", listens=False)
+    assert fields["registers"] == (
+        "persons krr https://kontaktregisteret.example/rest/v2/personer, organizations local, "
+        "names brreg https://data.brreg.no/enhetsregisteret/api/"
+    )
+
+
 @pytest.mark.slow
 def test_serve_starts_with_one_line_and_no_warnings() -> None:
     """`serve` on a fresh machine: embedded PostgreSQL initialised and migrated, vendors configured."""

@@ -11,6 +11,7 @@ from functools import cached_property
 import httpx
 import structlog
 
+from altinn_notifications.auth.maskinporten import MaskinportenTokens, build_maskinporten_tokens
 from altinn_notifications.auth.platform_token import PlatformAccessTokens
 from altinn_notifications.auth.service import Authenticator, build_authenticator
 from altinn_notifications.config import Settings
@@ -37,6 +38,9 @@ from altinn_notifications.queue.loop import SingleFlight
 from altinn_notifications.queue.maintenance import MaintenanceJobs, MaintenanceSettings
 from altinn_notifications.ratelimits.service import RateLimiter
 from altinn_notifications.recipients.altinn_http import TokenSource, build_recipient_ports
+from altinn_notifications.recipients.brreg import BrregNames
+from altinn_notifications.recipients.combined import CombinedContactPoints
+from altinn_notifications.recipients.krr import KrrPersonContactPoints
 from altinn_notifications.recipients.local import LocalRegistryContactPoints
 from altinn_notifications.recipients.offload import close_large_work_thread
 from altinn_notifications.recipients.ports import ContactPointsPort, PartyNamesPort
@@ -75,6 +79,8 @@ class Container:
     attachments: AttachmentSource | None = None
     #: The client of sender-chosen URLs (condition endpoints), apart from `http` (the platform's).
     outbound: httpx.AsyncClient | None = None
+    #: Our own Maskinporten tokens (KRR, the Altinn exchange), when a register needs them.
+    maskinporten: MaskinportenTokens | None = None
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Connection]:
@@ -123,6 +129,8 @@ class Container:
         if self.outbox is not None:
             await self.outbox.close()
         await self.authenticator.close()
+        if self.maskinporten is not None:
+            await self.maskinporten.close()
         await self.http.aclose()
         if self.outbound is not None:
             await self.outbound.aclose()
@@ -212,15 +220,21 @@ def build_sms_provider(settings: Settings, outbox: Outbox | None) -> SmsProvider
     )
 
 
-async def build_container(settings: Settings, database_url: str | None = None) -> Container:
-    url = database_url or resolve_database_url(settings)
-    if settings.run_migrations:
-        migrate.upgrade(url)
-    pool = await create_pool(url, min_size=settings.db_pool_min_size, max_size=settings.db_pool_max_size)
-    http = httpx.AsyncClient(timeout=settings.condition_timeout_seconds, follow_redirects=False)
-    outbound = outbound_client(outbound_policy(settings), timeout=settings.condition_timeout_seconds)
-    registry = LocalRegistryContactPoints(pool)
-    contact_points, party_names = build_recipient_ports(
+def needs_maskinporten(settings: Settings) -> bool:
+    return settings.chosen_persons_source == "krr" or settings.altinn_token_exchange_url is not None
+
+
+def build_registers(
+    settings: Settings,
+    http: httpx.AsyncClient,
+    registry: LocalRegistryContactPoints,
+    maskinporten: MaskinportenTokens | None,
+) -> tuple[ContactPointsPort, PartyNamesPort]:
+    """The contact points and names ports of the choices `NOTIFICATIONS_PERSONS_SOURCE`,
+    `_ORGANIZATIONS_SOURCE` and `_NAMES_SOURCE` (unset: Altinn when its URLs are set, else the local
+    registry). Person names have no open register: with `brreg`, they come from Altinn Register when
+    `NOTIFICATIONS_REGISTER_URL` is set, else from the local registry."""
+    altinn_points, altinn_names = build_recipient_ports(
         http,
         local_contact_points=registry,
         local_party_names=registry,
@@ -231,7 +245,51 @@ async def build_container(settings: Settings, database_url: str | None = None) -
         timeout=settings.platform_timeout_seconds,
         authorization_batch_size=settings.authorization_batch_size,
         authorization_concurrency=settings.authorization_concurrency,
+        bearer=maskinporten.altinn_token if maskinporten and settings.altinn_token_exchange_url else None,
     )
+    organizations: ContactPointsPort = (
+        altinn_points if settings.chosen_organizations_source == "altinn" else registry
+    )
+    persons = settings.chosen_persons_source
+    contact_points: ContactPointsPort
+    if persons == "krr":
+        assert settings.krr_url is not None and maskinporten is not None  # enforced by Settings
+        krr = KrrPersonContactPoints(
+            http,
+            str(settings.krr_url),
+            maskinporten,
+            scope=settings.krr_scope,
+            batch_size=settings.krr_batch_size,
+            concurrency=settings.krr_concurrency,
+            timeout=settings.krr_timeout_seconds,
+        )
+        contact_points = CombinedContactPoints(krr, organizations)
+    else:
+        chosen = altinn_points if persons == "altinn" else registry
+        contact_points = chosen if chosen is organizations else CombinedContactPoints(chosen, organizations)
+    names: PartyNamesPort = altinn_names if settings.chosen_names_source == "altinn" else registry
+    if settings.chosen_names_source == "brreg":
+        names = BrregNames(
+            http,
+            str(settings.brreg_url),
+            altinn_names,  # persons: Register when configured, else the local registry
+            cache_seconds=settings.brreg_cache_seconds,
+            concurrency=settings.brreg_concurrency,
+            timeout=settings.brreg_timeout_seconds,
+        )
+    return contact_points, names
+
+
+async def build_container(settings: Settings, database_url: str | None = None) -> Container:
+    url = database_url or resolve_database_url(settings)
+    if settings.run_migrations:
+        migrate.upgrade(url)
+    pool = await create_pool(url, min_size=settings.db_pool_min_size, max_size=settings.db_pool_max_size)
+    http = httpx.AsyncClient(timeout=settings.condition_timeout_seconds, follow_redirects=False)
+    outbound = outbound_client(outbound_policy(settings), timeout=settings.condition_timeout_seconds)
+    registry = LocalRegistryContactPoints(pool)
+    maskinporten = build_maskinporten_tokens(settings, http) if needs_maskinporten(settings) else None
+    contact_points, party_names = build_registers(settings, http, registry, maskinporten)
     outbox = Outbox(settings.data_dir / "outbox.jsonl") if settings.outbox_enabled else None
     return Container(
         settings=settings,
@@ -243,6 +301,7 @@ async def build_container(settings: Settings, database_url: str | None = None) -
         party_names=party_names,
         condition=HttpConditionClient(outbound),
         outbound=outbound,
+        maskinporten=maskinporten,
         email_provider=build_email_provider(settings, outbox),
         sms_provider=build_sms_provider(settings, outbox),
         outbox=outbox,

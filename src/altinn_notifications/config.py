@@ -51,6 +51,20 @@ class RateLimits(BaseModel):
         )
 
 
+class TokenIssuer(BaseModel):
+    """One trusted issuer of bearer tokens (`NOTIFICATIONS_TOKEN_ISSUERS`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    issuer: str = Field(min_length=1, description="The exact `iss` of its tokens.")
+    keys: str = Field(min_length=1, description="OpenID configuration / JWKS URL, or a JWKS or PEM file.")
+    audience: str | None = Field(default=None, description="Required `aud`; unset: not checked.")
+    claims: Literal["altinn", "maskinporten"] = Field(
+        default="altinn",
+        description="altinn: urn:altinn:org and urn:altinn:scope; maskinporten: consumer and scope.",
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="NOTIFICATIONS_", extra="ignore", frozen=True)
 
@@ -129,6 +143,65 @@ class Settings(BaseSettings):
     platform_access_token_app: str = "notifications"
     authorization_batch_size: int = Field(default=500, ge=1)
     authorization_concurrency: int = Field(default=10, ge=1)
+
+    # Outside Altinn: trusted token issuers (Maskinporten), the national registers, the outbound
+    # Maskinporten client (docs/self-hosting.md). Unset choices keep the behaviour of the settings above.
+    token_issuers: list[TokenIssuer] = Field(
+        default_factory=list,
+        description="JSON list of bearer-token issuers: {issuer, keys, audience?, claims: altinn|maskinporten}.",
+    )
+    service_owners_file: Path | None = Field(
+        default=None,
+        description="altinn-orgs.json: maps a Maskinporten consumer's org number to its org code.",
+    )
+    persons_source: Literal["local", "altinn", "krr"] | None = Field(
+        default=None, description="Person contact points; unset: altinn when PROFILE_URL is set, else local."
+    )
+    organizations_source: Literal["local", "altinn"] | None = Field(
+        default=None, description="Organisation (and self-identified user) contact points; unset: as persons."
+    )
+    names_source: Literal["local", "altinn", "brreg"] | None = Field(
+        default=None, description="Party names; unset: altinn when REGISTER_URL is set, else local."
+    )
+    krr_url: AnyHttpUrl | None = Field(
+        default=None,
+        description="Kontaktregisteret's person lookup, e.g. https://kontaktregisteret.no/rest/v2/personer",
+    )
+    krr_scope: str = "krr:global/kontaktinformasjon.read"
+    krr_batch_size: int = Field(default=1000, ge=1, le=1000, description="Identifiers per KRR request.")
+    krr_concurrency: int = Field(default=4, ge=1, description="KRR requests of one lookup in flight.")
+    krr_timeout_seconds: float = Field(default=30.0, gt=0)
+    brreg_url: AnyHttpUrl = Field(
+        default=AnyHttpUrl("https://data.brreg.no/enhetsregisteret/api/"),
+        description="Enhetsregisteret's open API (main units `enheter/`, sub-units `underenheter/`).",
+    )
+    brreg_cache_seconds: float = Field(default=86400.0, ge=0, description="How long a unit's name is kept.")
+    brreg_concurrency: int = Field(default=8, ge=1)
+    brreg_timeout_seconds: float = Field(default=10.0, gt=0)
+    maskinporten_issuer: str | None = Field(
+        default=None,
+        description="Maskinporten's issuer (the grant's audience), e.g. https://maskinporten.no/",
+    )
+    maskinporten_token_url: AnyHttpUrl | None = Field(
+        default=None, description="Maskinporten's token endpoint; unset: {issuer}token."
+    )
+    maskinporten_client_id: str | None = None
+    maskinporten_key_file: Path | None = Field(
+        default=None,
+        description="PEM RSA private key of the Maskinporten client (a registered key or business certificate).",
+    )
+    maskinporten_key_id: str | None = Field(default=None, description="`kid` of the registered key.")
+    maskinporten_certificate_file: Path | None = Field(
+        default=None, description="PEM business certificate (chain) sent as `x5c` instead of a `kid`."
+    )
+    maskinporten_timeout_seconds: float = Field(default=30.0, gt=0)
+    altinn_token_exchange_url: AnyHttpUrl | None = Field(
+        default=None,
+        description="Altinn Authentication's exchange of a Maskinporten token, for the Altinn adapters.",
+    )
+    altinn_token_scopes: list[str] = Field(
+        default_factory=list, description="JSON list: scopes of the Maskinporten token exchanged for Altinn."
+    )
 
     # Providers
     email_provider: Literal["simulated", "smtp", "acs"] = "simulated"
@@ -363,6 +436,84 @@ class Settings(BaseSettings):
                 "NOTIFICATIONS_AUTHORIZATION_URL is required when NOTIFICATIONS_PROFILE_URL is set"
             )
         return self
+
+    @model_validator(mode="after")
+    def _register_choices_configured(self) -> Settings:
+        """A register chosen without the settings it needs stops the start, naming them all."""
+        problems: list[str] = []
+
+        def need(names: dict[str, object], when: str) -> None:
+            absent = [n for n, v in names.items() if v is None or v == ""]
+            if absent:
+                verb = "is" if len(absent) == 1 else "are"
+                problems.append(", ".join(absent) + f" {verb} required when {when}")
+
+        if self.persons_source == "altinn" or self.organizations_source == "altinn":
+            which = (
+                "NOTIFICATIONS_PERSONS_SOURCE"
+                if self.persons_source == "altinn"
+                else "NOTIFICATIONS_ORGANIZATIONS_SOURCE"
+            )
+            need(
+                {
+                    "NOTIFICATIONS_PROFILE_URL": self.profile_url,
+                    "NOTIFICATIONS_AUTHORIZATION_URL": self.authorization_url,
+                },
+                f"{which} is altinn",
+            )
+        if self.names_source == "altinn":
+            need({"NOTIFICATIONS_REGISTER_URL": self.register_url}, "NOTIFICATIONS_NAMES_SOURCE is altinn")
+        if self.persons_source == "krr":
+            need(
+                {"NOTIFICATIONS_KRR_URL": self.krr_url, **self.maskinporten_missing()},
+                "NOTIFICATIONS_PERSONS_SOURCE is krr",
+            )
+        if self.altinn_token_exchange_url is not None:
+            need(
+                {
+                    **self.maskinporten_missing(),
+                    "NOTIFICATIONS_ALTINN_TOKEN_SCOPES": self.altinn_token_scopes or None,
+                },
+                "NOTIFICATIONS_ALTINN_TOKEN_EXCHANGE_URL is set",
+            )
+        if self.maskinporten_key_id and self.maskinporten_certificate_file:
+            problems.append(
+                "set NOTIFICATIONS_MASKINPORTEN_KEY_ID or NOTIFICATIONS_MASKINPORTEN_CERTIFICATE_FILE, not both"
+            )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def maskinporten_missing(self) -> dict[str, object]:
+        """The outbound Maskinporten client's settings, by environment variable (a key id or a certificate)."""
+        return {
+            "NOTIFICATIONS_MASKINPORTEN_ISSUER": self.maskinporten_issuer,
+            "NOTIFICATIONS_MASKINPORTEN_CLIENT_ID": self.maskinporten_client_id,
+            "NOTIFICATIONS_MASKINPORTEN_KEY_FILE": self.maskinporten_key_file,
+            "NOTIFICATIONS_MASKINPORTEN_KEY_ID or _CERTIFICATE_FILE": (
+                self.maskinporten_key_id or self.maskinporten_certificate_file
+            ),
+        }
+
+    @property
+    def chosen_persons_source(self) -> str:
+        if self.persons_source is not None:
+            return self.persons_source
+        return "altinn" if self.profile_url is not None else "local"
+
+    @property
+    def chosen_organizations_source(self) -> str:
+        if self.organizations_source is not None:
+            return self.organizations_source
+        if self.persons_source in ("local", "altinn"):
+            return self.persons_source
+        return "altinn" if self.profile_url is not None else "local"
+
+    @property
+    def chosen_names_source(self) -> str:
+        if self.names_source is not None:
+            return self.names_source
+        return "altinn" if self.register_url is not None else "local"
 
     @cached_property
     def base_uri_str(self) -> str:

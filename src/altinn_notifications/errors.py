@@ -40,6 +40,11 @@ class ForbiddenError(AppError):
     title = "Forbidden"
 
 
+class ExplainedForbiddenError(ForbiddenError):
+    """403 with a ProblemDetails body naming the reason, for refusals the reference does not have (its own
+    403s are empty): a Maskinporten token whose consumer cannot be used as the order's creator."""
+
+
 class RequestValidationFailed(AppError):
     """400 ValidationProblemDetails; `errors` is keyed by the reference's property paths."""
 

@@ -1,8 +1,9 @@
 """Processing-stage recipient lookup (docs/compatibility.md C10, C11) and party names (docs/compatibility.md C10) on real PostgreSQL.
 
 One contract suite, run against every `ContactPointsPort`/`PartyNamesPort` adapter: the local registry,
-and the Altinn HTTP adapters talking to a real loopback Profile/Register/PDP that serves the same registry
-in the reference's wire formats (`altinn_fake.RegistryBackedAltinn`).
+the Altinn HTTP adapters talking to a real loopback Profile/Register/PDP that serves the same registry
+in the reference's wire formats (`altinn_fake.RegistryBackedAltinn`), and the national registers (persons
+from KRR, organisation names from Enhetsregisteret, over the same registry, `tests/fakes/`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from altinn_notifications.recipients.models import (
 )
 from altinn_notifications.recipients.ports import ContactPointsPort, PartyNamesPort
 from altinn_notifications.recipients.registry import import_registry_document
+from tests.fakes.registers import national_adapters, running_registers
 from tests.recipients.altinn_fake import RegistryBackedAltinn, altinn_adapters
 
 Ch = NotificationChannel
@@ -126,7 +128,7 @@ async def _seed(container: Container) -> None:
         )
 
 
-@pytest.fixture(params=["local", "altinn"])
+@pytest.fixture(params=["local", "altinn", "krr+brreg"])
 async def adapters(
     request: pytest.FixtureRequest, container: Container
 ) -> AsyncIterator[tuple[ContactPointsPort, PartyNamesPort]]:
@@ -134,6 +136,10 @@ async def adapters(
     local = LocalRegistryContactPoints(container.pool)
     if request.param == "local":
         yield local, local
+        return
+    if request.param == "krr+brreg":
+        async with running_registers(local) as registers:
+            yield national_adapters(registers, local)
         return
     async with (
         RegistryBackedAltinn.running(local, container.pool) as (_fake, base_url),

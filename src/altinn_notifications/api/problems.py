@@ -16,6 +16,7 @@ from altinn_notifications.api.tracing import current_trace_id
 from altinn_notifications.errors import (
     AppError,
     CodedProblem,
+    ExplainedForbiddenError,
     ForbiddenError,
     RequestValidationFailed,
     TooManyRequestsError,
@@ -137,6 +138,10 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _too_many(_: Request, exc: TooManyRequestsError) -> Response:
         headers = {"Retry-After": str(exc.retry_after_seconds)}
         return problem(429, headers=headers, detail=exc.detail)
+
+    @app.exception_handler(ExplainedForbiddenError)
+    async def _explained(_: Request, exc: AppError) -> Response:
+        return problem(exc.status_code, detail=exc.detail)
 
     @app.exception_handler(UnauthorizedError)
     @app.exception_handler(ForbiddenError)

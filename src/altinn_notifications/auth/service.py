@@ -8,6 +8,10 @@
   the bearer keys; it needs `exp` and `urn:altinn:app`, and an allowed issuer. Without a configured
   platform trust the header is refused (401).
 - Org: the `iss` of the platform access token when one is present, else claim `urn:altinn:org`.
+- Trusted issuers (`issuers.py`, `NOTIFICATIONS_TOKEN_ISSUERS`): a bearer token whose `iss` names one is
+  checked against that issuer's keys and audience only; a Maskinporten issuer's tokens give their scopes
+  in `scope` and the org through their `consumer`. A token naming none of them falls back to the single
+  key set above when one is configured (a JWKS URL or file), else it is refused.
 
 Cost per request: the header is parsed once by hand to pick the key (PyJWT then parses and checks the
 whole token itself), and a token already verified is remembered (bounded, by SHA-256 of the token) so
@@ -30,6 +34,12 @@ import structlog
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
 from altinn_notifications.auth.dev import dev_key_id, ensure_dev_key
+from altinn_notifications.auth.issuers import (
+    IssuerSetupError,
+    TokenIssuers,
+    TrustedIssuer,
+    maskinporten_scopes,
+)
 from altinn_notifications.auth.keys import (
     FileKeySet,
     KeyDocumentError,
@@ -94,8 +104,8 @@ def _read_header(token: str) -> dict[str, Any]:
 
 
 def _read_issuer(token: str) -> str:
-    """The unverified `iss` of a platform access token, read only to choose its issuer's keys; the
-    signature check that follows (with the issuer then required to be this one) binds it."""
+    """The unverified `iss` of a token, read only to choose its issuer's keys; the signature check that
+    follows (with the issuer then required to be this one) binds it."""
     parts = token.split(".")
     if len(parts) != 3:
         raise ValueError("not a compact JWS")
@@ -113,6 +123,8 @@ class _Verified:
     kid: str | None
     key: RSAPublicKey
     exp: int
+    keys: KeySet | None = None  # the key set that vouched for a bearer token
+    issuer: TrustedIssuer | None = None  # the trusted issuer that did, if any
 
 
 class Authenticator:
@@ -120,14 +132,18 @@ class Authenticator:
 
     def __init__(
         self,
-        keys: KeySet,
+        keys: KeySet | None,
         *,
         issuer: str | None = None,
         audience: str | None = None,
         platform_trust: PlatformTokenTrust | None = None,
+        issuers: TokenIssuers | None = None,
         verified_cache_size: int = VERIFIED_CACHE_SIZE,
     ) -> None:
+        if keys is None and issuers is None:
+            raise ValueError("a key set or trusted issuers are required")
         self._keys = keys
+        self._issuers = issuers
         self._platform_trust = platform_trust
         self._issuer = issuer
         self._audience = audience
@@ -161,17 +177,26 @@ class Authenticator:
         if bearer_token is None and platform_token is None:
             raise UnauthorizedError("no token")
 
-        bearer_claims = await self._decode(bearer_token) if bearer_token else None
+        bearer = await self._decode(bearer_token) if bearer_token else None
         platform_claims = await self._decode_platform(platform_token) if platform_token else None
+        from_maskinporten = (
+            bearer is not None and bearer.issuer is not None and bearer.issuer.claims == "maskinporten"
+        )
 
-        scopes = scopes_of(bearer_claims) if bearer_claims is not None else frozenset()
+        scopes: frozenset[str] = frozenset()
+        if bearer is not None:
+            scopes = maskinporten_scopes(bearer.claims) if from_maskinporten else scopes_of(bearer.claims)
         if required_scope not in scopes and platform_claims is None:
             raise ForbiddenError("required scope missing")
 
+        org: object
         if platform_claims is not None:
             org = platform_claims.get("iss")
+        elif bearer is not None and from_maskinporten:
+            assert self._issuers is not None  # a trusted issuer vouched for the token
+            org = self._issuers.org_of(bearer.claims)
         else:
-            org = bearer_claims.get(ORG_CLAIM) if bearer_claims is not None else None
+            org = bearer.claims.get(ORG_CLAIM) if bearer is not None else None
         if not isinstance(org, str) or not org.strip():
             raise ForbiddenError("no org")
         return Caller(org=org, scopes=scopes, via_platform_token=platform_claims is not None)
@@ -187,36 +212,64 @@ class Authenticator:
         del self._verified[cache_key]
         return None
 
-    async def _decode(self, token: str) -> dict[str, Any]:
+    async def _decode(self, token: str) -> _Verified:
         kind = "bearer token"
         if len(token) > MAX_TOKEN_LENGTH:
             raise UnauthorizedError(f"{kind} too long")
         cache_key = (False, hashlib.sha256(token.encode()).digest())
         seen = self._reuse(cache_key)
-        if seen is not None:
+        if seen is not None and seen.keys is not None:
             try:
-                if await self._keys.get(seen.kid) is seen.key:
-                    return seen.claims
+                if await seen.keys.get(seen.kid) is seen.key:
+                    return seen
             except KeyLookupError:
                 pass
             del self._verified[cache_key]  # validate afresh, which gives the precise failure
         kid = self._checked_kid(token, kind)
+        trusted = self._trusted_issuer(token)
+        keys = trusted.keys if trusted is not None else self._keys
+        if keys is None:
+            log.info("token rejected", token_kind=kind, reason="issuer not trusted")
+            raise UnauthorizedError(f"{kind} from an untrusted issuer")
         try:
-            key: RSAPublicKey = await self._keys.get(kid)
+            key: RSAPublicKey = await keys.get(kid)
         except KeysUnavailableError:
             raise UnauthorizedError("signing keys unavailable") from None
         except KeyLookupError:
             log.info("token rejected", token_kind=kind, reason="unknown signing key")
             raise UnauthorizedError(f"{kind} signed with an unknown key") from None
         try:
-            claims: dict[str, Any] = self._bearer_decoder.decode(
-                token, key, algorithms=ALGORITHMS, issuer=self._issuer, audience=self._audience, leeway=0
-            )
+            if trusted is not None:
+                claims: dict[str, Any] = trusted.decoder.decode(
+                    token,
+                    key,
+                    algorithms=ALGORITHMS,
+                    issuer=trusted.issuer,
+                    audience=trusted.audience,
+                    leeway=0,
+                )
+            else:
+                claims = self._bearer_decoder.decode(
+                    token, key, algorithms=ALGORITHMS, issuer=self._issuer, audience=self._audience, leeway=0
+                )
         except jwt.PyJWTError as exc:
             log.info("token rejected", token_kind=kind, reason=type(exc).__name__)
             raise UnauthorizedError(f"{kind} invalid: {type(exc).__name__}") from None
-        self._remember(cache_key, _Verified(claims=claims, kid=kid, key=key, exp=int(claims["exp"])))
-        return claims
+        verified = _Verified(
+            claims=claims, kid=kid, key=key, exp=int(claims["exp"]), keys=keys, issuer=trusted
+        )
+        self._remember(cache_key, verified)
+        return verified
+
+    def _trusted_issuer(self, token: str) -> TrustedIssuer | None:
+        """The configured issuer the token names, if any (None: the single key set decides)."""
+        if self._issuers is None:
+            return None
+        try:
+            issuer = _read_issuer(token)
+        except (ValueError, binascii.Error):
+            issuer = ""
+        return self._issuers.find(issuer)
 
     async def _decode_platform(self, token: str) -> dict[str, Any]:
         kind = "platform access token"
@@ -298,7 +351,10 @@ class Authenticator:
         self._verified[cache_key] = verified
 
     async def close(self) -> None:
-        await self._keys.close()
+        if self._keys is not None:
+            await self._keys.close()
+        if self._issuers is not None:
+            await self._issuers.close()
         if self._platform_trust is not None:
             await self._platform_trust.close()
 
@@ -329,10 +385,29 @@ def build_platform_token_trust(settings: Settings) -> PlatformTokenTrust | None:
         raise SettingsError(f"NOTIFICATIONS_PLATFORM_TOKEN_KEYS_DIR / _ISSUERS: {exc}") from None
 
 
+def build_token_issuers(settings: Settings) -> TokenIssuers | None:
+    """The trusted bearer-token issuers (Maskinporten, Altinn), or None when none is configured."""
+    if not settings.token_issuers:
+        return None
+    try:
+        return TokenIssuers.build(
+            settings.token_issuers,
+            owners_file=settings.service_owners_file,
+            cache_seconds=settings.jwks_cache_seconds,
+        )
+    except IssuerSetupError as exc:
+        raise SettingsError(f"NOTIFICATIONS_TOKEN_ISSUERS / _SERVICE_OWNERS_FILE: {exc}") from None
+
+
 def build_authenticator(settings: Settings) -> Authenticator:
+    """With trusted issuers configured, the dev key is no longer trusted: only a configured JWKS URL or
+    file still vouches for tokens naming none of the issuers."""
+    issuers = build_token_issuers(settings)
+    keys = build_key_set(settings) if issuers is None or not settings.uses_dev_key else None
     return Authenticator(
-        build_key_set(settings),
+        keys,
         issuer=settings.jwt_issuer,
         audience=settings.jwt_audience,
         platform_trust=build_platform_token_trust(settings),
+        issuers=issuers,
     )

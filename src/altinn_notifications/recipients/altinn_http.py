@@ -18,7 +18,7 @@ logs request or answer bodies.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -60,6 +60,9 @@ APP_URN = "urn:altinn:app"
 ISSUER = "Altinn"
 
 TokenSource = str | Callable[[], str | None] | None
+#: An Altinn bearer token per call (a Maskinporten token exchanged for an Altinn one), for calls from outside
+#: Altinn's platform; sent as `Authorization: Bearer`.
+BearerSource = Callable[[], Awaitable[str]] | None
 
 
 class _UnexpectedAnswer(Exception):
@@ -79,9 +82,17 @@ _STALE_CONNECTION = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteErro
 class _PlatformApi:
     """POST JSON to one platform service; every failure becomes a `DependencyError`."""
 
-    def __init__(self, client: httpx.AsyncClient, base_url: str, service: str, timeout: float | None) -> None:
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        base_url: str,
+        service: str,
+        timeout: float | None,
+        bearer: BearerSource = None,
+    ) -> None:
         if not base_url.strip():
             raise ValueError(f"{service}: base URL is empty")
+        self._bearer = bearer
         self._client = client
         self._base_url = base_url.strip()
         self._service = service
@@ -91,6 +102,8 @@ class _PlatformApi:
         self, path: str, body: Any, operation: str, headers: Mapping[str, str] | None = None
     ) -> Any:
         where = f"{self._service} {operation}"
+        if self._bearer is not None:
+            headers = {**(headers or {}), "Authorization": f"Bearer {await self._bearer()}"}
         for attempt in (1, 2):
             try:
                 response = await self._client.post(
@@ -235,8 +248,9 @@ class AltinnProfileContactPoints:
         *,
         timeout: float | None = None,
         headers: Mapping[str, str] | None = None,
+        bearer: BearerSource = None,
     ) -> None:
-        self._api = _PlatformApi(client, profile_base_url, "Profile", timeout)
+        self._api = _PlatformApi(client, profile_base_url, "Profile", timeout, bearer)
         self._authorization = authorization
         self._headers = dict(headers or {})
 
@@ -379,8 +393,9 @@ class AltinnRegisterNames:
         *,
         timeout: float | None = None,
         headers: Mapping[str, str] | None = None,
+        bearer: BearerSource = None,
     ) -> None:
-        self._api = _PlatformApi(client, register_base_url, "Register", timeout)
+        self._api = _PlatformApi(client, register_base_url, "Register", timeout, bearer)
         self._token = platform_access_token
         self._headers = dict(headers or {})
 
@@ -532,10 +547,11 @@ class AltinnAuthorizationPdp:
         timeout: float | None = None,
         platform_access_token: TokenSource = None,
         headers: Mapping[str, str] | None = None,
+        bearer: BearerSource = None,
     ) -> None:
         if batch_size <= 0 or concurrency <= 0:
             raise ValueError("batch_size and concurrency must be greater than zero")
-        self._api = _PlatformApi(client, authorization_base_url, "Authorization", timeout)
+        self._api = _PlatformApi(client, authorization_base_url, "Authorization", timeout, bearer)
         self._batch_size = batch_size
         self._concurrency = concurrency
         self._token = platform_access_token
@@ -604,10 +620,12 @@ def build_recipient_ports(
     timeout: float | None = None,
     authorization_batch_size: int = AUTHORIZATION_BATCH_SIZE,
     authorization_concurrency: int = AUTHORIZATION_CONCURRENCY,
+    bearer: BearerSource = None,
 ) -> tuple[ContactPointsPort, PartyNamesPort]:
     """Contact points from Altinn Profile when `profile_url` is set (user contact points authorised by
     the PDP at `authorization_url` when set), else the local registry; names from Altinn Register when
-    `register_url` is set, else the local registry. `platform_access_token` goes to Register and PDP."""
+    `register_url` is set, else the local registry. `platform_access_token` goes to Register and PDP;
+    `bearer` (an exchanged Altinn token) to all three."""
     contact_points = local_contact_points
     if profile_url:
         pdp = (
@@ -618,12 +636,15 @@ def build_recipient_ports(
                 concurrency=authorization_concurrency,
                 timeout=timeout,
                 platform_access_token=platform_access_token,
+                bearer=bearer,
             )
             if authorization_url
             else None
         )
-        contact_points = AltinnProfileContactPoints(client, profile_url, pdp, timeout=timeout)
+        contact_points = AltinnProfileContactPoints(client, profile_url, pdp, timeout=timeout, bearer=bearer)
     party_names = local_party_names
     if register_url:
-        party_names = AltinnRegisterNames(client, register_url, platform_access_token, timeout=timeout)
+        party_names = AltinnRegisterNames(
+            client, register_url, platform_access_token, timeout=timeout, bearer=bearer
+        )
     return contact_points, party_names

@@ -53,3 +53,9 @@ class AuthorizationPort(Protocol):
         """The (user id, party id) pairs the PDP answers `Permit` for: may the user perform `action`
         (None or blank: `read`) on the resource (bare id, or `app_{org}_{app}`) owned by the party?"""
         ...
+
+
+class AccessTokenPort(Protocol):
+    async def access_token(self, scopes: Sequence[str]) -> str:
+        """A bearer token granting `scopes` (a Maskinporten access token); failures are `DependencyError`."""
+        ...

@@ -81,6 +81,31 @@ class Load:
     token: str | None = None
     body: dict[str, Any] | None = None
     unique: bool = False
+    base_url: str | None = None  # another server than the generator's
+
+    def at(self, base_url: str) -> Load:
+        return Load(self.method, self.path, self.token, self.body, self.unique, base_url)
+
+
+@dataclass(frozen=True)
+class SecondApi:
+    process: Process
+    base: str
+
+
+# Limits generous enough never to be met: what is measured is their cost (one statement per order).
+RATE_LIMITS_ON = json.dumps(
+    {"requests_per_second": 1e6, "notifications_per_second": 1e6, "daily_notifications": 10**12}
+)
+
+
+async def _rate_limited_api(url: str, work: Path) -> SecondApi:
+    port = harness.free_port()
+    env = harness.service_env(url, work / "data", rate_limits=RATE_LIMITS_ON)
+    process = Process("api-rate-limited", [str(harness.CLI), "api", "--port", str(port)], env, work)
+    base = f"http://127.0.0.1:{port}"
+    await wait_healthy(base, process)
+    return SecondApi(process, base)
 
 
 class Generator:
@@ -121,7 +146,7 @@ class Generator:
         if self.wrk:
             script = harness.BENCH / "wrk" / "request.lua"
             args = [self.wrk, "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "10s"]
-            args += ["-s", str(script), self.base_url + load.path]
+            args += ["-s", str(script), (load.base_url or self.base_url) + load.path]
         else:
             args = [str(harness.PYTHON), str(harness.BENCH / "loadgen.py"), self.base_url]
             args += ["--connections", str(connections), "--seconds", str(seconds)]
@@ -317,6 +342,22 @@ async def run(dbs: harness.Databases, smoke: bool, profile: bool) -> Report:
         else:
             # TODO(v2): /future/orders is not in the OpenAPI yet; this phase runs by itself once it is.
             report.add("v2 POST /future/orders", "created/s", None, "", "TODO: endpoint not present yet")
+
+        limited = await _rate_limited_api(url, work)
+        try:
+            gen.watch_pid = limited.process.pid
+            gen.run(orders.at(limited.base), best_c, sizes.warmup)  # as warm as the first API
+            rated = gen.run(orders.at(limited.base), best_c, sizes.measure)
+            gen.watch_pid = api.pid
+            unrated = gen.run(orders, best_c, sizes.measure)  # again, right beside it
+        finally:
+            gen.watch_pid = api.pid
+            limited.process.stop()
+        on, off = rate_of(rated, 202), rate_of(unrated, 202)
+        report.add("rate limits on", "accepted/s", on, "orders/s", f"@{best_c} conns; limits never met")
+        report.add("rate limits on", "accepted/s, off (same run)", off, "orders/s", f"@{best_c} conns")
+        report.add("rate limits on", "on vs off", round(on / max(off, 1e-9), 2), "x", "target ≥ 0.9")
+        report.data.update(rate_limited=rated, rate_unlimited=unrated)
 
         health = gen.run(Load("GET", "/health"), best_c, sizes.measure)
         missing = gen.run(Load("GET", f"{API}/orders/{uuid.uuid4()}", token), best_c, sizes.measure)

@@ -34,6 +34,7 @@ DOMAIN = (
     "status",
     "statistics",
     "support",
+    "ratelimits",
 )
 COMPOSITION = ("bootstrap", "workers", "cli", "api", "console")
 

@@ -37,6 +37,7 @@ from altinn_notifications.providers.outbox import Outbox
 from altinn_notifications.providers.sms.simulated import SimulatedSmsProvider
 from altinn_notifications.queue.loop import SingleFlight
 from altinn_notifications.queue.maintenance import MaintenanceJobs, MaintenanceSettings
+from altinn_notifications.ratelimits.service import RateLimiter
 from altinn_notifications.recipients.altinn_http import TokenSource, build_recipient_ports
 from altinn_notifications.recipients.brreg import BrregNames
 from altinn_notifications.recipients.combined import CombinedContactPoints
@@ -98,6 +99,11 @@ class Container:
     def console_signer(self) -> ConsoleSigner:
         """Signs the console's session cookies and one-time sign-in links (secret: setting or data dir)."""
         return ConsoleSigner.from_settings(self.settings)
+
+    @cached_property
+    def rate_limiter(self) -> RateLimiter:
+        """The senders' allowances (off unless `NOTIFICATIONS_RATE_LIMITS*` are set)."""
+        return RateLimiter.of(self.settings)
 
     @cached_property
     def maintenance(self) -> MaintenanceJobs:

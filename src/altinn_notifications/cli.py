@@ -171,7 +171,9 @@ def _print_console_link(container: Any) -> None:
 
 
 def _uvicorn_options(settings: Settings) -> dict[str, Any]:
-    return {"host": settings.host, "port": settings.port, "log_level": "warning", "access_log": False}
+    from altinn_notifications.api.server import uvicorn_options
+
+    return uvicorn_options(settings)
 
 
 def _run_api_processes(settings: Settings) -> None:

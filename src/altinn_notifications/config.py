@@ -34,6 +34,25 @@ class SettingsError(Exception):
     """Raised at start-up when a setting is malformed; the message names the setting."""
 
 
+class RateLimits(BaseModel):
+    """A creator's allowance; every field unset means unlimited (the reference has no limits)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    requests_per_second: float | None = Field(default=None, gt=0)
+    requests_burst: int | None = Field(default=None, ge=1)
+    notifications_per_second: float | None = Field(default=None, gt=0)
+    notifications_burst: int | None = Field(default=None, ge=1)
+    daily_notifications: int | None = Field(default=None, ge=0)
+
+    @property
+    def enabled(self) -> bool:
+        return any(
+            v is not None
+            for v in (self.requests_per_second, self.notifications_per_second, self.daily_notifications)
+        )
+
+
 class TokenIssuer(BaseModel):
     """One trusted issuer of bearer tokens (`NOTIFICATIONS_TOKEN_ISSUERS`)."""
 
@@ -334,6 +353,42 @@ class Settings(BaseSettings):
             "Orgs whose v2 person recipients always use stale KRR data, compared case-insensitively"
             " (the reference hard-codes skd)."
         ),
+    )
+
+    # --- Input limits, rate limits and slow clients (README "Limits"; docs/compatibility.md C23) ---
+    max_request_body_bytes: int = Field(
+        default=5 * 1024 * 1024, ge=1024, description="Largest request body; larger ones answer 413."
+    )
+    request_body_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="Longest time to receive a request body; slower ones answer 408."
+    )
+    request_header_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="Longest time to receive a request's headers; then the connection closes.",
+    )
+    off_loop_body_bytes: int = Field(
+        default=64 * 1024, ge=0, description="Bodies larger than this are parsed and bound in a thread."
+    )
+    max_recipients_per_order: int = Field(default=10_000, ge=1, description="Recipients of one v1 order.")
+    max_reminders_per_order: int = Field(default=50, ge=0, description="Reminders of one v2 order chain.")
+    http_timeout_keep_alive_seconds: float = Field(
+        default=5.0, gt=0, description="An idle keep-alive connection is closed after this long."
+    )
+    http_limit_concurrency: int | None = Field(
+        default=None, ge=1, description="Connections and requests at a time per process; more answer 503."
+    )
+    http_max_header_bytes: int = Field(
+        default=16 * 1024, ge=1024, description="Largest request line plus headers; larger ones answer 400."
+    )
+    forwarded_allow_ips: str | None = Field(
+        default=None, description="Proxies trusted for X-Forwarded-For/-Proto (uvicorn); unset: 127.0.0.1."
+    )
+    rate_limits: RateLimits = Field(
+        default_factory=lambda: RateLimits(), description="Default per-creator request/notification limits."
+    )
+    rate_limits_by_org: dict[str, RateLimits] = Field(
+        default_factory=dict, description="JSON object: org -> its own limits (fields as rate_limits)."
     )
 
     @field_validator("database_url")

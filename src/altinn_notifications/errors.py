@@ -56,6 +56,17 @@ class RequestValidationFailed(AppError):
         self.errors = errors
 
 
+class TooManyRequestsError(AppError):
+    """429 ProblemDetails with `Retry-After`: a sender's rate limit or daily quota (README "Rate limits")."""
+
+    status_code = 429
+    title = "Too Many Requests"
+
+    def __init__(self, detail: str, retry_after_seconds: int) -> None:
+        super().__init__(detail)
+        self.retry_after_seconds = retry_after_seconds
+
+
 class CodedProblem(AppError):
     """Altinn ProblemDetails with a `NOT-0000N` code (docs/compatibility.md C3)."""
 

@@ -23,6 +23,9 @@ DELIVERY_REPORTS = Counter(
     "Delivery reports applied or dead-lettered.",
     ["channel", "outcome"],
 )
+RATE_LIMITED = Counter(
+    "notifications_rate_limited_total", "Requests refused with 429, by the limit met.", ["limit"]
+)
 # Read from the database at scrape time: with several API processes, the most recent reading counts.
 QUEUE_DEPTH = Gauge(
     "notifications_queue_depth", "Work waiting in the database.", ["queue"], multiprocess_mode="mostrecent"

@@ -10,7 +10,13 @@ from typing import Any
 from fastapi import FastAPI
 
 from altinn_notifications.api import health, misc, triggers
-from altinn_notifications.api.problems import document_validation_problems, install_error_handlers
+from altinn_notifications.api.deps import document_creator_security
+from altinn_notifications.api.limits import RequestLimitMiddleware
+from altinn_notifications.api.problems import (
+    document_validation_problems,
+    http_problem,
+    install_error_handlers,
+)
 from altinn_notifications.api.tracing import TraceMiddleware
 from altinn_notifications.bootstrap import Container
 from altinn_notifications.chains import router as chains_router
@@ -76,11 +82,14 @@ def create_app(
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = document_validation_problems(_default_openapi())
+            schema = document_validation_problems(_default_openapi())
+            app.openapi_schema = document_creator_security(schema, app.routes)
         return app.openapi_schema
 
     _default_openapi = app.openapi
     app.openapi = openapi  # type: ignore[method-assign]
+    # Outermost first: the trace id exists before a body is refused, so the 413 names it.
+    app.add_middleware(RequestLimitMiddleware, answer=http_problem)
     app.add_middleware(TraceMiddleware)
     install_error_handlers(app)
     app.include_router(health.router)

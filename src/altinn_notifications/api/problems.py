@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 import structlog
@@ -18,6 +19,7 @@ from altinn_notifications.errors import (
     ExplainedForbiddenError,
     ForbiddenError,
     RequestValidationFailed,
+    TooManyRequestsError,
     UnauthorizedError,
 )
 
@@ -29,9 +31,12 @@ RFC_TYPES = {
     403: "https://tools.ietf.org/html/rfc9110#section-15.5.4",
     404: "https://tools.ietf.org/html/rfc9110#section-15.5.5",
     405: "https://tools.ietf.org/html/rfc9110#section-15.5.6",
+    408: "https://tools.ietf.org/html/rfc9110#section-15.5.9",
     409: "https://tools.ietf.org/html/rfc9110#section-15.5.10",
+    413: "https://tools.ietf.org/html/rfc9110#section-15.5.14",
     415: "https://tools.ietf.org/html/rfc9110#section-15.5.16",
     422: "https://tools.ietf.org/html/rfc4918#section-11.2",
+    429: "https://tools.ietf.org/html/rfc6585#section-4",
     500: "https://tools.ietf.org/html/rfc9110#section-15.6.1",
     503: "https://tools.ietf.org/html/rfc9110#section-15.6.4",
 }
@@ -41,18 +46,37 @@ TITLES = {
     403: "Forbidden",
     404: "Not Found",
     405: "Method Not Allowed",
+    408: "Request Timeout",
     409: "Conflict",
+    413: "Content Too Large",
     415: "Unsupported Media Type",
+    429: "Too Many Requests",
     500: "An error occurred while processing your request.",
 }
 PROBLEM_JSON = "application/problem+json"
 
 
-def problem(status: int, **extra: Any) -> JSONResponse:
+def problem(status: int, headers: Mapping[str, str] | None = None, **extra: Any) -> JSONResponse:
     body: dict[str, Any] = {"type": RFC_TYPES.get(status), "title": TITLES.get(status), "status": status}
     body.update(extra)
     body["traceId"] = current_trace_id()
-    return JSONResponse({k: v for k, v in body.items() if v is not None}, status, media_type=PROBLEM_JSON)
+    return JSONResponse(
+        {k: v for k, v in body.items() if v is not None}, status, headers=headers, media_type=PROBLEM_JSON
+    )
+
+
+#: Our own limits (413, 408, 429) say which limit was met; the framework's other errors have no detail.
+_DETAILED = frozenset({408, 413, 429})
+
+
+def http_problem(exc: StarletteHTTPException) -> Response:
+    """ProblemDetails of an HTTP error (a limit, or the framework's 404/405/...)."""
+    if exc.status_code < 400:
+        return Response(status_code=exc.status_code)
+    if exc.status_code == 400:  # e.g. a body that cannot be read: ASP.NET answers ValidationProblemDetails
+        return validation_problem({"$": [str(exc.detail)]})
+    detail = str(exc.detail) if exc.status_code in _DETAILED else None
+    return problem(exc.status_code, headers=exc.headers, detail=detail)
 
 
 def validation_problem(errors: dict[str, list[str]]) -> JSONResponse:
@@ -110,6 +134,11 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _coded(_: Request, exc: CodedProblem) -> Response:
         return problem(exc.status_code, title=None, type=None, detail=exc.detail, code=exc.code)
 
+    @app.exception_handler(TooManyRequestsError)
+    async def _too_many(_: Request, exc: TooManyRequestsError) -> Response:
+        headers = {"Retry-After": str(exc.retry_after_seconds)}
+        return problem(429, headers=headers, detail=exc.detail)
+
     @app.exception_handler(ExplainedForbiddenError)
     async def _explained(_: Request, exc: AppError) -> Response:
         return problem(exc.status_code, detail=exc.detail)
@@ -128,13 +157,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> Response:
-        if exc.status_code < 400:
-            return Response(status_code=exc.status_code)
-        if (
-            exc.status_code == 400
-        ):  # e.g. a body that cannot be read: ASP.NET answers ValidationProblemDetails
-            return validation_problem({"$": [str(exc.detail)]})
-        return problem(exc.status_code)
+        return http_problem(exc)
 
     @app.exception_handler(Exception)
     async def _unhandled(_: Request, exc: Exception) -> Response:

@@ -11,7 +11,15 @@ from typing import Final
 from urllib.parse import parse_qsl, urlsplit
 
 from altinn_notifications.chains.models import SasFileReferenceExt
-from altinn_notifications.orders.rules import LATEST_SEND_TIME, ValidationErrors, add, as_utc, is_blank
+from altinn_notifications.orders.rules import (
+    LATEST_SEND_TIME,
+    MAX_URL_LENGTH,
+    ValidationErrors,
+    add,
+    as_utc,
+    check_length,
+    is_blank,
+)
 
 __all__ = ["ALLOWED_MIME_TYPES", "sas_expiry", "sas_query", "validate_attachments"]
 
@@ -153,7 +161,9 @@ def _validate_attachment(attachment: SasFileReferenceExt, prefix: str, errors: V
     sas_key = f"{prefix}.SasUrl"
     sas_url = attachment.sas_url.strip()
     parts = urlsplit(sas_url)
-    if parts.scheme.lower() != "https" or not parts.hostname:
+    if not check_length(errors, sas_key, sas_url, MAX_URL_LENGTH, "SasUrl"):
+        pass  # not parsed any further
+    elif parts.scheme.lower() != "https" or not parts.hostname:
         add(errors, sas_key, MSG_SAS_HTTPS.format(filename=filename))
     elif not parts.hostname.lower().endswith(".blob.core.windows.net"):
         add(errors, sas_key, MSG_SAS_HOST.format(filename=filename))

@@ -2,7 +2,8 @@
 
 Network calls (the registration-time contact lookup, the instant hand-off) run outside any transaction;
 the writes after them are short. `ensure_connected` raises 499 `NOT-00002` when the client has gone: it is
-checked inside the storing transaction, so nothing is kept for a caller who will never see the receipt.
+checked inside the storing transaction (or, for a chain without reminders, which is one statement, just
+before it), so nothing is kept for a caller who has gone before the write.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from altinn_notifications.chains.service import ChainPlan, StoredChain
 from altinn_notifications.db.pool import Transaction
 from altinn_notifications.errors import CodedProblem
 from altinn_notifications.metrics import ORDERS_REGISTERED
+from altinn_notifications.orders import intake
 from altinn_notifications.orders.intake import IntakeDeps
 from altinn_notifications.providers.base import retry_schedule_of
 
@@ -41,6 +43,7 @@ async def place_chain(
 ) -> StoredChain:
     """A notification order to one recipient, with optional reminders."""
     plan = order_chain.build_order_chain(request, caller, deps.settings, deps.clock())
+    await intake.take_allowance(deps, caller.org, len(plan.orders))
     if order_chain.needs_contact_lookup(plan):
         # A repeat is answered before the registers are asked: it must not fail on today's contact data.
         async with deps.transaction() as conn:
@@ -58,6 +61,7 @@ async def place_composed_email(
 ) -> StoredChain:
     """A single email with SAS-referenced attachments."""
     plan = composed.build_composed_email(request, caller, deps.settings, deps.clock())
+    await intake.take_allowance(deps, caller.org, len(plan.orders))
     return await _store(deps, plan, ensure_connected)  # a repeat is a no-op answering the original receipt
 
 
@@ -66,6 +70,7 @@ async def place_instant(
 ) -> StoredChain:
     """An SMS or email handed to the provider synchronously."""
     plan = instant.build_instant_plan(request, caller, deps.settings, deps.clock())
+    await intake.take_allowance(deps, caller.org, 1)
     turn = await _instant_turn(deps, plan)
     if turn.receipt is not None:
         return StoredChain(turn.receipt, created=False)
@@ -94,10 +99,15 @@ async def chain_receipt(
 
 
 async def _store(deps: IntakeDeps, plan: ChainPlan, ensure_connected: EnsureConnected) -> StoredChain:
-    async with deps.transaction() as conn:
-        stored = await service.store_chain(conn, plan)
-        if stored.created:
-            await ensure_connected()
+    if len(plan.orders) == 1:  # one statement: the client's presence is checked just before it
+        await ensure_connected()
+        async with deps.connection() as conn:
+            stored = await service.store_single_order_chain(conn, plan)
+    else:
+        async with deps.transaction() as conn:
+            stored = await service.store_chain(conn, plan)
+            if stored.created:
+                await ensure_connected()
     if stored.created:
         for order in plan.orders:
             ORDERS_REGISTERED.labels(channel=order.notification_channel.value).inc()

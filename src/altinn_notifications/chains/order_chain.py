@@ -37,7 +37,7 @@ from altinn_notifications.orders.models import (
     SendingTimePolicy,
     SmsTemplate,
 )
-from altinn_notifications.orders.rules import as_utc
+from altinn_notifications.orders.rules import IntakeLimits, as_utc
 from altinn_notifications.recipients.ports import ContactPointsPort
 from altinn_notifications.vocabulary import NotificationChannel
 
@@ -47,7 +47,7 @@ def build_order_chain(
 ) -> ChainPlan:
     """Validate (400) and map the request to a chain row, a `Notification` order and one `Reminder`
     order per reminder (docs/compatibility.md C6 (building the orders), C18)."""
-    intake.raise_if_invalid(validation.validate_order_chain(request, now))
+    intake.raise_if_invalid(validation.validate_order_chain(request, now, IntakeLimits.of(settings)))
     # The stale-contact org list applies to v2 person recipients only (docs/compatibility.md C6): decided
     # here, case-insensitively, and stored on the order, so processing needs no org list.
     stale_override = caller.org.lower() in {org.lower() for org in settings.stale_contact_orgs}

@@ -16,13 +16,28 @@ from uuid import UUID
 
 from altinn_notifications.chains.models import ChainType, OrderChain
 from altinn_notifications.db.pool import Connection
-from altinn_notifications.queue.channels import ORDERS_DUE
+from altinn_notifications.orders.models import NotificationOrder
+from altinn_notifications.orders.repository import WAKE_IF_DUE, OrderRepository, order_insert_ctes
 
 _INSERT_CHAIN = """
 INSERT INTO orderschain (orderid, idempotencyid, creatorname, created, processed, processedstatus, orderchain)
 VALUES ($1, $2, $3, $4, $4, 'Registered', $5)
 ON CONFLICT (idempotencyid, creatorname, (orderchain ->> 'Type')) DO NOTHING
 RETURNING _id
+"""
+
+# A chain with one order (no reminders) in one statement, atomic by itself: the chain row, then, when it
+# was new, its order with texts and the wake-up. A repeated idempotency id inserts nothing. ($10, the
+# order's chain id in the plain insert, is NULL here: the chain row's id is used.)
+_INSERT_CHAIN_WITH_ORDER = f"""
+WITH c AS (
+    INSERT INTO orderschain (orderid, idempotencyid, creatorname, created, processed, processedstatus,
+                             orderchain)
+    VALUES ($18, $19, $20, $21, $21, 'Registered', $22)
+    ON CONFLICT (idempotencyid, creatorname, (orderchain ->> 'Type')) DO NOTHING
+    RETURNING _id
+), {order_insert_ctes("c", "TRUE", "COALESCE($10::bigint, c._id)")}
+SELECT (SELECT _id FROM c) AS chain_id, {WAKE_IF_DUE}
 """
 
 _FIND_BY_IDEMPOTENCY = """
@@ -65,6 +80,20 @@ class ChainRepository:
             chain_json(chain),
         )
         return chain_id
+
+    async def insert_with_order(self, chain: OrderChain, created: datetime, order: NotificationOrder) -> bool:
+        """A chain and its one order in one statement; False when the idempotency id was taken (then
+        nothing was written; see the module doc)."""
+        row = await self.conn.fetchrow(
+            _INSERT_CHAIN_WITH_ORDER,
+            *OrderRepository.insert_parameters(order),
+            chain.order_chain_id,
+            chain.idempotency_id,
+            chain.creator.short_name,
+            created,
+            chain_json(chain),
+        )
+        return row is not None and row["chain_id"] is not None
 
     async def find_by_idempotency_id(
         self, creator: str, idempotency_id: str, chain_type: ChainType
@@ -143,7 +172,3 @@ class ChainRepository:
         await self.conn.execute(
             _INSERT_SMS_NOTIFICATION, order_id, notification_id, mobile_number, result, expiry_time, reference
         )
-
-    async def notify_orders_due(self) -> None:
-        """Wake the order workers on commit (a hint: polling remains the truth)."""
-        await self.conn.execute("SELECT pg_notify($1, '')", ORDERS_DUE)

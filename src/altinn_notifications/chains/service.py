@@ -8,7 +8,7 @@ Services never commit: `chains.flows` owns the transaction. The request kinds bu
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -36,9 +36,6 @@ CLIENT_DISCONNECTED = (
     "The client disconnected or cancelled the request before the server could complete processing",
 )
 TEMPORARY_FAILURE = (503, "NOT-00004", "A temporary network failure occurred")
-
-# Orders due within this window wake the order workers at commit (their claim looks this far ahead).
-_WAKE_WINDOW = timedelta(minutes=1)
 
 
 def missing_contact() -> CodedProblem:
@@ -94,6 +91,14 @@ async def get_chain_receipt(
 # --- writes ---
 
 
+async def store_single_order_chain(conn: Connection, plan: ChainPlan) -> StoredChain:
+    """A chain of one order (no reminders): one statement, atomic by itself, so no transaction is needed."""
+    repo = ChainRepository(conn)
+    if not await repo.insert_with_order(plan.chain, plan.created, plan.orders[0]):
+        return await stored_original(repo, plan.chain)
+    return StoredChain(plan.chain.receipt(), created=True)
+
+
 async def store_chain(conn: Connection, plan: ChainPlan) -> StoredChain:
     """Insert the chain row, its orders (`Registered`) and their texts, in the caller's transaction.
 
@@ -105,10 +110,8 @@ async def store_chain(conn: Connection, plan: ChainPlan) -> StoredChain:
     if chain_id is None:
         return await stored_original(repo, plan.chain)
     orders = OrderRepository(conn)
-    for order in plan.orders:
+    for order in plan.orders:  # each insert wakes the workers itself when its order is due soon
         await orders.insert(order, order_chain_id=chain_id)
-    if any(order.requested_send_time <= plan.created + _WAKE_WINDOW for order in plan.orders):
-        await repo.notify_orders_due()
     return StoredChain(plan.chain.receipt(), created=True)
 
 

@@ -78,7 +78,12 @@ from altinn_notifications.chains.models import (
 )
 from altinn_notifications.orders.models import SendingTimePolicy
 from altinn_notifications.orders.rules import (
+    DEFAULT_LIMITS,
     LATEST_SEND_TIME,
+    MAX_EMAIL_BODY_LENGTH,
+    MAX_SMS_BODY_LENGTH,
+    MAX_SUBJECT_LENGTH,
+    MAX_URL_LENGTH,
     MSG_EMAIL_INVALID,
     MSG_NIN_LENGTH,
     MSG_ORG_LENGTH,
@@ -86,18 +91,21 @@ from altinn_notifications.orders.rules import (
     MSG_SEND_TIME_ZONE,
     MSG_SENDER_EMAIL_INVALID,
     MSG_SENDERS_REFERENCE_LENGTH,
+    IntakeLimits,
     ValidationErrors,
     add,
     as_utc,
+    check_length,
     is_blank,
     is_too_long,
+    is_valid_address,
     resource_action_message,
+    too_many_message,
 )
 from altinn_notifications.recipients.addresses import (
     is_external_identity,
     is_national_identity_number,
     is_organization_number,
-    is_valid_email,
     is_valid_mobile_number,
 )
 from altinn_notifications.vocabulary import NotificationChannel
@@ -179,7 +187,9 @@ _SENDING_TIME_POLICIES: Final = frozenset(int(p) for p in SendingTimePolicy)
 # --- public API ---
 
 
-def validate_order_chain(request: NotificationOrderChainRequestExt, now: datetime) -> ValidationErrors:
+def validate_order_chain(
+    request: NotificationOrderChainRequestExt, now: datetime, limits: IntakeLimits = DEFAULT_LIMITS
+) -> ValidationErrors:
     """`POST /future/orders` (docs/compatibility.md C6). ``now`` is the request's time (UTC-aware)."""
     errors: ValidationErrors = {}
     _validate_send_time(request.requested_send_time, now, errors)
@@ -187,7 +197,11 @@ def validate_order_chain(request: NotificationOrderChainRequestExt, now: datetim
     _validate_keys(request.idempotency_id, request.senders_reference, "", errors)
     _validate_recipient(request.recipient, "Recipient", errors)
     main_time = as_utc(request.requested_send_time or now)
-    for index, reminder in enumerate(request.reminders or ()):
+    reminders = request.reminders or ()
+    if len(reminders) > limits.max_reminders:  # not each of them checked: the order is refused anyway
+        add(errors, "Reminders", too_many_message("reminders", limits.max_reminders))
+        return errors
+    for index, reminder in enumerate(reminders):
         _validate_reminder(reminder, f"Reminders[{index}]", now, main_time, errors)
     return errors
 
@@ -199,7 +213,7 @@ def validate_composed_email(request: ComposedEmailRequestExt, now: datetime) -> 
     _validate_condition_endpoint(request.condition_endpoint, "ConditionEndpoint", errors)
     _validate_keys(request.idempotency_id, request.senders_reference, "", errors)
     recipient = request.recipient
-    if not is_valid_email(recipient.email_address):
+    if not is_valid_address(recipient.email_address):
         add(errors, "Recipient.EmailAddress", MSG_EMAIL_INVALID)
     settings = recipient.email_settings
     _validate_email_settings(settings, "Recipient.Settings", errors)
@@ -232,16 +246,18 @@ def validate_instant_email(request: InstantEmailNotificationOrderRequestExt) -> 
     errors: ValidationErrors = {}
     _validate_keys(request.idempotency_id, request.senders_reference, "", errors)
     details = request.recipient_email
-    if not is_valid_email(details.email_address):
+    if not is_valid_address(details.email_address):
         add(errors, "InstantEmailDetails.EmailAddress", MSG_EMAIL_INVALID)
     settings = details.email_settings
     prefix = "InstantEmailDetails.EmailSettings"
-    if settings.sender_email_address is not None and not is_valid_email(settings.sender_email_address):
+    if settings.sender_email_address is not None and not is_valid_address(settings.sender_email_address):
         add(errors, f"{prefix}.SenderEmailAddress", MSG_EMAIL_INVALID)
     if is_blank(settings.subject):
         add(errors, f"{prefix}.Subject", MSG_INSTANT_EMAIL_SUBJECT_EMPTY)
+    check_length(errors, f"{prefix}.Subject", settings.subject, MAX_SUBJECT_LENGTH, "Subject")
     if is_blank(settings.body):
         add(errors, f"{prefix}.Body", MSG_INSTANT_EMAIL_BODY_EMPTY)
+    check_length(errors, f"{prefix}.Body", settings.body, MAX_EMAIL_BODY_LENGTH, "Body")
     return errors
 
 
@@ -291,7 +307,7 @@ def _validate_send_time(send_time: datetime | None, now: datetime, errors: Valid
 
 
 def _validate_condition_endpoint(value: str | None, key: str, errors: ValidationErrors) -> None:
-    if value is None:
+    if value is None or not check_length(errors, key, value, MAX_URL_LENGTH, "ConditionEndpoint"):
         return
     for message in condition_endpoint_errors(value):
         add(errors, key, message)
@@ -342,7 +358,7 @@ def _validate_recipient(recipient: NotificationRecipientExt, prefix: str, errors
     email = recipient.recipient_email
     if email is not None:
         key = f"{prefix}.RecipientEmail"
-        if not is_valid_email(email.email_address):
+        if not is_valid_address(email.email_address):
             add(errors, f"{key}.EmailAddress", MSG_EMAIL_INVALID)
         _validate_email_settings(email.email_settings, f"{key}.Settings", errors)
 
@@ -413,12 +429,14 @@ def _validate_recipient_base(
 
 def _validate_email_settings(settings: EmailSendingOptionsExt, prefix: str, errors: ValidationErrors) -> None:
     sender = settings.sender_email_address
-    if not is_blank(sender) and not is_valid_email(sender):
+    if not is_blank(sender) and not is_valid_address(sender):
         add(errors, f"{prefix}.SenderEmailAddress", MSG_SENDER_EMAIL_INVALID)
     if is_blank(settings.subject):
         add(errors, f"{prefix}.Subject", MSG_EMAIL_SUBJECT_EMPTY)
+    check_length(errors, f"{prefix}.Subject", settings.subject, MAX_SUBJECT_LENGTH, "Subject")
     if is_blank(settings.body):
         add(errors, f"{prefix}.Body", MSG_EMAIL_BODY_EMPTY)
+    check_length(errors, f"{prefix}.Body", settings.body, MAX_EMAIL_BODY_LENGTH, "Body")
     if settings.sending_time_policy is not None and settings.sending_time_policy != SendingTimePolicy.Anytime:
         add(errors, f"{prefix}.SendingTimePolicy", MSG_EMAIL_SENDING_TIME)
 
@@ -426,6 +444,7 @@ def _validate_email_settings(settings: EmailSendingOptionsExt, prefix: str, erro
 def _validate_sms_settings(settings: SmsSendingOptionsExt, prefix: str, errors: ValidationErrors) -> None:
     if is_blank(settings.body):
         add(errors, f"{prefix}.Body", MSG_SMS_BODY_EMPTY)
+    check_length(errors, f"{prefix}.Body", settings.body, MAX_SMS_BODY_LENGTH, "Body")
     if (
         settings.sending_time_policy is not None
         and settings.sending_time_policy not in _SENDING_TIME_POLICIES
@@ -440,6 +459,8 @@ def _validate_instant_sms_recipient(
         add(errors, f"{prefix}.PhoneNumber", MSG_PHONE_INVALID)
     if not TTL_MIN_SECONDS <= details.time_to_live_in_seconds <= TTL_MAX_SECONDS:
         add(errors, f"{prefix}.TimeToLiveInSeconds", MSG_TIME_TO_LIVE)
+    body = details.sms_settings.body
+    check_length(errors, f"{prefix}.SmsSettings.Body", body, MAX_SMS_BODY_LENGTH, "Body")
 
 
 # --- helpers ---

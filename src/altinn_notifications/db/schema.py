@@ -13,6 +13,7 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
+    Double,
     Enum,
     ForeignKey,
     Identity,
@@ -392,6 +393,20 @@ workerheartbeats = Table(
     Column("loop", Text, primary_key=True),
     Column("last_step", TZ, nullable=False),
     Column("last_found", TZ, nullable=True),
+)
+
+# A sender's rate-limit buckets and daily quota (ratelimits/): one row per creator, taken from in one
+# atomic statement by every API process. Token counts may go negative (a large order's debt).
+senderallowances = Table(
+    "senderallowances",
+    metadata,
+    Column("creatorname", Text, primary_key=True),
+    Column("requesttokens", Double, nullable=False),
+    Column("notificationtokens", Double, nullable=False),
+    Column("refilledat", TZ, nullable=False),
+    Column("quotaday", Date, nullable=False),
+    Column("quotaused", BigInteger, nullable=False),
+    Column("allowed", Boolean, nullable=False),  # the last take's decision (what the statement returns)
 )
 
 # --- Local registry: the built-in stand-in for KRR/Profile/Register/Authorization (self-hosting, dev) ---

@@ -20,6 +20,7 @@ from altinn_notifications.orders.models import (
     V1OrderRequest,
 )
 from altinn_notifications.orders.order_status import get_order_with_status
+from altinn_notifications.ratelimits import flows as ratelimits
 
 
 async def register(
@@ -27,9 +28,12 @@ async def register(
 ) -> NotificationOrderRequestResponseExt:
     """Validate and map (400), look the recipients up (informational in v1), store; the 202 body."""
     order = service.build_order(request, caller, deps.settings, deps.clock())
+    take = ratelimits.prepare(deps.rate_limiter, caller.org, len(order.recipients))
     lookup = await service.lookup_for_registration(order, deps.contact_points)
     async with deps.connection() as conn:
-        await service.store_order(conn, order)
+        state = await service.store_order(conn, order, take)
+    if take is not None and state is not None:
+        ratelimits.check(take, state, deps.clock())  # 429: nothing was stored
     ORDERS_REGISTERED.labels(channel=order.notification_channel.value).inc()
     return service.lookup_response(order, lookup)
 

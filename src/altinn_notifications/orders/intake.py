@@ -27,6 +27,8 @@ from altinn_notifications.orders.models import (
 )
 from altinn_notifications.orders.rules import ValidationErrors
 from altinn_notifications.providers.base import EmailProvider, SmsProvider
+from altinn_notifications.ratelimits import flows as ratelimits
+from altinn_notifications.ratelimits.service import RateLimiter
 from altinn_notifications.recipients.ports import ContactPointsPort
 from altinn_notifications.vocabulary import NotificationChannel
 
@@ -45,6 +47,8 @@ class IntakeDeps(Protocol):
     def sms_provider(self) -> SmsProvider: ...
     @property
     def clock(self) -> Callable[[], datetime]: ...
+    @property
+    def rate_limiter(self) -> RateLimiter: ...
 
     def transaction(self) -> AbstractAsyncContextManager[Connection]:
         """A unit of work: commits on success, rolls back on error."""
@@ -59,6 +63,11 @@ def raise_if_invalid(errors: ValidationErrors) -> None:
     """400 with the validation problem when a rule failed."""
     if errors:
         raise RequestValidationFailed(errors)
+
+
+async def take_allowance(deps: IntakeDeps, creator: str, notifications: int) -> None:
+    """429 when the creator's rate limit or daily quota has no room for this order (off by default)."""
+    await ratelimits.take(deps.connection, deps.rate_limiter, creator, notifications, deps.clock())
 
 
 def blank_to_none(value: str | None) -> str | None:

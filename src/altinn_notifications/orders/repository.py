@@ -11,6 +11,8 @@ from uuid import UUID
 from altinn_notifications.db.pool import Connection
 from altinn_notifications.orders.models import NotificationOrder
 from altinn_notifications.queue.channels import ORDERS_DUE
+from altinn_notifications.ratelimits.models import BucketState
+from altinn_notifications.ratelimits.repository import Take, bucket_state, take_statement
 from altinn_notifications.vocabulary import OrderStatus
 
 # One round trip: the order row, its templates, and a wake-up for the workers when it is due now.
@@ -28,6 +30,38 @@ WITH o AS (
     SELECT o._id, $15, $16 FROM o WHERE $16::text IS NOT NULL
 )
 SELECT _id, CASE WHEN $5::timestamptz <= now() + $17::interval THEN pg_notify('{ORDERS_DUE}', '') END FROM o
+"""
+
+
+def order_insert_ctes(source: str, condition: str, chain_id: str) -> str:
+    """The order insert (parameters $1-$16 as `_INSERT_ORDER`'s) as CTEs `o`, `e`, `s` of a larger
+    statement: one order row when `condition` holds in `source`, with `chain_id` as its chain."""
+    return f"""o AS (
+    INSERT INTO orders (alternateid, creatorname, sendersreference, created, requestedsendtime, processed,
+                        processedstatus, notificationorder, sendingtimepolicy, type, _orderchainid)
+    SELECT $1::uuid, $2::text, $3::text, $4::timestamptz, $5::timestamptz, $4::timestamptz,
+           $6::orderprocessingstate, $7::jsonb, $8::int, $9::notificationordertype, {chain_id}
+    FROM {source} WHERE {condition}
+    RETURNING _id
+), e AS (
+    INSERT INTO emailtexts (_orderid, fromaddress, subject, body, contenttype)
+    SELECT o._id, $11::text, $12::text, $13::text, $14::text FROM o WHERE $13::text IS NOT NULL
+), s AS (
+    INSERT INTO smstexts (_orderid, sendernumber, body)
+    SELECT o._id, $15::text, $16::text FROM o WHERE $16::text IS NOT NULL
+)"""
+
+
+#: Wakes the workers when the order was written and is due within `$17` (`NOTIFY_HORIZON`).
+WAKE_IF_DUE = f"CASE WHEN EXISTS (SELECT 1 FROM o) AND $5::timestamptz <= now() + $17::interval THEN pg_notify('{ORDERS_DUE}', '') END"
+
+# The same insert behind a sender's rate limit (ratelimits/): the allowance is taken from in the same
+# statement, and the order is written only when it was allowed. One round trip either way.
+_INSERT_ORDER_IF_ALLOWED = f"""
+WITH a AS ({take_statement(first=18)}
+), {order_insert_ctes("a", "a.allowed", "$10::bigint")}
+SELECT a.allowed, a.requesttokens, a.notificationtokens, a.quotaused, {WAKE_IF_DUE}
+FROM a
 """
 
 # Orders due within this horizon wake the workers at once; later ones are found by their timer.
@@ -86,9 +120,17 @@ class OrderRepository:
         order_chain_id: int | None = None,
     ) -> int:
         """Insert the order and its texts; `order_chain_id` is the internal id of its `orderschain` row."""
-        email, sms = order.email_template, order.sms_template
         order_id: int = await self.conn.fetchval(
-            _INSERT_ORDER,
+            _INSERT_ORDER, *self._insert_parameters(order, status, order_chain_id)
+        )
+        return order_id
+
+    @staticmethod
+    def _insert_parameters(
+        order: NotificationOrder, status: OrderStatus, order_chain_id: int | None
+    ) -> tuple[object, ...]:
+        email, sms = order.email_template, order.sms_template
+        return (
             order.id,
             order.creator,
             order.senders_reference,
@@ -107,7 +149,21 @@ class OrderRepository:
             sms.body if sms else None,
             NOTIFY_HORIZON,
         )
-        return order_id
+
+    @staticmethod
+    def insert_parameters(order: NotificationOrder) -> tuple[object, ...]:
+        """$1-$17 of the order insert (`order_insert_ctes`) for a `Registered` order without a chain id."""
+        return OrderRepository._insert_parameters(order, OrderStatus.Registered, None)
+
+    async def insert_if_allowed(self, order: NotificationOrder, take: Take) -> BucketState:
+        """Take from the creator's allowance and, when allowed, insert the order (one statement)."""
+        row = await self.conn.fetchrow(
+            _INSERT_ORDER_IF_ALLOWED,
+            *self._insert_parameters(order, OrderStatus.Registered, None),
+            *take.parameters(),
+        )
+        assert row is not None
+        return bucket_state(row)
 
     async def get(self, order_id: UUID, creator: str) -> StoredOrder | None:
         row = await self.conn.fetchrow(

@@ -6,8 +6,12 @@ reference words them differently (e.g. "The email template body ..." in v1, "The
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
+
+from altinn_notifications.config import Settings
+from altinn_notifications.recipients.addresses import is_valid_email
 
 ValidationErrors = dict[str, list[str]]
 
@@ -30,6 +34,43 @@ MSG_SENDERS_REFERENCE_LENGTH: Final = "SendersReference must not be longer than 
 LATEST_SEND_TIME: Final = datetime(9999, 12, 24, tzinfo=UTC)
 MAX_KEY_LENGTH: Final = 500
 
+# --- input limits (not in the reference, which has none but its host's 30 MB request limit; README
+# "Limits" compares them with the vendors' own). Longer values answer a validation error. ---
+
+#: RFC 5321's longest forward path: no mail system delivers to a longer address.
+MAX_EMAIL_ADDRESS_LENGTH: Final = 254
+#: Condition endpoints and attachment SAS URLs: the longest URL that browsers, proxies and CDNs all take.
+MAX_URL_LENGTH: Final = 2048
+#: RFC 5322's longest header line (a subject is folded by the vendor beyond it).
+MAX_SUBJECT_LENGTH: Final = 998
+#: An email body: ACS takes at most 10 MB per message including attachments; this leaves room for them.
+MAX_EMAIL_BODY_LENGTH: Final = 1_000_000
+#: An SMS body: 16 concatenated parts of 153 GSM-7 characters; the gateway truncates beyond that anyway.
+MAX_SMS_BODY_LENGTH: Final = 2448
+
+
+def too_long_message(name: str, limit: int) -> str:
+    return f"{name} must not be longer than {limit} characters."
+
+
+def too_many_message(name: str, limit: int) -> str:
+    return f"The number of {name} must not be more than {limit}."
+
+
+@dataclass(frozen=True)
+class IntakeLimits:
+    """The per-request caps that are settings (README "Limits")."""
+
+    max_recipients: int = 10_000
+    max_reminders: int = 50
+
+    @classmethod
+    def of(cls, settings: Settings) -> IntakeLimits:
+        return cls(settings.max_recipients_per_order, settings.max_reminders_per_order)
+
+
+DEFAULT_LIMITS: Final = IntakeLimits()
+
 
 # --- rules ---
 
@@ -42,6 +83,19 @@ def is_blank(value: str | None) -> bool:
 def is_too_long(value: str | None) -> bool:
     """Longer than an index key may be (`idempotencyId`, `sendersReference`)."""
     return value is not None and len(value) > MAX_KEY_LENGTH
+
+
+def is_valid_address(value: str | None) -> bool:
+    """The email rule (docs/compatibility.md C5) on an address no longer than any mail system takes."""
+    return value is not None and len(value) <= MAX_EMAIL_ADDRESS_LENGTH and is_valid_email(value)
+
+
+def check_length(errors: ValidationErrors, key: str, value: str | None, limit: int, name: str) -> bool:
+    """Report `value` over `limit` characters under `key`; True when it is within."""
+    if value is not None and len(value) > limit:
+        add(errors, key, too_long_message(name, limit))
+        return False
+    return True
 
 
 def resource_action_message(resource_action: str | None, resource_id: str | None) -> str | None:

@@ -31,6 +31,9 @@ from altinn_notifications.orders.models import (
     V1OrderRequest,
 )
 from altinn_notifications.orders.repository import CancelOutcome, OrderRepository, StoredOrder
+from altinn_notifications.orders.rules import IntakeLimits
+from altinn_notifications.ratelimits.models import BucketState
+from altinn_notifications.ratelimits.repository import Take
 from altinn_notifications.recipients.models import RecipientLookupResult
 from altinn_notifications.recipients.ports import ContactPointsPort
 from altinn_notifications.vocabulary import NotificationChannel
@@ -69,7 +72,7 @@ def _base_order(
 def build_email_order(
     request: EmailNotificationOrderRequestExt, caller: Caller, settings: Settings, now: datetime
 ) -> NotificationOrder:
-    intake.raise_if_invalid(validation.validate_email_order(request, now))
+    intake.raise_if_invalid(validation.validate_email_order(request, now, IntakeLimits.of(settings)))
     order = _base_order(request, caller, now, NotificationChannel.Email)
     # This order has no sender field: always the default.
     order.email_template = intake.email_template(
@@ -86,7 +89,7 @@ def build_email_order(
 def build_sms_order(
     request: SmsNotificationOrderRequestExt, caller: Caller, settings: Settings, now: datetime
 ) -> NotificationOrder:
-    intake.raise_if_invalid(validation.validate_sms_order(request, now))
+    intake.raise_if_invalid(validation.validate_sms_order(request, now, IntakeLimits.of(settings)))
     order = _base_order(request, caller, now, NotificationChannel.Sms)
     order.sms_template = intake.sms_template(
         request.sender_number, request.body, default_sender=settings.default_sms_sender_number
@@ -98,7 +101,7 @@ def build_sms_order(
 def build_generic_order(
     request: NotificationOrderRequestExt, caller: Caller, settings: Settings, now: datetime
 ) -> NotificationOrder:
-    intake.raise_if_invalid(validation.validate_order(request, now))
+    intake.raise_if_invalid(validation.validate_order(request, now, IntakeLimits.of(settings)))
     assert request.notification_channel is not None  # guaranteed by validation
     order = _base_order(request, caller, now, request.notification_channel)
     if request.email_template is not None:
@@ -131,9 +134,16 @@ def build_order(
     return build_generic_order(request, caller, settings, now)
 
 
-async def store_order(conn: Connection, order: NotificationOrder) -> None:
-    """One statement (order, texts, wake-up): atomic by itself, so no transaction is needed."""
-    await OrderRepository(conn).insert(order)
+async def store_order(
+    conn: Connection, order: NotificationOrder, take: Take | None = None
+) -> BucketState | None:
+    """One statement (order, texts, wake-up; with a rate limit, the take from the sender's allowance, and
+    the order only when allowed): atomic by itself, so no transaction is needed."""
+    repo = OrderRepository(conn)
+    if take is None:
+        await repo.insert(order)
+        return None
+    return await repo.insert_if_allowed(order, take)
 
 
 def order_ext(stored: StoredOrder, links: Links) -> NotificationOrderExt:

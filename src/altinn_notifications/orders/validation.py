@@ -77,7 +77,12 @@ from altinn_notifications.orders.models import (
     SmsNotificationOrderRequestExt,
 )
 from altinn_notifications.orders.rules import (
+    DEFAULT_LIMITS,
     LATEST_SEND_TIME,
+    MAX_EMAIL_BODY_LENGTH,
+    MAX_SMS_BODY_LENGTH,
+    MAX_SUBJECT_LENGTH,
+    MAX_URL_LENGTH,
     MSG_EMAIL_INVALID,
     MSG_NIN_LENGTH,
     MSG_ORG_LENGTH,
@@ -87,16 +92,19 @@ from altinn_notifications.orders.rules import (
     MSG_SEND_TIME_ZONE,
     MSG_SENDER_EMAIL_INVALID,
     MSG_SENDERS_REFERENCE_LENGTH,
+    IntakeLimits,
     ValidationErrors,
     add,
+    check_length,
     is_blank,
     is_too_long,
+    is_valid_address,
     resource_action_message,
+    too_many_message,
 )
 from altinn_notifications.recipients.addresses import (
     is_national_identity_number,
     is_organization_number,
-    is_valid_email,
     is_valid_mobile_number,
 )
 from altinn_notifications.vocabulary import NotificationChannel
@@ -212,29 +220,38 @@ _ANY: Final = 2
 # --- public API ---
 
 
-def validate_email_order(request: EmailNotificationOrderRequestExt, now: datetime) -> ValidationErrors:
+def validate_email_order(
+    request: EmailNotificationOrderRequestExt, now: datetime, limits: IntakeLimits = DEFAULT_LIMITS
+) -> ValidationErrors:
     """`POST /orders/email` (docs/compatibility.md C4). ``now`` is the request's time, preferably UTC-aware."""
     errors: ValidationErrors = {}
     _validate_base(request, now, errors)
     if is_blank(request.body):
         add(errors, "Body", MSG_EMAIL_BODY_EMPTY)
+    check_length(errors, "Body", request.body, MAX_EMAIL_BODY_LENGTH, "Body")
     if is_blank(request.subject):
         add(errors, "Subject", MSG_EMAIL_SUBJECT_EMPTY)
-    _validate_recipients(request.recipients, _EMAIL, errors)
+    check_length(errors, "Subject", request.subject, MAX_SUBJECT_LENGTH, "Subject")
+    _validate_recipients(request.recipients, _EMAIL, errors, limits)
     return errors
 
 
-def validate_sms_order(request: SmsNotificationOrderRequestExt, now: datetime) -> ValidationErrors:
+def validate_sms_order(
+    request: SmsNotificationOrderRequestExt, now: datetime, limits: IntakeLimits = DEFAULT_LIMITS
+) -> ValidationErrors:
     """`POST /orders/sms` (docs/compatibility.md C4)."""
     errors: ValidationErrors = {}
     _validate_base(request, now, errors)
     if is_blank(request.body):
         add(errors, "Body", MSG_SMS_BODY_EMPTY)
-    _validate_recipients(request.recipients, _SMS, errors)
+    check_length(errors, "Body", request.body, MAX_SMS_BODY_LENGTH, "Body")
+    _validate_recipients(request.recipients, _SMS, errors, limits)
     return errors
 
 
-def validate_order(request: NotificationOrderRequestExt, now: datetime) -> ValidationErrors:
+def validate_order(
+    request: NotificationOrderRequestExt, now: datetime, limits: IntakeLimits = DEFAULT_LIMITS
+) -> ValidationErrors:
     """Generic `POST /orders` (docs/compatibility.md C4), with `EmailAndSms` validated like the other channels."""
     errors: ValidationErrors = {}
     _validate_base(request, now, errors)
@@ -250,18 +267,22 @@ def validate_order(request: NotificationOrderRequestExt, now: datetime) -> Valid
     else:
         if is_blank(email_template.body):
             add(errors, "EmailTemplate.Body", MSG_EMAIL_BODY_EMPTY)
+        check_length(errors, "EmailTemplate.Body", email_template.body, MAX_EMAIL_BODY_LENGTH, "Body")
         if is_blank(email_template.subject):
             add(errors, "EmailTemplate.Subject", MSG_EMAIL_SUBJECT_EMPTY)
+        check_length(errors, "EmailTemplate.Subject", email_template.subject, MAX_SUBJECT_LENGTH, "Subject")
         from_address = email_template.from_address
-        if from_address and not is_valid_email(from_address):
+        if from_address and not is_valid_address(from_address):
             add(errors, "EmailTemplate.FromAddress", MSG_SENDER_EMAIL_INVALID)
 
     sms_template = request.sms_template
     if sms_template is None:
         if channel in _SMS_TEMPLATE_CHANNELS:
             add(errors, "SmsTemplate", MSG_SMS_TEMPLATE_REQUIRED)
-    elif is_blank(sms_template.body):
-        add(errors, "SmsTemplate.Body", MSG_SMS_BODY_EMPTY)
+    else:
+        if is_blank(sms_template.body):
+            add(errors, "SmsTemplate.Body", MSG_SMS_BODY_EMPTY)
+        check_length(errors, "SmsTemplate.Body", sms_template.body, MAX_SMS_BODY_LENGTH, "Body")
 
     if channel is NotificationChannel.Email:
         rule_set = _EMAIL
@@ -269,7 +290,7 @@ def validate_order(request: NotificationOrderRequestExt, now: datetime) -> Valid
         rule_set = _SMS
     else:
         rule_set = _ANY
-    _validate_recipients(request.recipients, rule_set, errors)
+    _validate_recipients(request.recipients, rule_set, errors, limits)
     return errors
 
 
@@ -294,7 +315,9 @@ def _validate_base(request: OrderRequestBaseExt, now: datetime, errors: Validati
         add(errors, "SendersReference", MSG_SENDERS_REFERENCE_LENGTH)
 
     endpoint = request.condition_endpoint
-    if endpoint is not None and not is_valid_condition_endpoint(endpoint):
+    if check_length(errors, "ConditionEndpoint", endpoint, MAX_URL_LENGTH, "ConditionEndpoint") and (
+        endpoint is not None and not is_valid_condition_endpoint(endpoint)
+    ):
         add(errors, "ConditionEndpoint", MSG_CONDITION_ENDPOINT)
 
     action_message = resource_action_message(request.resource_action, request.resource_id)
@@ -316,10 +339,15 @@ def is_valid_condition_endpoint(value: str) -> bool:
     return _HOST.fullmatch(match.group("host")) is not None
 
 
-def _validate_recipients(recipients: Sequence[RecipientExt], rule_set: int, errors: ValidationErrors) -> None:
+def _validate_recipients(
+    recipients: Sequence[RecipientExt], rule_set: int, errors: ValidationErrors, limits: IntakeLimits
+) -> None:
     """docs/compatibility.md C4, C5. Presence checks use "not null or empty", as the reference."""
     if not recipients:
         add(errors, "Recipients", MSG_RECIPIENT_REQUIRED)
+        return
+    if len(recipients) > limits.max_recipients:  # not each of them checked: the order is refused anyway
+        add(errors, "Recipients", too_many_message("recipients", limits.max_recipients))
         return
 
     if rule_set == _EMAIL:
@@ -339,7 +367,7 @@ def _validate_recipients(recipients: Sequence[RecipientExt], rule_set: int, erro
 
         if not (org or nin or (check_email and email) or (check_mobile and mobile)):
             add(errors, f"Recipients[{index}]", missing_message)
-        if check_email and email and not is_valid_email(email):
+        if check_email and email and not is_valid_address(email):
             add(errors, f"Recipients[{index}].EmailAddress", MSG_EMAIL_INVALID)
         if check_mobile and mobile and not is_valid_mobile_number(mobile):
             add(errors, f"Recipients[{index}].MobileNumber", MSG_MOBILE_INVALID)

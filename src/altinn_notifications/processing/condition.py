@@ -31,6 +31,15 @@ class HttpConditionClient:
         self.client = client
 
     async def check(self, endpoint: str) -> bool | None:
+        # Any failure of the call is inconclusive (a URL httpx refuses, an answer nested too deep to
+        # parse, ...): the reference's rule, ask once more then send, must apply to every order.
+        try:
+            return await self._ask(endpoint)
+        except Exception as exc:
+            log.warning("send condition inconclusive", reason=type(exc).__name__)
+            return None
+
+    async def _ask(self, endpoint: str) -> bool | None:
         try:
             response = await self.client.get(endpoint)
         except OutboundRefused as exc:

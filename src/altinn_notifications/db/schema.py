@@ -20,10 +20,10 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     SmallInteger,
     Table,
     Text,
-    UniqueConstraint,
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
@@ -256,9 +256,9 @@ statusfeed = Table(
 notificationlog = Table(
     "notificationlog",
     metadata,
-    _pk(),
     Column("orderchainid", UUID(as_uuid=True), nullable=True),  # the chain's id; v1 orders have none
     Column("shipmentid", UUID(as_uuid=True), nullable=False),
+    # The key: never two rows for one notification, and no surrogate key to maintain per row.
     Column("notificationid", UUID(as_uuid=True), nullable=False),
     Column("creatorname", Text, nullable=False),
     Column("sendersreference", Text, nullable=True),
@@ -275,7 +275,7 @@ notificationlog = Table(
     Column("lastupdate", TZ, nullable=False),
     Column("created", TZ, nullable=False, server_default=text("now()")),
     CheckConstraint("channel IN ('Email', 'Sms')", name="ck_notificationlog_channel"),
-    UniqueConstraint("notificationid", name="uq_notificationlog_notificationid"),
+    PrimaryKeyConstraint("notificationid", name="pk_notificationlog"),
     Index("ix_notificationlog_shipment", "shipmentid"),
     # Partial: rows without Dialogporten ids (v1 orders, the bulk) cost no update of these two.
     Index(

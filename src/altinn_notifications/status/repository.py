@@ -84,7 +84,6 @@ CROSS JOIN LATERAL (
     FROM smsnotifications n WHERE n._orderid = o._id
 ) x
 WHERE o._id = ANY($1::bigint[]) AND o.processedstatus IN ('Completed', 'SendConditionNotMet')
-ORDER BY o._id, x.channel, x._id
 ON CONFLICT (notificationid) DO NOTHING
 """
 
@@ -366,7 +365,7 @@ def _log_rows_sql(columns: Sequence[str]) -> str:
     limit = len(columns) + 2
     return f"""SELECT {_LOG_COLUMNS} FROM notificationlog
 WHERE creatorname = $1 AND {conditions}
-ORDER BY _id
+ORDER BY created, shipmentid, channel, notificationid
 LIMIT ${limit}"""
 
 
@@ -383,7 +382,7 @@ class NotificationLogRepository:
         transmission_id: str | None,
         limit: int,
     ) -> list[LogRow]:
-        """The creator's log rows matching every filter given, in the order they were written."""
+        """The creator's log rows matching every filter given, in the order their orders became final."""
         filters = [
             (column, value)
             for column, value in (

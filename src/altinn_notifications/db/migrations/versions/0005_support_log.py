@@ -65,7 +65,6 @@ def upgrade() -> None:
     )
     op.create_table(
         "notificationlog",
-        sa.Column("_id", sa.BigInteger(), sa.Identity(always=False), nullable=False),
         sa.Column("orderchainid", sa.UUID(), nullable=True),
         sa.Column("shipmentid", sa.UUID(), nullable=False),
         sa.Column("notificationid", sa.UUID(), nullable=False),
@@ -88,8 +87,9 @@ def upgrade() -> None:
         sa.Column("lastupdate", sa.TIMESTAMP(timezone=True), nullable=False),
         sa.Column("created", sa.TIMESTAMP(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.CheckConstraint("channel IN ('Email', 'Sms')", name="ck_notificationlog_channel"),
-        sa.PrimaryKeyConstraint("_id"),
-        sa.UniqueConstraint("notificationid", name="uq_notificationlog_notificationid"),
+        # The notification id is the key: a second row for a notification is refused (and there is no
+        # surrogate key to maintain: one index less to update per notification).
+        sa.PrimaryKeyConstraint("notificationid", name="pk_notificationlog"),
         schema=SCHEMA,
     )
     op.create_index("ix_notificationlog_shipment", "notificationlog", ["shipmentid"], schema=SCHEMA)

@@ -115,6 +115,11 @@ class Workers:
             self.stop.set()
             self.processor.stop_claiming()
             await asyncio.gather(*tasks, return_exceptions=True)
+            # Sends in flight finish and their results are written before the process ends.
+            await asyncio.gather(
+                *(d.close() for d in (self.email, self.composed, self.sms, *self.pollers)),
+                return_exceptions=True,
+            )
             await self.processor.drain()
             if self._own_attachments:
                 await self.composed.attachments.close()
@@ -152,12 +157,12 @@ class Workers:
         polls_wake = {"email": self.email.polls_scheduled, "sms": self.sms.polls_scheduled}
         loops = [
             run_loop("orders", self.processor.run_once, self.wake[ORDERS_DUE], stop, orders_idle),
-            run_loop("email", self.email.run_once, self.wake[EMAIL_NEW], stop, email_idle),
+            run_loop("email", self.email.step, self.wake[EMAIL_NEW], stop, email_idle),
             run_loop("composed-email", self._composed_step, self.composed_wake, stop, email_idle),
-            run_loop("sms", self.sms.run_once, self.wake[SMS_NEW], stop, paused_or_poll(self.sms.paused_for)),
+            run_loop("sms", self.sms.step, self.wake[SMS_NEW], stop, paused_or_poll(self.sms.paused_for)),
             run_loop("report-retries", self.report_retries.run_once, asyncio.Event(), stop, retries_idle),
             *(
-                run_loop(f"{p.channel}-polls", p.run_once, polls_wake[p.channel], stop, poll_idle(p))
+                run_loop(f"{p.channel}-polls", p.step, polls_wake[p.channel], stop, poll_idle(p))
                 for p in self.pollers
             ),
         ]
@@ -170,7 +175,7 @@ class Workers:
             await wait_any([self.stop], wait)
             if self.stop.is_set():
                 return 0
-        found = await self.composed.run_once()
+        found = await self.composed.step()
         if not found:
             self._composed_next_claim = loop.time() + self.config.composed_min_gap
         return found

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Enum,
+    Float,
     ForeignKey,
     Identity,
     Index,
@@ -290,6 +291,16 @@ instantreservations = Table(
     Column("idempotencyid", Text, primary_key=True),
     Column("holder", UUID(as_uuid=True), nullable=False),  # the holding request (its chain id)
     Column("reserved_until", TZ, nullable=False),
+)
+
+# Vendor pace: the send allowance of a channel shared by every worker process (a token bucket). A claim
+# takes tokens here in its own transaction; the bucket refills at the configured sends per second.
+sendallowance = Table(
+    "sendallowance",
+    metadata,
+    Column("channel", Text, primary_key=True),
+    Column("tokens", Float, nullable=False),
+    Column("refilled_at", TZ, nullable=False),
 )
 
 # --- Local registry: the built-in stand-in for KRR/Profile/Register/Authorization (self-hosting, dev) ---

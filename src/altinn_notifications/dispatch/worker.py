@@ -279,17 +279,22 @@ class _Pipeline:
         self._outstanding.clear()
         self._per_order.clear()
         self._results = asyncio.Queue()
-        self._slots = _Slots(self.concurrency)
+        peak, self._slots = self._slots.peak, _Slots(self.concurrency)
+        self._slots.peak = peak
         self._writer = self._keeper = None
         self._changed.set()
 
     async def close(self) -> None:
         """Let what is in flight finish and be written, then stop the writer and the lease keeper."""
         await self.drain()
-        peak = self._slots.peak
         await self.abort()
-        if peak:
-            log.info("dispatch stopped", channel=self.channel, kind=type(self).__name__, peak_in_flight=peak)
+        if self.peak_in_flight:
+            log.info(
+                "dispatch stopped",
+                channel=self.channel,
+                kind=type(self).__name__,
+                peak_in_flight=self.peak_in_flight,
+            )
 
     # -- writing results -------------------------------------------------------------------------------
 

@@ -1,6 +1,6 @@
 """The benchmark harness: one command per scenario of the targets in docs/benchmarks.md.
 
-    python bench/run.py intake | pipeline | large-order | scale-out | all  [--smoke] [--profile]
+    python bench/run.py intake | pipeline | large-order | scale-out | vendor-pace | all  [--smoke] [--profile]
                         [--database-url postgresql://postgres@127.0.0.1:5432/postgres] [--keep]
 
 Each scenario creates its own databases on the given server (the embedded pgserver when none answers),
@@ -29,6 +29,7 @@ import harness  # noqa: E402
 import intake  # noqa: E402
 
 import pipeline  # noqa: E402
+import vendor_pace  # noqa: E402
 
 Scenario = Callable[[harness.Databases, bool, bool], Awaitable[harness.Report]]
 SCENARIOS: dict[str, Scenario] = {
@@ -36,6 +37,7 @@ SCENARIOS: dict[str, Scenario] = {
     "pipeline": pipeline.run_pipeline,
     "large-order": pipeline.run_large_order,
     "scale-out": pipeline.run_scale_out,
+    "vendor-pace": vendor_pace.run,
 }
 
 

@@ -33,7 +33,7 @@ DOMAIN = (
     "status",
     "statistics",
 )
-COMPOSITION = ("bootstrap", "workers", "cli", "api")
+COMPOSITION = ("bootstrap", "workers", "cli", "__main__", "api")
 
 
 @pytest.fixture(scope="module")

@@ -67,6 +67,7 @@ from altinn_notifications.providers.base import (
     ReportSink,
     SendOutcome,
 )
+from altinn_notifications.providers.http import SpreadClients
 
 log = structlog.get_logger(__name__)
 
@@ -213,11 +214,11 @@ class AcsEmailProvider:
         #: Sends in flight per worker, and as many status polls (dispatch reads it).
         self.max_in_flight = max(1, max_in_flight)
         self._own_http = http is None
-        # A connection for every send and every poll in flight: no request waits for the pool.
-        limits = httpx.Limits(
-            max_connections=2 * self.max_in_flight, max_keepalive_connections=2 * self.max_in_flight
+        # A connection for every send and every poll in flight (no request waits for the pool), spread
+        # over small clients (see `providers.http`).
+        self._http: httpx.AsyncClient | SpreadClients = http or SpreadClients(
+            2 * self.max_in_flight, timeout=timeout
         )
-        self._http = http or httpx.AsyncClient(timeout=timeout, follow_redirects=False, limits=limits)
 
     def __repr__(self) -> str:  # never show the key
         return f"AcsEmailProvider(endpoint={self._connection.endpoint!r})"

@@ -62,13 +62,13 @@ class Sizes:
 
 
 FULL = Sizes(
-    orders=10,
+    orders=5,
     recipients=1_000,
     warmup=200,
     latencies_ms=(0, 50, 200, 500),
     vendor_latencies_ms=(0, 200),
     steady_seconds=15,
-    smtp_messages=5_000,
+    smtp_messages=3_000,
 )
 SMOKE = Sizes(
     orders=2,

@@ -27,9 +27,9 @@ if Path(sys.prefix).resolve() != VENV_PYTHON.parent.parent.resolve() and VENV_PY
 
 import harness  # noqa: E402
 import intake  # noqa: E402
+import vendor_pace  # noqa: E402
 
 import pipeline  # noqa: E402
-import vendor_pace  # noqa: E402
 
 Scenario = Callable[[harness.Databases, bool, bool], Awaitable[harness.Report]]
 SCENARIOS: dict[str, Scenario] = {

@@ -59,6 +59,7 @@ class Sizes:
     vendor_latencies_ms: tuple[int, ...]
     steady_seconds: float
     smtp_messages: int
+    link_batch_sizes: tuple[int, ...] = ()  # other PSWin batch sizes tried at 200 ms
 
 
 FULL = Sizes(
@@ -69,6 +70,7 @@ FULL = Sizes(
     vendor_latencies_ms=(0, 200),
     steady_seconds=15,
     smtp_messages=3_000,
+    link_batch_sizes=(10, 500),
 )
 SMOKE = Sizes(
     orders=2,
@@ -478,6 +480,31 @@ async def run(dbs: harness.Databases, smoke: bool, profile: bool) -> Report:
                 vendor=vendor,
                 vendor_delay=ms / 1000,
             )
+
+    batch_runs: dict[int, dict[str, Any]] = {}
+    for size in sizes.link_batch_sizes:
+        label = f"link-200ms-batch{size}"
+        log(f"vendor-pace: {label}, {n} sms")
+        batch_runs[size] = await run_phase(
+            dbs,
+            work,
+            label,
+            sizes,
+            channel="sms",
+            settings={"outbox_enabled": False, "linkmobility_batch_size": size},
+            vendor="link",
+            vendor_delay=0.2,
+        )
+    for size, r in sorted({**batch_runs, 100: runs.get("link-200ms", {})}.items()):
+        if r:
+            report.add(
+                f"link-200ms, batch {size}",
+                "handed off/s; HTTP requests per 1,000",
+                f"{_rate(r):,.0f}; {r['http_requests_per_1000']}",
+                "",
+                "the default" if size == 100 else "",
+            )
+    report.data["link_batch_sizes"] = {str(k): v for k, v in batch_runs.items()}
 
     for label, r in runs.items():
         family = label.rsplit("-", 1)[0]

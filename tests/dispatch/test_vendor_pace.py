@@ -16,11 +16,13 @@ from starlette.responses import Response
 from altinn_notifications.bootstrap import Container
 from altinn_notifications.dispatch.repository import DispatchRepository
 from altinn_notifications.dispatch.service import DispatchConfig
-from altinn_notifications.dispatch.worker import EmailDispatcher, SmsDispatcher
+from altinn_notifications.dispatch.worker import EmailDispatcher, SmsDispatcher, StatusPoller
+from altinn_notifications.providers.email.acs import AcsEmailProvider
 from altinn_notifications.providers.sms.linkmobility import LinkMobilitySmsProvider
 from tests.dispatch.test_dispatcher import GatedProvider, _order, _results, _rows, _sms_order
 from tests.loopback import serve
 from tests.pipeline.conftest import eventually
+from tests.providers.fake_acs import FakeAcs, Operation, connection_string
 from tests.providers.fake_linkmobility import PASSWORD, USERNAME, FakeGateway
 
 NOON = datetime(2026, 11, 27, 11, 0, tzinfo=UTC)  # 12:00 in Oslo: every SMS may go
@@ -215,3 +217,29 @@ async def test_an_unused_allowance_is_given_back(container: Container) -> None:
         tokens = await conn.fetchval("SELECT tokens FROM sendallowance WHERE channel = 'email'")
     assert tokens >= 97  # 100 less the two sent (plus what refilled meanwhile, capped at 100)
     assert timedelta(seconds=tokens) <= timedelta(seconds=100)
+
+
+async def test_acs_operations_due_are_polled_many_at_a_time(container: Container) -> None:
+    """Tens of thousands of operations can be `Sending` at once: the poller claims them in large batches
+    and polls as many at a time as the provider allows sends, each operation once."""
+    count, allowed = 120, 30
+    await _order(container, [f"r{i}@example.no" for i in range(count)])
+    async with container.pool.acquire() as conn:
+        ids = await conn.fetch(
+            """UPDATE emailnotifications SET result = 'Sending', operationid = alternateid::text,
+                      next_attempt_at = now() - interval '1 second', attempts = 1
+               RETURNING alternateid::text AS id, toaddress"""
+        )
+    fake = FakeAcs(running_polls=0, delay=0.1)
+    for row in ids:
+        fake.operations[row["id"]] = Operation(row["id"], row["toaddress"], "noreply@altinn.no", fail=False)
+    async with serve(fake.app) as url:
+        acs = AcsEmailProvider(connection_string(url), max_in_flight=allowed)
+        try:
+            poller = StatusPoller(container.transaction, "email", acs, DispatchConfig(poll_batch_size=1000))
+            assert await poller.run_once() == count  # one claim for all of them
+        finally:
+            await acs.close()
+    assert _results(await _rows(container)) == Counter({"Succeeded": count})
+    assert set(fake.poll_count.values()) == {1}
+    assert fake.in_flight_peak == allowed  # as many at a time as allowed, and no more

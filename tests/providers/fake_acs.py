@@ -165,7 +165,12 @@ class FakeAcs:
             self.signature_failures += 1
             return acs_error(401, "Denied", "Denied by the resource provider.")
         if self.delay:
-            await asyncio.sleep(self.delay)
+            self.in_flight += 1
+            self.in_flight_peak = max(self.in_flight_peak, self.in_flight)
+            try:
+                await asyncio.sleep(self.delay)
+            finally:
+                self.in_flight -= 1
         operation_id = request.path_params["operation_id"]
         self.poll_count[operation_id] += 1
         if self.queued_polls:

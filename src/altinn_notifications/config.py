@@ -159,7 +159,7 @@ class Settings(BaseSettings):
     processing_concurrency: int = Field(default=10, ge=1)
     dispatch_batch_size: int = Field(default=500, ge=1)
     dispatch_concurrency: int = Field(
-        default=1000,
+        default=2000,
         ge=1,
         description="Sends in flight per channel per worker (vendors with a setting of their own use that).",
     )
@@ -223,10 +223,10 @@ class Settings(BaseSettings):
         default=500, ge=1, description="ACS send requests (and as many status polls) in flight per worker."
     )
     linkmobility_batch_size: int = Field(
-        default=100, ge=1, le=1000, description="SMS per PSWin request (MSG elements in one SESSION)."
+        default=250, ge=1, le=1000, description="SMS per PSWin request (MSG elements in one SESSION)."
     )
     linkmobility_max_in_flight: int = Field(
-        default=1000, ge=1, description="SMS in flight per worker (in requests of the batch size)."
+        default=2000, ge=1, description="SMS in flight per worker (in requests of the batch size)."
     )
     stale_contact_orgs: list[str] = Field(
         default_factory=list,

@@ -35,6 +35,8 @@ WORK = BENCH / ".work"
 VENV_BIN = ROOT / ".venv" / "bin"
 CLI = VENV_BIN / "altinn-notifications"
 PYTHON = VENV_BIN / "python"
+#: The same command line as `CLI`, through the interpreter (independent of the installed script).
+CLI_ARGS = [str(PYTHON), "-m", "altinn_notifications"]
 DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
@@ -86,7 +88,7 @@ class Databases:
             await self._execute(f'CREATE DATABASE "{self.template}"')
             self.created.append(self.template)
             url = with_database(self.server_url, self.template)
-            await run_command([str(CLI), "migrate", "--database-url", url])
+            await run_command([*CLI_ARGS, "migrate", "--database-url", url])
         name = f"{self.prefix}_{label.replace('-', '_')}"
         await self._execute(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
         self.created.append(name)
@@ -284,7 +286,7 @@ class Usage:
 def mint_token(data_dir: Path, org: str = "ttd") -> str:
     env = service_env_base()
     done = subprocess.run(
-        [str(CLI), "token", "--org", org, "--ttl", "86400", "--data-dir", str(data_dir)],
+        [*CLI_ARGS, "token", "--org", org, "--ttl", "86400", "--data-dir", str(data_dir)],
         check=True,
         capture_output=True,
         text=True,

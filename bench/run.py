@@ -1,6 +1,6 @@
 """The benchmark harness: one command per scenario of the targets in docs/benchmarks.md.
 
-    python bench/run.py intake | pipeline | large-order | scale-out | support-lookup | fairness | all  [--smoke] [--profile]
+    python bench/run.py intake | pipeline | large-order | scale-out | support-lookup | fairness | vendor-pace | all  [--smoke] [--profile]
                         [--database-url postgresql://postgres@127.0.0.1:5432/postgres] [--keep]
 
 Each scenario creates its own databases on the given server (the embedded pgserver when none answers),
@@ -28,6 +28,7 @@ if Path(sys.prefix).resolve() != VENV_PYTHON.parent.parent.resolve() and VENV_PY
 import fairness  # noqa: E402
 import harness  # noqa: E402
 import intake  # noqa: E402
+import vendor_pace  # noqa: E402
 
 import pipeline  # noqa: E402
 import support  # noqa: E402
@@ -40,6 +41,7 @@ SCENARIOS: dict[str, Scenario] = {
     "scale-out": pipeline.run_scale_out,
     "support-lookup": support.run,
     "fairness": fairness.run,
+    "vendor-pace": vendor_pace.run,
 }
 
 

@@ -1,6 +1,6 @@
 """An SMTP sink (aiosmtpd) in its own process: accepts every message and records when it arrived.
 
-    python bench/smtp_sink.py --port 2525 --out arrivals.json
+    python bench/smtp_sink.py --port 2525 --out arrivals.json [--delay 0.02]
 
 Prints `ready` once listening. On SIGTERM writes `{"count", "arrivals": [[notification id, unix time]]}`
 (the id from the `X-Notification-Id` header the SMTP provider sets) to `--out` and exits.
@@ -22,10 +22,13 @@ _HEADER = b"X-Notification-Id: "
 
 
 class Recorder:
-    def __init__(self) -> None:
+    def __init__(self, delay: float = 0.0) -> None:
         self.arrivals: list[tuple[str, float]] = []
+        self.delay = delay
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.delay:
+            await asyncio.sleep(self.delay)  # a relay's latency per message (vendor-pace scenario)
         content: bytes = envelope.original_content or envelope.content
         at = content.find(_HEADER)
         notification_id = ""
@@ -36,8 +39,8 @@ class Recorder:
         return "250 Message accepted for delivery"
 
 
-async def main(host: str, port: int) -> Recorder:
-    recorder = Recorder()
+async def main(host: str, port: int, delay: float = 0.0) -> Recorder:
+    recorder = Recorder(delay)
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
         lambda: SMTP(recorder, hostname="bench-sink", data_size_limit=None), host, port
@@ -56,6 +59,7 @@ if __name__ == "__main__":
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--delay", type=float, default=0.0, help="seconds before answering each message")
     args = parser.parse_args()
     try:
         import uvloop
@@ -63,5 +67,5 @@ if __name__ == "__main__":
         uvloop.install()
     except ImportError:
         pass
-    recorder = asyncio.run(main(args.host, args.port))
+    recorder = asyncio.run(main(args.host, args.port, args.delay))
     args.out.write_text(json.dumps({"count": len(recorder.arrivals), "arrivals": recorder.arrivals}))

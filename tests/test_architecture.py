@@ -36,7 +36,7 @@ DOMAIN = (
     "support",
     "ratelimits",
 )
-COMPOSITION = ("bootstrap", "workers", "cli", "api", "console")
+COMPOSITION = ("bootstrap", "workers", "cli", "__main__", "api", "console")
 
 
 @pytest.fixture(scope="module")

@@ -197,6 +197,7 @@ def build_email_provider(
             settings.acs_connection_string.get_secret_value(),
             timeout=settings.acs_timeout_seconds,
             poll_interval=settings.acs_poll_interval_seconds,
+            max_in_flight=settings.acs_max_in_flight,
         )
     if settings.email_provider == "smtp":
         assert settings.smtp_host is not None  # enforced by Settings
@@ -245,6 +246,8 @@ def build_sms_provider(
             settings.linkmobility_password.get_secret_value(),
             timeout=settings.linkmobility_timeout_seconds,
             retry_delays=settings.linkmobility_retry_schedule_seconds,
+            batch_size=settings.linkmobility_batch_size,
+            max_in_flight=settings.linkmobility_max_in_flight,
         )
     return SimulatedSmsProvider(
         outbox_for(settings, "simulated", outbox),
@@ -372,6 +375,9 @@ def dispatch_config(s: Settings) -> DispatchConfig:
         flush_interval=s.dispatch_flush_interval_seconds,
         composed_batch_size=s.composed_email_batch_size,
         composed_concurrency=s.composed_email_concurrency,
+        email_sends_per_second=s.email_max_sends_per_second,
+        sms_sends_per_second=s.sms_max_sends_per_second,
+        allowance_burst_seconds=s.send_allowance_burst_seconds,
     )
 
 

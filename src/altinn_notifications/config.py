@@ -276,7 +276,11 @@ class Settings(BaseSettings):
     )
     processing_concurrency: int = Field(default=10, ge=1)
     dispatch_batch_size: int = Field(default=500, ge=1)
-    dispatch_concurrency: int = Field(default=50, ge=1)
+    dispatch_concurrency: int = Field(
+        default=2000,
+        ge=1,
+        description="Sends in flight per channel per worker (vendors with a setting of their own use that).",
+    )
     dispatch_flush_size: int = Field(
         default=50, ge=1, description="Send results written per transaction while a batch is still sending."
     )
@@ -347,6 +351,27 @@ class Settings(BaseSettings):
         default=None, gt=0, description="Final orders older than this are deleted with their notifications."
     )
     order_retention_batch_size: int = Field(default=500, ge=1, description="Orders deleted per transaction.")
+    # Vendor pace (issue 12): sends in flight per vendor, SMS batches, the channels' allowance
+    email_max_sends_per_second: float | None = Field(
+        default=None,
+        gt=0,
+        description="Most emails sent per second by all workers together; unset: no limit.",
+    )
+    sms_max_sends_per_second: float | None = Field(
+        default=None, gt=0, description="Most SMS sent per second by all workers together; unset: no limit."
+    )
+    send_allowance_burst_seconds: float = Field(
+        default=1.0, gt=0, description="Sends of this many seconds' allowance may go out at once."
+    )
+    acs_max_in_flight: int = Field(
+        default=500, ge=1, description="ACS send requests (and as many status polls) in flight per worker."
+    )
+    linkmobility_batch_size: int = Field(
+        default=250, ge=1, le=1000, description="SMS per PSWin request (MSG elements in one SESSION)."
+    )
+    linkmobility_max_in_flight: int = Field(
+        default=2000, ge=1, description="SMS in flight per worker (in requests of the batch size)."
+    )
     stale_contact_orgs: list[str] = Field(
         default_factory=list,
         description=(

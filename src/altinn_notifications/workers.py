@@ -139,6 +139,11 @@ class Workers:
             self.stop.set()
             self.processor.stop_claiming()
             await asyncio.gather(*tasks, return_exceptions=True)
+            # Sends in flight finish and their results are written before the process ends.
+            await asyncio.gather(
+                *(d.close() for d in (self.email, self.composed, self.sms, *self.pollers)),
+                return_exceptions=True,
+            )
             await self.processor.drain()
             with contextlib.suppress(Exception):  # the last beats; the database may be what stopped us
                 await self._write_heartbeats()
@@ -179,16 +184,16 @@ class Workers:
         polls_wake = {"email": self.email.polls_scheduled, "sms": self.sms.polls_scheduled}
         loops = [
             run_loop("orders", self.processor.run_once, self.wake[ORDERS_DUE], stop, orders_idle, beat),
-            run_loop("email", self.email.run_once, self.wake[EMAIL_NEW], stop, email_idle, beat),
+            run_loop("email", self.email.step, self.wake[EMAIL_NEW], stop, email_idle, beat),
             run_loop("composed-email", self._composed_step, self.composed_wake, stop, email_idle, beat),
             run_loop(
-                "sms", self.sms.run_once, self.wake[SMS_NEW], stop, paused_or_poll(self.sms.paused_for), beat
+                "sms", self.sms.step, self.wake[SMS_NEW], stop, paused_or_poll(self.sms.paused_for), beat
             ),
             run_loop(
                 "report-retries", self._report_retries_step, self.wake[REPORTS_DUE], stop, retries_idle, beat
             ),
             *(
-                run_loop(f"{p.channel}-polls", p.run_once, polls_wake[p.channel], stop, poll_idle(p), beat)
+                run_loop(f"{p.channel}-polls", p.step, polls_wake[p.channel], stop, poll_idle(p), beat)
                 for p in self.pollers
             ),
         ]
@@ -201,7 +206,7 @@ class Workers:
             await wait_any([self.stop], wait)
             if self.stop.is_set():
                 return 0
-        found = await self.composed.run_once()
+        found = await self.composed.step()
         if not found:
             self._composed_next_claim = loop.time() + self.config.composed_min_gap
         return found

@@ -15,6 +15,9 @@ Outcome by recipient address (local part), unless a response is queued with `que
 | anything else          | 202, operation id = the `Operation-Id` header     | Running `running_polls` times,  |
 |                        |                                                   | then `Succeeded`                |
 
+`delay` holds every answer back (a vendor's latency, or one that stops answering in time); `arrival_times`
+stamps each signed send as it arrives, `send_times` as it is accepted.
+
 When `report_url` is set, an operation that reached `Succeeded` posts an Event Grid
 `EmailDeliveryReportReceived` (status `report_status`) there, as Event Grid would.
 """
@@ -68,6 +71,9 @@ class FakeAcs:
     sends: list[dict[str, Any]] = field(default_factory=list)
     send_headers: list[dict[str, str]] = field(default_factory=list)
     send_times: list[float] = field(default_factory=list)  # wall clock (time.time()) of each accepted POST
+    arrival_times: list[float] = field(default_factory=list)  # ... of each signed POST, before `delay`
+    in_flight: int = 0  # requests (sends and polls) being answered now, and the most at once
+    in_flight_peak: int = 0
     operations: dict[str, Operation] = field(default_factory=dict)
     queued: list[Response] = field(default_factory=list)
     queued_polls: list[Response] = field(default_factory=list)
@@ -115,8 +121,14 @@ class FakeAcs:
             return acs_error(401, "Denied", "Denied by the resource provider.")
         if request.query_params.get("api-version") != "2023-03-31":
             return acs_error(400, "InvalidApiVersion", "unsupported api-version")
+        self.arrival_times.append(time.time())
         if self.delay:
-            await asyncio.sleep(self.delay)
+            self.in_flight += 1
+            self.in_flight_peak = max(self.in_flight_peak, self.in_flight)
+            try:
+                await asyncio.sleep(self.delay)
+            finally:
+                self.in_flight -= 1
         payload = json.loads(body)
         self.send_times.append(time.time())
         self.sends.append(payload)
@@ -152,6 +164,13 @@ class FakeAcs:
         if not self._signature_ok(request, await request.body()):
             self.signature_failures += 1
             return acs_error(401, "Denied", "Denied by the resource provider.")
+        if self.delay:
+            self.in_flight += 1
+            self.in_flight_peak = max(self.in_flight_peak, self.in_flight)
+            try:
+                await asyncio.sleep(self.delay)
+            finally:
+                self.in_flight -= 1
         operation_id = request.path_params["operation_id"]
         self.poll_count[operation_id] += 1
         if self.queued_polls:

@@ -1,7 +1,7 @@
 """A stand-in for LINK Mobility's PSWin XML gateway, served on loopback by `tests.loopback.serve`.
 
-It parses the `SESSION` document, checks `CLIENT`/`PW`, and answers per receiver (`RCV`), unless answers
-are queued with `queue`:
+It parses the `SESSION` document (one or many `MSG`), checks `CLIENT`/`PW`, and answers each message
+under its `ID`, per receiver (`RCV`), unless answers are queued with `queue`:
 
 | receiver        | answer                                                        |
 |-----------------|---------------------------------------------------------------|
@@ -13,11 +13,17 @@ are queued with `queue`:
 When `report_url` is set, each accepted message gets a delivery report (`STATE` = `report_state`) posted
 there with HTTP Basic auth, after `report_delay` seconds, or before the send answer is returned when
 `report_before_answer` is true (a report that overtakes its send result).
+
+`delay` holds every answer back (a vendor's latency); while `outage` is set, every request is answered
+with that HTTP status and nothing is accepted. Any path is served (`paths` records which was asked, so
+that clients configured with different paths can be told apart); `in_flight_peak` is the most requests
+handled at once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 import xml.etree.ElementTree as ET
 from collections import Counter
@@ -34,12 +40,21 @@ USERNAME = "altinn"
 PASSWORD = "gateway-secret"
 
 
+def msg_answer(msg_id: str, status: str = "OK", info: str = "", ref: str | None = None) -> str:
+    return f"<MSG><ID>{msg_id}</ID>{f'<REF>{ref}</REF>' if ref else ''}<STATUS>{status}</STATUS><INFO>{info}</INFO></MSG>"
+
+
+def session_document(messages: list[str], logon: str = "OK") -> str:
+    body = "".join(messages)
+    return f'<?xml version="1.0"?><SESSION><LOGON>{logon}</LOGON><REASON></REASON><MSGLST>{body}</MSGLST></SESSION>'
+
+
 def session_response(
     status: str = "OK", info: str = "", ref: str | None = None, logon: str = "OK"
 ) -> Response:
-    msg = f"<MSG><ID>1</ID>{f'<REF>{ref}</REF>' if ref else ''}<STATUS>{status}</STATUS><INFO>{info}</INFO></MSG>"
-    body = f'<?xml version="1.0"?><SESSION><LOGON>{logon}</LOGON><REASON></REASON><MSGLST>{msg}</MSGLST></SESSION>'
-    return Response(body, media_type="application/xml")
+    return Response(
+        session_document([msg_answer("1", status, info, ref)], logon), media_type="application/xml"
+    )
 
 
 def report_xml(reports: list[tuple[str, str, str]]) -> str:
@@ -62,12 +77,17 @@ class FakeGateway:
     report_delay: float = 0.05
     report_before_answer: bool = False
     delay: float = 0.0
-    requests: list[dict[str, Any]] = field(default_factory=list)
-    raw: list[bytes] = field(default_factory=list)
+    outage: int | None = None
+    requests: list[dict[str, Any]] = field(default_factory=list)  # one per message
+    raw: list[bytes] = field(default_factory=list)  # one per request
+    paths: Counter[str] = field(default_factory=Counter)
     calls: Counter[str] = field(default_factory=Counter)
     call_times: list[tuple[float, str]] = field(default_factory=list)
+    accepted_times: list[float] = field(default_factory=list)  # wall clock of each accepted message
     queued: list[Response] = field(default_factory=list)
     acknowledgements: list[tuple[int, str]] = field(default_factory=list)
+    in_flight: int = 0
+    in_flight_peak: int = 0
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     def queue(self, response: Response) -> None:
@@ -75,39 +95,60 @@ class FakeGateway:
 
     @property
     def app(self) -> Starlette:
-        return Starlette(routes=[Route("/", self._handle, methods=["POST"])])
+        return Starlette(routes=[Route("/{path:path}", self._handle, methods=["POST"])])
 
     async def _handle(self, request: Request) -> Response:
+        self.in_flight += 1
+        self.in_flight_peak = max(self.in_flight_peak, self.in_flight)
+        try:
+            if self.delay:
+                await asyncio.sleep(self.delay)
+            return await self._answer(request)
+        finally:
+            self.in_flight -= 1
+
+    async def _answer(self, request: Request) -> Response:
         body = await request.body()
         self.raw.append(body)
-        if self.delay:
-            await asyncio.sleep(self.delay)
+        self.paths[request.url.path] += 1
+        if self.outage is not None:
+            return Response("gateway unavailable", status_code=self.outage)
         root = ET.fromstring(body)
-        msg = root.find("MSGLST/MSG")
-        assert msg is not None
-        fields = {child.tag: child.text or "" for child in msg}
-        fields["CLIENT"] = root.findtext("CLIENT") or ""
-        self.requests.append(fields)
-        receiver = fields.get("RCV", "")
-        self.calls[receiver] += 1
-        self.call_times.append((asyncio.get_running_loop().time(), receiver))
+        messages = root.findall("MSGLST/MSG")
+        assert messages
+        now = asyncio.get_running_loop().time()
+        batch = []
+        for msg in messages:
+            fields = {child.tag: child.text or "" for child in msg}
+            fields["CLIENT"] = root.findtext("CLIENT") or ""
+            self.requests.append(fields)
+            self.calls[fields.get("RCV", "")] += 1
+            self.call_times.append((now, fields.get("RCV", "")))
+            batch.append(fields)
         if self.queued:
             return self.queued.pop(0)
         if root.findtext("CLIENT") != self.username or root.findtext("PW") != self.password:
             return session_response(logon="FAIL")
-        if receiver == "4741000001":
-            return session_response("FAIL", "Invalid RCV: number is not valid")
-        if receiver == "4741000003":
-            return session_response("FAIL", "Message rejected")
-        if receiver == "4741000500":
+        if any(fields.get("RCV") == "4741000500" for fields in batch):
             return Response("gateway trouble", status_code=500)
-        ref = str(uuid.uuid4())
-        if self.report_url:
-            if self.report_before_answer:
-                await self._post_report(ref)
-            else:
-                self._post_report_later(ref)
-        return session_response("OK", "", ref)
+        answers = []
+        for fields in batch:
+            msg_id, receiver = fields.get("ID", ""), fields.get("RCV", "")
+            if receiver == "4741000001":
+                answers.append(msg_answer(msg_id, "FAIL", "Invalid RCV: number is not valid"))
+                continue
+            if receiver == "4741000003":
+                answers.append(msg_answer(msg_id, "FAIL", "Message rejected"))
+                continue
+            ref = str(uuid.uuid4())
+            self.accepted_times.append(time.time())
+            if self.report_url:
+                if self.report_before_answer:
+                    await self._post_report(ref)
+                else:
+                    self._post_report_later(ref)
+            answers.append(msg_answer(msg_id, "OK", "", ref))
+        return Response(session_document(answers), media_type="application/xml")
 
     async def _post_report(self, ref: str) -> None:
         assert self.report_url is not None

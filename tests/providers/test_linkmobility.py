@@ -228,3 +228,67 @@ def test_acknowledgement() -> None:
         b'<?xml version="1.0"?>\n<MSGLST><MSG><ID>1</ID><STATUS>OK</STATUS></MSG>'
         b"<MSG><ID>2</ID><STATUS>OK</STATUS></MSG></MSGLST>"
     )
+
+
+# --- batches: many MSG in one SESSION, each answered under its ID ---
+
+
+async def test_a_batch_is_one_request_and_each_message_keeps_its_own_result(
+    gateway: tuple[FakeGateway, LinkMobilitySmsProvider],
+) -> None:
+    fake, provider = gateway
+    numbers = ["+4799000001", "+4741000001", "+4799000002", "+4741000003", "+4799000003"]
+    outcomes = await provider.send_batch([_sms(n) for n in numbers])
+    assert len(fake.raw) == 1, "one request for the whole batch"
+    assert [r["ID"] for r in fake.requests] == ["1", "2", "3", "4", "5"]
+    assert [r["RCV"] for r in fake.requests] == [gateway_number(n) for n in numbers]
+    assert [o.result for o in outcomes] == [
+        "Accepted",
+        "Failed_InvalidRecipient",
+        "Accepted",
+        "Failed",
+        "Accepted",
+    ]
+    references = [o.reference for o in outcomes if o.result == "Accepted"]
+    assert len(set(references)) == 3 and None not in references
+    assert not any(o.transient for o in outcomes)
+
+
+async def test_batch_answers_are_matched_by_id_not_by_position(
+    gateway: tuple[FakeGateway, LinkMobilitySmsProvider],
+) -> None:
+    """The gateway reports each message under its ID; the order of the answer does not matter, and a
+    message it does not mention is retried (transient), not taken for accepted or failed."""
+    fake, provider = gateway
+    body = (
+        '<?xml version="1.0"?><SESSION><LOGON>OK</LOGON><REASON></REASON><MSGLST>'
+        "<MSG><ID>3</ID><REF>ref-3</REF><STATUS>OK</STATUS><INFO></INFO></MSG>"
+        "<MSG><ID>1</ID><STATUS>FAIL</STATUS><INFO>Invalid RCV: too short</INFO></MSG>"
+        "</MSGLST></SESSION>"
+    )
+    fake.queue(Response(body, media_type="application/xml"))
+    first, second, third = await provider.send_batch([_sms(), _sms(), _sms()])
+    assert first.result == "Failed_InvalidRecipient" and not first.transient
+    assert second.transient and second.result == "Failed_TransientError"
+    assert (third.result, third.reference) == ("Accepted", "ref-3")
+
+
+async def test_a_gateway_error_makes_every_message_of_its_batch_transient(
+    gateway: tuple[FakeGateway, LinkMobilitySmsProvider],
+) -> None:
+    fake, provider = gateway
+    fake.outage = 503
+    outcomes = await provider.send_batch([_sms(), _sms(), _sms()])
+    assert [o.transient for o in outcomes] == [True, True, True]
+    fake.outage = None
+    fake.queue(session_response(logon="FAIL"))
+    outcomes = await provider.send_batch([_sms(), _sms()])
+    assert [o.detail for o in outcomes] == ["gateway logon failed"] * 2
+
+
+def test_a_batch_request_numbers_its_messages() -> None:
+    root = ET.fromstring(build_send_request("u", "p", [_sms("+4799000001"), _sms("+4799000002", "Hei 😀")]))
+    messages = root.findall("MSGLST/MSG")
+    assert [m.findtext("ID") for m in messages] == ["1", "2"]
+    assert [m.findtext("RCV") for m in messages] == ["4799000001", "4799000002"]
+    assert messages[0].findtext("OP") is None and messages[1].findtext("OP") == "9"

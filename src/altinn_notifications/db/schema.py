@@ -15,6 +15,7 @@ from sqlalchemy import (
     DateTime,
     Double,
     Enum,
+    Float,
     ForeignKey,
     Identity,
     Index,
@@ -407,6 +408,16 @@ senderallowances = Table(
     Column("quotaday", Date, nullable=False),
     Column("quotaused", BigInteger, nullable=False),
     Column("allowed", Boolean, nullable=False),  # the last take's decision (what the statement returns)
+)
+
+# Vendor pace: the send allowance of a channel shared by every worker process (a token bucket). A claim
+# takes tokens here in its own transaction; the bucket refills at the configured sends per second.
+sendallowance = Table(
+    "sendallowance",
+    metadata,
+    Column("channel", Text, primary_key=True),
+    Column("tokens", Float, nullable=False),
+    Column("refilled_at", TZ, nullable=False),
 )
 
 # --- Local registry: the built-in stand-in for KRR/Profile/Register/Authorization (self-hosting, dev) ---

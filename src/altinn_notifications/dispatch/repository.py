@@ -268,3 +268,46 @@ class DispatchRepository:
             channel,
             seconds,
         )
+
+    async def take_allowance(
+        self, channel: Channel, wanted: int, *, rate: float, capacity: float, least: int
+    ) -> tuple[int, float]:
+        """Take up to `wanted` send tokens of the channel's bucket, shared by every worker process: it
+        refills at `rate` per second up to `capacity`. Nothing is granted while fewer than `least` are
+        there (claims of one or two rows would cost more than they send). Returns (granted, tokens there
+        before). The row stays locked until the caller's transaction ends: claims of a rate-limited
+        channel take turns across processes, so no two grant the same tokens."""
+        await self.conn.execute(
+            """INSERT INTO sendallowance (channel, tokens, refilled_at) VALUES ($1, $2, clock_timestamp())
+               ON CONFLICT (channel) DO NOTHING""",
+            channel,
+            capacity,
+        )
+        row = await self.conn.fetchrow(
+            """WITH t AS (SELECT clock_timestamp() AS at),
+               b AS (SELECT s.channel,
+                            LEAST($2::float8, s.tokens + $3::float8
+                                  * GREATEST(0, EXTRACT(EPOCH FROM t.at - s.refilled_at))) AS avail
+                     FROM sendallowance s, t WHERE s.channel = $1 FOR UPDATE OF s),
+               g AS (SELECT channel, avail,
+                            CASE WHEN avail >= $4 THEN LEAST(floor(avail), $5)::int ELSE 0 END AS granted
+                     FROM b)
+               UPDATE sendallowance s SET tokens = g.avail - g.granted, refilled_at = t.at
+               FROM g, t WHERE s.channel = g.channel
+               RETURNING g.granted, g.avail""",
+            channel,
+            capacity,
+            rate,
+            float(least),
+            wanted,
+        )
+        return int(row["granted"]), float(row["avail"])
+
+    async def give_back_allowance(self, channel: Channel, tokens: int, capacity: float) -> None:
+        """Tokens taken for rows the claim did not find go back to the bucket."""
+        await self.conn.execute(
+            "UPDATE sendallowance SET tokens = LEAST($3::float8, tokens + $2) WHERE channel = $1",
+            channel,
+            tokens,
+            capacity,
+        )

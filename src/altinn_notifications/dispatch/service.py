@@ -35,6 +35,15 @@ class DispatchConfig:
         50  # composed emails (docs/compatibility.md C20 `ComposedEmailPublishBatchSize`)
     )
     composed_concurrency: int = 5  # composed emails sent at a time (each downloads its attachments first)
+    # Vendor pace: sends per second a channel may make, across every worker process (None: unlimited),
+    # and the burst the shared token bucket allows (this many seconds' worth of sends at once).
+    email_sends_per_second: float | None = None
+    sms_sends_per_second: float | None = None
+    allowance_burst_seconds: float = 1.0
+    poll_batch_size: int = 1000  # vendor operations (ACS) claimed per status-poll batch
+
+    def send_rate(self, channel: Channel) -> float | None:
+        return self.email_sends_per_second if channel == "email" else self.sms_sends_per_second
 
     def retry_delay(self, attempts: int) -> float:
         return float(min(self.retry_base_seconds * (2 ** max(0, attempts - 1)), self.retry_max_seconds))

@@ -67,12 +67,15 @@ from altinn_notifications.providers.base import (
     ReportSink,
     SendOutcome,
 )
+from altinn_notifications.providers.http import SpreadClients
 
 log = structlog.get_logger(__name__)
 
 API_VERSION = "2023-03-31"
 #: How often an accepted operation is asked for its status (the reference's 8 000 ms).
 POLL_INTERVAL_SECONDS = 8.0
+#: Requests in flight per worker: at 200 ms per request, 500 keep 2,500 sends/s going (docs/benchmarks.md).
+DEFAULT_MAX_IN_FLIGHT = 500
 #: Pause of the email channel after a 429 without a usable `Retry-After` (`IntermittentErrorDelay`).
 RATE_LIMIT_DEFAULT_SECONDS = 60.0
 
@@ -202,13 +205,20 @@ class AcsEmailProvider:
         timeout: float = 30.0,
         poll_interval: float = POLL_INTERVAL_SECONDS,
         http: httpx.AsyncClient | None = None,
+        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
     ) -> None:
         self._connection = (
             connection if isinstance(connection, AcsConnection) else parse_connection_string(connection)
         )
         self.poll_interval = poll_interval
+        #: Sends in flight per worker, and as many status polls (dispatch reads it).
+        self.max_in_flight = max(1, max_in_flight)
         self._own_http = http is None
-        self._http = http or httpx.AsyncClient(timeout=timeout, follow_redirects=False)
+        # A connection for every send and every poll in flight (no request waits for the pool), spread
+        # over small clients (see `providers.http`).
+        self._http: httpx.AsyncClient | SpreadClients = http or SpreadClients(
+            2 * self.max_in_flight, timeout=timeout
+        )
 
     def __repr__(self) -> str:  # never show the key
         return f"AcsEmailProvider(endpoint={self._connection.endpoint!r})"

@@ -6,7 +6,8 @@ response XML" (the acknowledgement the gateway expects), the PSWinCom.Gateway.Cl
 building: `ID`, `TEXT`, `SND`, `RCV`, `RCPREQ`, `OP`, `TTL` in minutes; response parsing: `REF`, `STATUS`,
 `INFO`), and the reference's `SmsClient` (status mapping).
 
-Send request, one message per request (a notification is one send):
+Send request: up to `batch_size` messages in one `SESSION` (a notification is one `MSG`; `ID` numbers
+them 1..n within the document, and the answer reports each message under its `ID`):
 
     <?xml version='1.0' encoding='iso-8859-1'?>
     <SESSION><CLIENT>user</CLIENT><PW>password</PW><MSGLST><MSG>
@@ -20,7 +21,9 @@ Send request, one message per request (a notification is one send):
   UCS-2 (UTF-16BE) bytes (see `segments.py` for the decision and the segment count).
 
 Response: `<SESSION><LOGON>OK</LOGON><REASON/><MSGLST><MSG><ID>1</ID><REF>..</REF><STATUS>OK</STATUS>
-<INFO/></MSG></MSGLST></SESSION>`. Mapping (docs/compatibility.md C12):
+<INFO/></MSG>...</MSGLST></SESSION>`, one `MSG` per message sent, matched back by `ID`. Each message's
+outcome is its own: one invalid number fails that message only. A message the answer does not mention is
+transient (retried). Mapping (docs/compatibility.md C12):
 
 | gateway answer                                   | outcome                                       |
 |--------------------------------------------------|-----------------------------------------------|
@@ -30,7 +33,8 @@ Response: `<SESSION><LOGON>OK</LOGON><REASON/><MSGLST><MSG><ID>1</ID><REF>..</RE
 | timeout (30 s), connection error, HTTP error     | transient: retried on the provider's schedule |
 | status, unreadable XML, `LOGON` not OK           | (5, 10, 15, 30 minutes), then `Failed`        |
 
-The schedule is the provider's `retry_schedule`: dispatch uses it instead of its exponential back-off, so a
+An HTTP error, an unreadable answer or a refused `LOGON` concern the whole request: every message of the
+batch is transient. The schedule is the provider's `retry_schedule`: dispatch uses it instead of its exponential back-off, so a
 gateway in trouble is not hammered. A `LOGON` failure is treated as a gateway error (and logged as an error
 naming the settings) so that a credentials mistake does not fail every SMS at once.
 
@@ -67,6 +71,9 @@ log = structlog.get_logger(__name__)
 
 #: Gateway errors are retried after 5, 10, 15 and 30 minutes, then the SMS fails (docs/compatibility.md C12, C20).
 DEFAULT_RETRY_DELAYS: tuple[float, ...] = (300.0, 600.0, 900.0, 1800.0)
+#: Messages per request (`SESSION`) and per worker in flight; chosen by measurement (docs/benchmarks.md).
+DEFAULT_BATCH_SIZE = 250
+DEFAULT_MAX_IN_FLIGHT = 2000
 MAX_ALPHANUMERIC_SENDER = 11
 MAX_NUMERIC_SENDER = 15
 UNICODE_OP = "9"
@@ -110,21 +117,25 @@ def ttl_minutes(seconds: int) -> int:
     return max(1, math.ceil(seconds / 60))
 
 
-def build_send_request(username: str, password: str, message: SmsMessage) -> bytes:
+def build_send_request(username: str, password: str, messages: SmsMessage | Sequence[SmsMessage]) -> bytes:
+    """One `SESSION` with a `MSG` per message, numbered by `ID` 1..n in the given order."""
+    batch = [messages] if isinstance(messages, SmsMessage) else list(messages)
     session = ET.Element("SESSION")
     ET.SubElement(session, "CLIENT").text = username
     ET.SubElement(session, "PW").text = password
-    msg = ET.SubElement(ET.SubElement(session, "MSGLST"), "MSG")
-    ET.SubElement(msg, "ID").text = "1"
-    if is_gsm7(message.body):
-        ET.SubElement(msg, "TEXT").text = message.body
-    else:
-        ET.SubElement(msg, "OP").text = UNICODE_OP
-        ET.SubElement(msg, "TEXT").text = message.body.encode("utf-16-be").hex().upper()
-    ET.SubElement(msg, "SND").text = gateway_sender(message.sender)
-    ET.SubElement(msg, "RCV").text = gateway_number(message.mobile_number)
-    ET.SubElement(msg, "RCPREQ").text = "Y"
-    ET.SubElement(msg, "TTL").text = str(ttl_minutes(message.time_to_live_seconds))
+    msglst = ET.SubElement(session, "MSGLST")
+    for number, message in enumerate(batch, start=1):
+        msg = ET.SubElement(msglst, "MSG")
+        ET.SubElement(msg, "ID").text = str(number)
+        if is_gsm7(message.body):
+            ET.SubElement(msg, "TEXT").text = message.body
+        else:
+            ET.SubElement(msg, "OP").text = UNICODE_OP
+            ET.SubElement(msg, "TEXT").text = message.body.encode("utf-16-be").hex().upper()
+        ET.SubElement(msg, "SND").text = gateway_sender(message.sender)
+        ET.SubElement(msg, "RCV").text = gateway_number(message.mobile_number)
+        ET.SubElement(msg, "RCPREQ").text = "Y"
+        ET.SubElement(msg, "TTL").text = str(ttl_minutes(message.time_to_live_seconds))
     document: bytes = ET.tostring(session, encoding="iso-8859-1", xml_declaration=True)
     return document
 
@@ -152,28 +163,43 @@ def _text(element: ET.Element | None, tag: str) -> str:
     return (child.text or "").strip() if child is not None else ""
 
 
-def classify_send_response(body: bytes) -> SendOutcome:
-    """docs/compatibility.md C12 mapping of the gateway's XML answer to one message (see the module docstring's table)."""
-    try:
-        root = parse_xml(body)
-    except XmlRejected:
-        return SendOutcome(result=_TRANSIENT, transient=True, detail="gateway answer is not XML")
-    logon = _text(root, "LOGON")
-    if logon and logon.upper() != "OK":
-        log.error(
-            "sms gateway refused the logon; check NOTIFICATIONS_LINKMOBILITY_USERNAME and _PASSWORD",
-            reason=_text(root, "REASON")[:100],
-        )
-        return SendOutcome(result=_TRANSIENT, transient=True, detail="gateway logon failed")
-    msg = root.find("MSGLST/MSG")
-    if msg is None:
-        return SendOutcome(result=_TRANSIENT, transient=True, detail="gateway answer has no MSG")
+def _message_outcome(msg: ET.Element) -> SendOutcome:
     status, info, reference = _text(msg, "STATUS"), _text(msg, "INFO"), _text(msg, "REF")
     if status.upper() == "OK":
         return SendOutcome(result="Accepted", reference=reference or None)
     if info.startswith("Invalid RCV"):
         return SendOutcome(result="Failed_InvalidRecipient", detail=f"gateway {status}: Invalid RCV")
     return SendOutcome(result="Failed", detail=f"gateway {status}: {info[:60]}")
+
+
+def classify_batch_response(body: bytes, count: int) -> list[SendOutcome]:
+    """docs/compatibility.md C12 mapping of the gateway's XML answer to a request of `count` messages (see
+    the module docstring's table), in the order they were sent (`ID` 1..count)."""
+    try:
+        root = parse_xml(body)
+    except XmlRejected:
+        return [SendOutcome(result=_TRANSIENT, transient=True, detail="gateway answer is not XML")] * count
+    logon = _text(root, "LOGON")
+    if logon and logon.upper() != "OK":
+        log.error(
+            "sms gateway refused the logon; check NOTIFICATIONS_LINKMOBILITY_USERNAME and _PASSWORD",
+            reason=_text(root, "REASON")[:100],
+        )
+        return [SendOutcome(result=_TRANSIENT, transient=True, detail="gateway logon failed")] * count
+    messages = root.findall("MSGLST/MSG")
+    by_id = {_text(msg, "ID"): msg for msg in messages}
+    if count == 1 and len(messages) == 1 and "1" not in by_id:
+        by_id["1"] = messages[0]  # one message, one answer: whatever ID the gateway echoed
+    missing = SendOutcome(result=_TRANSIENT, transient=True, detail="gateway answer has no MSG for it")
+    return [
+        _message_outcome(by_id[str(number)]) if str(number) in by_id else missing
+        for number in range(1, count + 1)
+    ]
+
+
+def classify_send_response(body: bytes) -> SendOutcome:
+    """The outcome of a request with one message."""
+    return classify_batch_response(body, 1)[0]
 
 
 class LinkMobilitySmsProvider:
@@ -191,13 +217,21 @@ class LinkMobilitySmsProvider:
         timeout: float = 30.0,
         retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
         http: httpx.AsyncClient | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
     ) -> None:
         self._url = url
         self._username = username
         self._password = password
         self.retry_schedule = RetrySchedule(tuple(float(d) for d in retry_delays), final_result="Failed")
+        #: Messages per request, and messages in flight per worker (dispatch reads both).
+        self.batch_size = max(1, batch_size)
+        self.max_in_flight = max(self.batch_size, max_in_flight)
         self._own_http = http is None
-        self._http = http or httpx.AsyncClient(timeout=timeout, follow_redirects=False)
+        # One connection per request in flight: the pool never makes a ready batch wait.
+        connections = -(-self.max_in_flight // self.batch_size)
+        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+        self._http = http or httpx.AsyncClient(timeout=timeout, follow_redirects=False, limits=limits)
 
     def __repr__(self) -> str:  # never show the password
         return f"LinkMobilitySmsProvider(url={self._url!r})"
@@ -206,30 +240,39 @@ class LinkMobilitySmsProvider:
         return None
 
     async def send(self, message: SmsMessage) -> SendOutcome:
-        payload = build_send_request(self._username, self._password, message)
+        return (await self.send_batch([message]))[0]
+
+    async def send_batch(self, messages: Sequence[SmsMessage]) -> list[SendOutcome]:
+        """Send up to `batch_size` messages in one request; an outcome per message, in their order."""
+        if not messages:
+            return []
+        payload = build_send_request(self._username, self._password, messages)
         try:
             response = await self._http.post(
                 self._url, content=payload, headers={"Content-Type": "application/xml; charset=iso-8859-1"}
             )
         except (httpx.TimeoutException, httpx.TransportError) as exc:
-            log.warning("sms gateway unreachable", error=type(exc).__name__)
-            return SendOutcome(result=_TRANSIENT, transient=True, detail=f"gateway {type(exc).__name__}")
+            log.warning("sms gateway unreachable", error=type(exc).__name__, messages=len(messages))
+            failed = SendOutcome(result=_TRANSIENT, transient=True, detail=f"gateway {type(exc).__name__}")
+            return [failed] * len(messages)
         if not 200 <= response.status_code < 300:
-            log.warning("sms gateway http error", status=response.status_code)
-            return SendOutcome(
+            log.warning("sms gateway http error", status=response.status_code, messages=len(messages))
+            failed = SendOutcome(
                 result=_TRANSIENT, transient=True, detail=f"gateway http {response.status_code}"
             )
-        outcome = classify_send_response(response.content)
-        if outcome.result != "Accepted":
-            log.info(
-                "sms not accepted",
-                to=mask_phone(message.mobile_number),
-                result=outcome.result,
-                detail=outcome.detail,
-            )
-        elif outcome.reference is None:
-            log.warning("sms gateway accepted without a reference; its delivery report cannot be matched")
-        return outcome
+            return [failed] * len(messages)
+        outcomes = classify_batch_response(response.content, len(messages))
+        for message, outcome in zip(messages, outcomes, strict=True):
+            if outcome.result == "Accepted" and outcome.reference is None:
+                log.warning("sms gateway accepted without a reference; its delivery report cannot be matched")
+            elif outcome.result != "Accepted":
+                log.info(
+                    "sms not accepted",
+                    to=mask_phone(message.mobile_number),
+                    result=outcome.result,
+                    detail=outcome.detail,
+                )
+        return outcomes
 
     async def close(self) -> None:
         if self._own_http:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from uuid import UUID
 
 import httpx
@@ -213,18 +213,9 @@ class Client(_Base):
         on_progress: Callable[[NotificationOrderWithStatus], None] | None = None,
     ) -> NotificationOrderWithStatus:
         """Poll a v1 order's status until it is final (Completed, SendConditionNotMet, Cancelled)."""
-        deadline = time.monotonic() + timeout
-        last: NotificationOrderWithStatus | None = None
-        while True:
-            last = self.get_order_status(order_id)
-            if on_progress is not None:
-                on_progress(last)
-            if last.is_final:
-                return last
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise WaitTimeoutError(f"order not final within {timeout} s", last)
-            time.sleep(min(interval, remaining))
+        return _poll_until_final(
+            lambda: self.get_order_status(order_id), "order", timeout, interval, on_progress
+        )
 
     def wait_for_shipment(
         self,
@@ -235,17 +226,9 @@ class Client(_Base):
         on_progress: Callable[[NotificationDeliveryManifest], None] | None = None,
     ) -> NotificationDeliveryManifest:
         """Poll a shipment until it is final (Order_Completed, Order_SendConditionNotMet, Order_Cancelled)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            last = self.get_shipment(shipment_id)
-            if on_progress is not None:
-                on_progress(last)
-            if last.is_final:
-                return last
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise WaitTimeoutError(f"shipment not final within {timeout} s", last)
-            time.sleep(min(interval, remaining))
+        return _poll_until_final(
+            lambda: self.get_shipment(shipment_id), "shipment", timeout, interval, on_progress
+        )
 
 
 class AsyncClient(_Base):
@@ -387,18 +370,9 @@ class AsyncClient(_Base):
         interval: float = 2.0,
         on_progress: Callable[[NotificationOrderWithStatus], None] | None = None,
     ) -> NotificationOrderWithStatus:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            last = await self.get_order_status(order_id)
-            if on_progress is not None:
-                on_progress(last)
-            if last.is_final:
-                return last
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise WaitTimeoutError(f"order not final within {timeout} s", last)
-            await asyncio.sleep(min(interval, remaining))
+        return await _apoll_until_final(
+            lambda: self.get_order_status(order_id), "order", timeout, interval, on_progress
+        )
 
     async def wait_for_shipment(
         self,
@@ -408,15 +382,57 @@ class AsyncClient(_Base):
         interval: float = 2.0,
         on_progress: Callable[[NotificationDeliveryManifest], None] | None = None,
     ) -> NotificationDeliveryManifest:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            last = await self.get_shipment(shipment_id)
-            if on_progress is not None:
-                on_progress(last)
-            if last.is_final:
-                return last
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise WaitTimeoutError(f"shipment not final within {timeout} s", last)
-            await asyncio.sleep(min(interval, remaining))
+        return await _apoll_until_final(
+            lambda: self.get_shipment(shipment_id), "shipment", timeout, interval, on_progress
+        )
+
+
+class _Final(Protocol):
+    """What the wait helpers poll: an order status or a shipment, which knows whether it is final."""
+
+    @property
+    def is_final(self) -> bool: ...
+
+
+F = TypeVar("F", bound=_Final)
+
+
+def _poll_until_final(
+    fetch: Callable[[], F],
+    what: str,
+    timeout: float,
+    interval: float,
+    on_progress: Callable[[F], None] | None,
+) -> F:
+    deadline = time.monotonic() + timeout
+    while True:
+        last = fetch()
+        if on_progress is not None:
+            on_progress(last)
+        if last.is_final:
+            return last
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise WaitTimeoutError(f"{what} not final within {timeout} s", last)
+        time.sleep(min(interval, remaining))
+
+
+async def _apoll_until_final(
+    fetch: Callable[[], Awaitable[F]],
+    what: str,
+    timeout: float,  # noqa: ASYNC109 - the same surface as the blocking helper
+    interval: float,
+    on_progress: Callable[[F], None] | None,
+) -> F:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        last = await fetch()
+        if on_progress is not None:
+            on_progress(last)
+        if last.is_final:
+            return last
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            raise WaitTimeoutError(f"{what} not final within {timeout} s", last)
+        await asyncio.sleep(min(interval, remaining))

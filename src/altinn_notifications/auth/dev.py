@@ -117,12 +117,7 @@ def mint_token(
     claims["iat"] = now
     claims["nbf"] = now
     claims["exp"] = now + ttl_seconds
-    for name, value in (extra_claims or {}).items():
-        if value is None:
-            claims.pop(name, None)
-        else:
-            claims[name] = value
-    return jwt.encode(claims, key, algorithm="RS256", headers={"kid": dev_key_id(key)})
+    return _sign(key, claims, extra_claims)
 
 
 def mint_platform_token(
@@ -143,12 +138,7 @@ def mint_platform_token(
         "nbf": now,
         "exp": now + ttl_seconds,
     }
-    for name, value in (extra_claims or {}).items():
-        if value is None:
-            claims.pop(name, None)
-        else:
-            claims[name] = value
-    return jwt.encode(claims, key, algorithm="RS256", headers={"kid": dev_key_id(key)})
+    return _sign(key, claims, extra_claims)
 
 
 def dev_platform_key(settings: Settings, issuer: str, *, create: bool) -> RSAPrivateKey:
@@ -166,3 +156,13 @@ def dev_platform_key(settings: Settings, issuer: str, *, create: bool) -> RSAPri
         return ensure_dev_key(path)
     except (TypeError, ValueError):
         raise ValueError(f"{path} does not hold an unencrypted RSA private key") from None
+
+
+def _sign(key: RSAPrivateKey, claims: dict[str, Any], overrides: dict[str, Any] | None) -> str:
+    """RS256 with the key's id; `overrides` replace claims, a None value removes that claim."""
+    for name, value in (overrides or {}).items():
+        if value is None:
+            claims.pop(name, None)
+        else:
+            claims[name] = value
+    return jwt.encode(claims, key, algorithm="RS256", headers={"kid": dev_key_id(key)})

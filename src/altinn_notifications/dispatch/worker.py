@@ -264,6 +264,20 @@ class _Pipeline:
                 del self._per_order[item.order_id]
         self._changed.set()
 
+    async def step(self) -> int:
+        """Claim what there is room for and start it; returns how many were claimed."""
+        raise NotImplementedError
+
+    async def run_once(self) -> int:
+        """Claim one batch, send it and write its results; returns how many were claimed."""
+        try:
+            found = await self.step()
+            await self.drain()
+        except BaseException:
+            await self.abort()
+            raise
+        return found
+
     async def drain(self) -> None:
         """Wait until every item handed to this dispatcher has its result written (or given up)."""
         while self._outstanding:
@@ -415,16 +429,6 @@ class _Dispatcher(_Pipeline):
         if batch:
             self._start(batch, self._attempt, self._group_size())
         return len(batch)
-
-    async def run_once(self) -> int:
-        """Claim one batch, send it and write its results; returns how many were claimed."""
-        try:
-            found = await self.step()
-            await self.drain()
-        except BaseException:
-            await self.abort()
-            raise
-        return found
 
     async def _claim(self, repo: DispatchRepository, limit: int, newest_first: bool) -> Sequence[Claimed]:
         raise NotImplementedError
@@ -614,15 +618,6 @@ class StatusPoller(_Pipeline):
         if batch:
             self._start(batch, self._poll)
         return len(batch)
-
-    async def run_once(self) -> int:
-        try:
-            found = await self.step()
-            await self.drain()
-        except BaseException:
-            await self.abort()
-            raise
-        return found
 
     async def _poll(self, group: Sequence[ClaimedPoll]) -> list[_Done]:
         [item] = group

@@ -1,7 +1,7 @@
 """CPU per request of the API itself, in process: the ASGI app called directly (no HTTP server, no load
 generator), serially, with cProfile. Shows where an accepted order's CPU goes beside `GET /health`.
 
-    python bench/profile_intake.py [--requests 2000] [--top 30] [--sort cumulative] [--plain] [--database-url URL]
+    python bench/profile_intake.py [--requests 2000] [--top 30] [--sort cumulative] [--plain] [--only v1] [--database-url URL]
 
 Creates (and drops) its own database on the server. Numbers are CPU per request of this process, which
 includes the asyncpg client side; the HTTP server's parsing (uvicorn) is not in them.
@@ -89,6 +89,8 @@ async def main(args: argparse.Namespace) -> None:
         }
         async with asyncio.timeout(600):
             for name, (method, path, headers, body) in shapes.items():
+                if args.only and args.only not in name:
+                    continue
                 for _ in range(50):  # warm-up
                     await _call(app, method, path, headers, _body(name, body))
                 profiler = cProfile.Profile()
@@ -127,5 +129,6 @@ if __name__ == "__main__":
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--sort", default="tottime")
     parser.add_argument("--plain", action="store_true", help="no profiler: CPU per request only")
+    parser.add_argument("--only", metavar="TEXT", help="only the request shapes whose name contains TEXT")
     parser.add_argument("--database-url", default=harness.DEFAULT_SERVER)
     sys.exit(asyncio.run(main(parser.parse_args())))

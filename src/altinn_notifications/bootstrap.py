@@ -17,6 +17,7 @@ from altinn_notifications.auth.service import Authenticator, build_authenticator
 from altinn_notifications.config import Settings
 from altinn_notifications.console.security import ConsoleSigner
 from altinn_notifications.db import migrate
+from altinn_notifications.db.batching import StatementBatcher
 from altinn_notifications.db.embedded import start_embedded_postgres
 from altinn_notifications.db.pool import Connection, Pool, create_pool, transactions
 from altinn_notifications.dispatch.attachments import AttachmentSource, HttpAttachmentDownloader
@@ -96,6 +97,11 @@ class Container:
             yield conn
 
     @cached_property
+    def statements(self) -> StatementBatcher:
+        """The intake's one-statement writes, grouped across concurrent requests (`db.batching`)."""
+        return StatementBatcher(self.pool)
+
+    @cached_property
     def console_signer(self) -> ConsoleSigner:
         """Signs the console's session cookies and one-time sign-in links (secret: setting or data dir)."""
         return ConsoleSigner.from_settings(self.settings)
@@ -140,6 +146,8 @@ class Container:
         await self.http.aclose()
         if self.outbound is not None:
             await self.outbound.aclose()
+        if "statements" in self.__dict__:  # built on first use
+            await self.statements.close()
         await self.pool.close()
         close_large_work_thread()
 

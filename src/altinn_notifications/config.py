@@ -370,7 +370,7 @@ class Settings(BaseSettings):
         default=250, ge=1, le=1000, description="SMS per PSWin request (MSG elements in one SESSION)."
     )
     linkmobility_max_in_flight: int = Field(
-        default=2000, ge=1, description="SMS in flight per worker (in requests of the batch size)."
+        default=4000, ge=1, description="SMS in flight per worker (in requests of the batch size)."
     )
     stale_contact_orgs: list[str] = Field(
         default_factory=list,

@@ -158,7 +158,7 @@ class OffLoopRoute(APIRoute):
         field = self.body_field
 
         async def handle(request: Request) -> Response:
-            if field is None or not _is_json(request):
+            if field is None or not is_json(request):
                 return await handler(request)
             body = await request.body()
             if len(body) <= settings_of_app(request.scope).off_loop_body_bytes:
@@ -183,7 +183,7 @@ def _parse_and_bind(field: Any, body: bytes) -> Any:
     return value if errors else bound
 
 
-def _is_json(request: Request) -> bool:
+def is_json(request: Request) -> bool:
     """FastAPI's rule for parsing a body as JSON: `application/json` or `application/*+json`."""
     media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))

@@ -101,8 +101,11 @@ async def chain_receipt(
 async def _store(deps: IntakeDeps, plan: ChainPlan, ensure_connected: EnsureConnected) -> StoredChain:
     if len(plan.orders) == 1:  # one statement: the client's presence is checked just before it
         await ensure_connected()
-        async with deps.connection() as conn:
-            stored = await service.store_single_order_chain(conn, plan)
+        single = await service.store_single_order_chain(deps.statements, plan)
+        if single is None:  # a repeat, or a concurrent request with the same idempotency id won
+            async with deps.connection() as conn:
+                single = await service.original_of(conn, plan.chain)
+        stored = single
     else:
         async with deps.transaction() as conn:
             stored = await service.store_chain(conn, plan)

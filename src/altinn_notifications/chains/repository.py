@@ -15,6 +15,7 @@ from typing import Any
 from uuid import UUID
 
 from altinn_notifications.chains.models import ChainType, OrderChain
+from altinn_notifications.db.batching import StatementBatcher
 from altinn_notifications.db.pool import Connection
 from altinn_notifications.orders.models import NotificationOrder
 from altinn_notifications.orders.repository import WAKE_IF_DUE, OrderRepository, order_insert_ctes
@@ -81,10 +82,13 @@ class ChainRepository:
         )
         return chain_id
 
-    async def insert_with_order(self, chain: OrderChain, created: datetime, order: NotificationOrder) -> bool:
-        """A chain and its one order in one statement; False when the idempotency id was taken (then
-        nothing was written; see the module doc)."""
-        row = await self.conn.fetchrow(
+    @staticmethod
+    async def insert_with_order(
+        statements: StatementBatcher, chain: OrderChain, created: datetime, order: NotificationOrder
+    ) -> bool:
+        """A chain and its one order in one statement, sent with other requests' (`db.batching`); False
+        when the idempotency id was taken (then nothing was written; see the module doc)."""
+        row = await statements.fetchrow(
             _INSERT_CHAIN_WITH_ORDER,
             *OrderRepository.insert_parameters(order),
             chain.order_chain_id,
@@ -92,6 +96,7 @@ class ChainRepository:
             chain.creator.short_name,
             created,
             chain_json(chain),
+            order_key=chain.creator.short_name,
         )
         return row is not None and row["chain_id"] is not None
 

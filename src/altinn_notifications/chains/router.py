@@ -15,7 +15,7 @@ from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from altinn_notifications.api.deps import ContainerDep, CreatorDep
-from altinn_notifications.api.limits import OffLoopRoute
+from altinn_notifications.api.direct import DirectRoute
 from altinn_notifications.api.responses import json_response
 from altinn_notifications.api.tracing import note_caller_org
 from altinn_notifications.auth.models import Caller
@@ -32,7 +32,7 @@ from altinn_notifications.chains.models import (
 from altinn_notifications.chains.service import StoredChain, client_disconnected
 from altinn_notifications.config import SCOPE_COMPOSED_EMAIL
 
-router = APIRouter(tags=["Orders (v2)"], route_class=OffLoopRoute)
+router = APIRouter(tags=["Orders (v2)"], route_class=DirectRoute)
 
 PATH_PREFIX = "/notifications/api/v1"
 

@@ -23,6 +23,7 @@ from altinn_notifications.chains.models import (
     OrderChain,
 )
 from altinn_notifications.chains.repository import ChainRepository
+from altinn_notifications.db.batching import StatementBatcher
 from altinn_notifications.db.pool import Connection
 from altinn_notifications.errors import CodedProblem, NotFoundError
 from altinn_notifications.orders.models import NotificationOrder
@@ -91,11 +92,11 @@ async def get_chain_receipt(
 # --- writes ---
 
 
-async def store_single_order_chain(conn: Connection, plan: ChainPlan) -> StoredChain:
-    """A chain of one order (no reminders): one statement, atomic by itself, so no transaction is needed."""
-    repo = ChainRepository(conn)
-    if not await repo.insert_with_order(plan.chain, plan.created, plan.orders[0]):
-        return await stored_original(repo, plan.chain)
+async def store_single_order_chain(statements: StatementBatcher, plan: ChainPlan) -> StoredChain | None:
+    """A chain of one order (no reminders): one statement, atomic by itself, sent together with other
+    requests' (`db.batching`); None when the idempotency id was taken (nothing was written)."""
+    if not await ChainRepository.insert_with_order(statements, plan.chain, plan.created, plan.orders[0]):
+        return None
     return StoredChain(plan.chain.receipt(), created=True)
 
 
@@ -113,6 +114,11 @@ async def store_chain(conn: Connection, plan: ChainPlan) -> StoredChain:
     for order in plan.orders:  # each insert wakes the workers itself when its order is due soon
         await orders.insert(order, order_chain_id=chain_id)
     return StoredChain(plan.chain.receipt(), created=True)
+
+
+async def original_of(conn: Connection, chain: OrderChain) -> StoredChain:
+    """The receipt of the chain that took this one's idempotency id."""
+    return await stored_original(ChainRepository(conn), chain)
 
 
 async def stored_original(repo: ChainRepository, chain: OrderChain) -> StoredChain:

@@ -30,8 +30,7 @@ async def register(
     order = service.build_order(request, caller, deps.settings, deps.clock())
     take = ratelimits.prepare(deps.rate_limiter, caller.org, len(order.recipients))
     lookup = await service.lookup_for_registration(order, deps.contact_points)
-    async with deps.connection() as conn:
-        state = await service.store_order(conn, order, take)
+    state = await service.store_order(deps.statements, order, take)
     if take is not None and state is not None:
         ratelimits.check(take, state, deps.clock())  # 429: nothing was stored
     ORDERS_REGISTERED.labels(channel=order.notification_channel.value).inc()

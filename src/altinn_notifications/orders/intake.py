@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Protocol
 
 from altinn_notifications.config import Settings
+from altinn_notifications.db.batching import StatementBatcher
 from altinn_notifications.db.pool import Connection
 from altinn_notifications.errors import RequestValidationFailed
 from altinn_notifications.orders.models import (
@@ -49,6 +50,10 @@ class IntakeDeps(Protocol):
     def clock(self) -> Callable[[], datetime]: ...
     @property
     def rate_limiter(self) -> RateLimiter: ...
+    @property
+    def statements(self) -> StatementBatcher:
+        """The one-statement writes of the intake, grouped across requests (`db.batching`)."""
+        ...
 
     def transaction(self) -> AbstractAsyncContextManager[Connection]:
         """A unit of work: commits on success, rolls back on error."""

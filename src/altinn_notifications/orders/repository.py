@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+from altinn_notifications.db.batching import StatementBatcher
 from altinn_notifications.db.pool import Connection
 from altinn_notifications.orders.models import NotificationOrder
 from altinn_notifications.queue.channels import ORDERS_DUE
@@ -155,12 +156,18 @@ class OrderRepository:
         """$1-$17 of the order insert (`order_insert_ctes`) for a `Registered` order without a chain id."""
         return OrderRepository._insert_parameters(order, OrderStatus.Registered, None)
 
-    async def insert_if_allowed(self, order: NotificationOrder, take: Take) -> BucketState:
-        """Take from the creator's allowance and, when allowed, insert the order (one statement)."""
-        row = await self.conn.fetchrow(
-            _INSERT_ORDER_IF_ALLOWED,
-            *self._insert_parameters(order, OrderStatus.Registered, None),
-            *take.parameters(),
+    @staticmethod
+    async def insert_grouped(
+        statements: StatementBatcher, order: NotificationOrder, take: Take | None
+    ) -> BucketState | None:
+        """Insert a `Registered` order; with `take`, only when the creator's allowance has room (the take
+        in the same statement). Sent together with other requests' (`db.batching`)."""
+        parameters = OrderRepository._insert_parameters(order, OrderStatus.Registered, None)
+        if take is None:
+            await statements.fetchrow(_INSERT_ORDER, *parameters, order_key=order.creator)
+            return None
+        row = await statements.fetchrow(
+            _INSERT_ORDER_IF_ALLOWED, *parameters, *take.parameters(), order_key=order.creator
         )
         assert row is not None
         return bucket_state(row)

@@ -11,7 +11,7 @@ from pydantic import AfterValidator
 from pydantic_core import PydanticCustomError
 
 from altinn_notifications.api.deps import ContainerDep, CreatorDep
-from altinn_notifications.api.limits import OffLoopRoute
+from altinn_notifications.api.direct import DirectRoute
 from altinn_notifications.api.responses import json_response
 from altinn_notifications.bootstrap import Container
 from altinn_notifications.orders import flows
@@ -27,7 +27,7 @@ from altinn_notifications.orders.models import (
     storable_text,
 )
 
-router = APIRouter(tags=["Orders (v1)"], route_class=OffLoopRoute)
+router = APIRouter(tags=["Orders (v1)"], route_class=DirectRoute)
 
 _LEGACY = "Legacy endpoint. Still supported, but going forward please use '/future/' endpoints instead."
 _ACCEPTED: dict[int | str, dict[str, Any]] = {

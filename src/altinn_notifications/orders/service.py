@@ -8,6 +8,7 @@ from uuid import UUID
 
 from altinn_notifications.auth.models import Caller
 from altinn_notifications.config import Settings
+from altinn_notifications.db.batching import StatementBatcher
 from altinn_notifications.db.pool import Connection
 from altinn_notifications.errors import ConflictError, NotFoundError
 from altinn_notifications.orders import intake, validation
@@ -135,15 +136,11 @@ def build_order(
 
 
 async def store_order(
-    conn: Connection, order: NotificationOrder, take: Take | None = None
+    statements: StatementBatcher, order: NotificationOrder, take: Take | None = None
 ) -> BucketState | None:
     """One statement (order, texts, wake-up; with a rate limit, the take from the sender's allowance, and
-    the order only when allowed): atomic by itself, so no transaction is needed."""
-    repo = OrderRepository(conn)
-    if take is None:
-        await repo.insert(order)
-        return None
-    return await repo.insert_if_allowed(order, take)
+    the order only when allowed), atomic by itself, sent together with other requests' (`db.batching`)."""
+    return await OrderRepository.insert_grouped(statements, order, take)
 
 
 def order_ext(stored: StoredOrder, links: Links) -> NotificationOrderExt:

@@ -73,7 +73,7 @@ log = structlog.get_logger(__name__)
 DEFAULT_RETRY_DELAYS: tuple[float, ...] = (300.0, 600.0, 900.0, 1800.0)
 #: Messages per request (`SESSION`) and per worker in flight; chosen by measurement (docs/benchmarks.md).
 DEFAULT_BATCH_SIZE = 250
-DEFAULT_MAX_IN_FLIGHT = 2000
+DEFAULT_MAX_IN_FLIGHT = 4000
 MAX_ALPHANUMERIC_SENDER = 11
 MAX_NUMERIC_SENDER = 15
 UNICODE_OP = "9"

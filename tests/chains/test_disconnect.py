@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
 import pytest
+from starlette.requests import Request
 
 from altinn_notifications.bootstrap import Container
 from altinn_notifications.chains.router import ensure_connected
@@ -21,18 +23,24 @@ def container(make_container: ContainerFactory, providers: FakeProviders) -> Con
     return fake_provider_container(make_container, providers)
 
 
-class _Request:
-    def __init__(self, disconnected: bool) -> None:
-        self.disconnected = disconnected
-
-    async def is_disconnected(self) -> bool:
-        return self.disconnected
+def _request(receive: Any) -> Request:
+    return Request({"type": "http", "method": "POST", "path": "/", "headers": []}, receive)
 
 
 async def test_ensure_connected_maps_a_disconnect_to_not_00002() -> None:
-    await ensure_connected(_Request(False))  # type: ignore[arg-type]
+    waiting = asyncio.Event()
+
+    async def still_there() -> dict[str, Any]:  # a server's `receive` once the body is in: it waits
+        await waiting.wait()
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def gone() -> dict[str, Any]:
+        return {"type": "http.disconnect"}
+
+    await ensure_connected(_request(still_there))
+    assert not waiting._waiters  # the wait was withdrawn, not left behind
     with pytest.raises(CodedProblem) as raised:
-        await ensure_connected(_Request(True))  # type: ignore[arg-type]
+        await ensure_connected(_request(gone))
     problem = raised.value
     assert (problem.status_code, problem.code) == (499, "NOT-00002")
     assert problem.detail == (

@@ -16,6 +16,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from altinn_notifications.api.deps import ContainerDep, CreatorDep
 from altinn_notifications.api.direct import DirectRoute
+from altinn_notifications.api.disconnect import client_gone
 from altinn_notifications.api.responses import json_response
 from altinn_notifications.api.tracing import note_caller_org
 from altinn_notifications.auth.models import Caller
@@ -78,7 +79,7 @@ _INSTANT_ERRORS: dict[int | str, dict[str, Any]] = {
 
 async def ensure_connected(request: Request) -> None:
     """499 `NOT-00002` when the client has gone (docs/compatibility.md C3); checked before committing, so nothing is kept."""
-    if await request.is_disconnected():
+    if await client_gone(request):
         raise client_disconnected()
 
 

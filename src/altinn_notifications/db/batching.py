@@ -65,8 +65,8 @@ class StatementBatcher:
         self._pending.append(call)
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_loop(), name="statement-batcher")
-        # Shielded: a caller that goes away never cancels the batch the other callers wait for.
-        return await asyncio.shield(call.future)
+        # A caller that goes away cancels only its own future: the batch is the writer task's.
+        return await call.future
 
     async def _write_loop(self) -> None:
         while self._pending:

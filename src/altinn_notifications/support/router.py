@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from pydantic import TypeAdapter
 
 from altinn_notifications.api.deps import ContainerDep, SupportDep
+from altinn_notifications.api.disconnect import client_gone
 from altinn_notifications.chains.service import client_disconnected
 from altinn_notifications.errors import RequestValidationFailed
 from altinn_notifications.support import flows, service
@@ -71,7 +72,7 @@ async def _lookup(
     window: tuple[datetime | None, datetime | None],
 ) -> Response:
     found = await flows.lookup_notifications(container.transaction, kind, identifier, *window)
-    if await request.is_disconnected():  # 499 NOT-00002, as the reference's other v2 reads
+    if await client_gone(request):  # 499 NOT-00002, as the reference's other v2 reads
         raise client_disconnected()
     return Response(_ANSWER.dump_json(found, by_alias=True), media_type="application/json")
 

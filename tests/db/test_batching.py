@@ -112,3 +112,22 @@ async def test_concurrent_v1_orders_are_stored_in_shared_batches(
     assert {r["id"] for r in stored} == ids
     assert sorted(r["sendersreference"] for r in stored) == sorted(f"ref-{i}" for i in range(30))
     assert container.statements.largest_batch > 1
+
+
+async def test_no_call_is_left_behind_between_batches(container: Container) -> None:
+    """Calls arriving as a writer finishes, alone or together, with one or two writers: all answered."""
+    for writers in (1, 2):
+        batcher = StatementBatcher(container.pool, writers=writers)
+        async with asyncio.timeout(30):
+            for round_ in range(60):
+                size = 1 + round_ % 3
+                rows = await asyncio.gather(
+                    *(batcher.fetchrow("SELECT $1::int AS v", i) for i in range(size))
+                )
+                assert [r["v"] for r in rows] == list(range(size))
+            slow = asyncio.create_task(batcher.fetchrow("SELECT pg_sleep(0.2), 1 AS v"))
+            await asyncio.sleep(0.05)  # the slow one is being written: these wait and go together
+            quick = await asyncio.gather(*(batcher.fetchrow("SELECT $1::int AS v", i) for i in range(8)))
+            assert [r["v"] for r in quick] == list(range(8))
+            assert (await slow)["v"] == 1
+        assert batcher.largest_batch >= (8 if writers == 1 else 1)

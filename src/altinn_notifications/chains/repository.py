@@ -11,7 +11,6 @@ the loser reads the original receipt in the same transaction, never a unique-vio
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 from uuid import UUID
 
 from altinn_notifications.chains.models import ChainType, OrderChain
@@ -22,7 +21,7 @@ from altinn_notifications.orders.repository import WAKE_IF_DUE, OrderRepository,
 
 _INSERT_CHAIN = """
 INSERT INTO orderschain (orderid, idempotencyid, creatorname, created, processed, processedstatus, orderchain)
-VALUES ($1, $2, $3, $4, $4, 'Registered', $5)
+VALUES ($1, $2, $3, $4, $4, 'Registered', $5::text::jsonb)
 ON CONFLICT (idempotencyid, creatorname, (orderchain ->> 'Type')) DO NOTHING
 RETURNING _id
 """
@@ -34,7 +33,7 @@ _INSERT_CHAIN_WITH_ORDER = f"""
 WITH c AS (
     INSERT INTO orderschain (orderid, idempotencyid, creatorname, created, processed, processedstatus,
                              orderchain)
-    VALUES ($18, $19, $20, $21, $21, 'Registered', $22)
+    VALUES ($18, $19, $20, $21, $21, 'Registered', $22::text::jsonb)
     ON CONFLICT (idempotencyid, creatorname, (orderchain ->> 'Type')) DO NOTHING
     RETURNING _id
 ), {order_insert_ctes("c", "TRUE", "COALESCE($10::bigint, c._id)")}
@@ -61,8 +60,9 @@ VALUES ($1, $2, $3, $4::smsnotificationresulttype, now(), $5, $6, 1)
 """
 
 
-def chain_json(chain: OrderChain) -> dict[str, Any]:
-    return chain.model_dump(mode="json", by_alias=True, exclude_none=True)
+def chain_json(chain: OrderChain) -> str:
+    """The stored chain document, serialised by pydantic (`::text::jsonb`: no Python JSON encoding)."""
+    return chain.model_dump_json(by_alias=True, exclude_none=True)
 
 
 class ChainRepository:

@@ -27,6 +27,8 @@ from altinn_notifications.db.pool import Pool
 
 #: Most statements in one batch (a write takes what arrived meanwhile, up to this many).
 MAX_BATCH = 64
+#: Batches written at once: while one is on its way, the next one's requests need not wait for it.
+WRITERS = 2
 
 
 @dataclass
@@ -52,32 +54,41 @@ class _CountMismatch(Exception):
 class StatementBatcher:
     """Runs one-row statements, grouping those that arrive while a write is under way (module docstring)."""
 
-    def __init__(self, pool: Pool, *, max_batch: int = MAX_BATCH) -> None:
+    def __init__(self, pool: Pool, *, max_batch: int = MAX_BATCH, writers: int = WRITERS) -> None:
         self._pool = pool
         self._max_batch = max(1, max_batch)
+        self._most_writers = max(1, writers)
         self._pending: list[_Call] = []
-        self._writer: asyncio.Task[None] | None = None
+        self._writers: set[asyncio.Task[None]] = set()
+        self._running = 0  # writers whose loop has not ended (a finished task may linger in the set)
         self.largest_batch = 0  # for the logs and the tests
 
     async def fetchrow(self, query: str, *args: object, order_key: str = "") -> Any:
         """The statement's one row, once its batch has committed."""
         call = _Call(query, args, order_key)
         self._pending.append(call)
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write_loop(), name="statement-batcher")
+        if self._running < self._most_writers:
+            self._running += 1
+            writer = asyncio.create_task(self._write_loop(), name="statement-batcher")
+            self._writers.add(writer)
+            writer.add_done_callback(self._writers.discard)
         # A caller that goes away cancels only its own future: the batch is the writer task's.
         return await call.future
 
     async def _write_loop(self) -> None:
-        while self._pending:
-            batch, self._pending = self._pending[: self._max_batch], self._pending[self._max_batch :]
-            self.largest_batch = max(self.largest_batch, len(batch))
-            try:
-                await self._write(batch)
-            except BaseException as exc:  # cancelled at shutdown: nobody is left waiting in silence
-                for call in batch:
-                    call.fail(exc)
-                raise
+        try:
+            while self._pending:
+                batch, self._pending = self._pending[: self._max_batch], self._pending[self._max_batch :]
+                self.largest_batch = max(self.largest_batch, len(batch))
+                try:
+                    await self._write(batch)
+                except BaseException as exc:  # cancelled at shutdown: nobody is left waiting in silence
+                    for call in batch:
+                        call.fail(exc)
+                    raise
+        finally:
+            # In the same step as the last look at `_pending`: a call added after it starts a writer.
+            self._running -= 1
 
     async def _write(self, batch: list[_Call]) -> None:
         if len(batch) == 1:
@@ -116,5 +127,4 @@ class StatementBatcher:
 
     async def close(self) -> None:
         """Wait for the statements already handed over (shutdown)."""
-        if self._writer is not None:
-            await asyncio.gather(self._writer, return_exceptions=True)
+        await asyncio.gather(*self._writers, return_exceptions=True)

@@ -21,7 +21,7 @@ _INSERT_ORDER = f"""
 WITH o AS (
     INSERT INTO orders (alternateid, creatorname, sendersreference, created, requestedsendtime, processed,
                         processedstatus, notificationorder, sendingtimepolicy, type, _orderchainid)
-    VALUES ($1, $2, $3, $4, $5, $4, $6::orderprocessingstate, $7, $8, $9::notificationordertype, $10)
+    VALUES ($1, $2, $3, $4, $5, $4, $6::orderprocessingstate, $7::text::jsonb, $8, $9::notificationordertype, $10)
     RETURNING _id
 ), e AS (
     INSERT INTO emailtexts (_orderid, fromaddress, subject, body, contenttype)
@@ -41,7 +41,7 @@ def order_insert_ctes(source: str, condition: str, chain_id: str) -> str:
     INSERT INTO orders (alternateid, creatorname, sendersreference, created, requestedsendtime, processed,
                         processedstatus, notificationorder, sendingtimepolicy, type, _orderchainid)
     SELECT $1::uuid, $2::text, $3::text, $4::timestamptz, $5::timestamptz, $4::timestamptz,
-           $6::orderprocessingstate, $7::jsonb, $8::int, $9::notificationordertype, {chain_id}
+           $6::orderprocessingstate, $7::text::jsonb, $8::int, $9::notificationordertype, {chain_id}
     FROM {source} WHERE {condition}
     RETURNING _id
 ), e AS (
@@ -97,8 +97,9 @@ class CancelOutcome(enum.Enum):
     CANCELLED = "cancelled"
 
 
-def order_json(order: NotificationOrder) -> dict[str, Any]:
-    return order.model_dump(mode="json", by_alias=True, exclude_none=True)
+def order_json(order: NotificationOrder) -> str:
+    """The stored order document, serialised by pydantic (`$7::text::jsonb`: no Python JSON encoding)."""
+    return order.model_dump_json(by_alias=True, exclude_none=True)
 
 
 def _stored(row: Any) -> StoredOrder:

@@ -92,11 +92,13 @@ def create_app(
     app.add_middleware(RequestLimitMiddleware, answer=http_problem)
     app.add_middleware(TraceMiddleware)
     install_error_handlers(app)
+    # Routes are matched in this order, one by one: the load balancer's health probe and the order
+    # intake, the most frequent requests, come first (no two routers' paths overlap).
     app.include_router(health.router)
-    app.include_router(misc.router)
-    app.include_router(triggers.router, prefix=API_PREFIX)
     app.include_router(orders_router.router, prefix=API_PREFIX)
     app.include_router(chains_router.router, prefix=API_PREFIX)
+    app.include_router(misc.router)
+    app.include_router(triggers.router, prefix=API_PREFIX)
     app.include_router(status_router.router, prefix=API_PREFIX)
     app.include_router(shipment_router.router, prefix=API_PREFIX)
     app.include_router(log_router.router, prefix=API_PREFIX)

@@ -277,7 +277,7 @@ class Settings(BaseSettings):
     processing_concurrency: int = Field(default=10, ge=1)
     dispatch_batch_size: int = Field(default=500, ge=1)
     dispatch_concurrency: int = Field(
-        default=2000,
+        default=4000,
         ge=1,
         description="Sends in flight per channel per worker (vendors with a setting of their own use that).",
     )

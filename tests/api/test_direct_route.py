@@ -103,6 +103,24 @@ CASES: list[tuple[str, str, Any, bool, str]] = [
         "application/json",
     ),
     ("v2 missing recipient", "/future/orders", {"idempotencyId": "x"}, True, "application/json"),
+    ("NUL in a text", "/orders/email", {**EMAIL_ORDER, "body": "a\u0000b"}, True, "application/json"),
+    ("unknown field", "/orders/email", {**EMAIL_ORDER, "colour": "blue"}, True, "application/json"),
+    (
+        "NaN literal",
+        "/orders/email",
+        b'{"subject": "S", "body": "B", "recipients": NaN}',
+        True,
+        "application/json",
+    ),
+    (
+        "duplicate key",
+        "/orders/email",
+        b'{"subject": "", "subject": "S", "body": "B", "recipients": []}',
+        True,
+        "application/json",
+    ),
+    ("charset", "/orders/email", EMAIL_ORDER, True, "application/json; charset=utf-8"),
+    ("nested deep", "/orders/email", b"[" * 5000 + b"]" * 5000, True, "application/json"),
 ]
 
 

@@ -3,26 +3,26 @@
 FastAPI spends more of an accepted order's CPU on its generic request handling (telemetry hooks, endpoint
 context, a MIME parse of the content type, the dependency solver's caching and scope bookkeeping) than on
 the order itself. For an endpoint whose parameters are one JSON body, the `Request` and dependencies that
-take only the `Request`, this route does the same work directly: parse, call the dependencies, bind the
-body to its model, call the endpoint.
+take only the `Request`, this route does the same work directly: parse and bind the body to its model
+in one pass, call the dependencies, call the endpoint.
 
 Only a request that succeeds takes this path. Anything else (a body that is not JSON, does not parse or
 does not bind, an oversized one, dependency overrides in tests) goes to FastAPI's handler, which then
 answers exactly as it always does: the 400 bodies are FastAPI's own. A dependency's exception (401, 403)
-propagates just as it would from FastAPI's solver, which calls dependencies after parsing the JSON and
-before binding the body, as this does.
+propagates just as it would from FastAPI's solver: for a body that parses and binds, FastAPI too would
+have called the dependencies and answered with their exception.
 """
 
 from __future__ import annotations
 
 import inspect
-import json
 import typing
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
 from fastapi.dependencies.models import Dependant
+from pydantic import TypeAdapter, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -48,8 +48,10 @@ class DirectRoute(OffLoopRoute):
         handler = super().get_route_handler()
         plan = _plan_of(self.dependant)
         field = self.body_field
-        if plan is None or field is None:
+        annotation = field.field_info.annotation if field is not None else None
+        if plan is None or annotation is None:
             return handler
+        body: TypeAdapter[Any] = TypeAdapter(annotation)
 
         async def handle(request: Request) -> Response:
             if request.app.dependency_overrides or not is_json(request):
@@ -57,14 +59,11 @@ class DirectRoute(OffLoopRoute):
             raw = await request.body()
             if not raw or len(raw) > settings_of_app(request.scope).off_loop_body_bytes:
                 return await handler(request)
-            try:
-                value = json.loads(raw)
-            except (ValueError, RecursionError):
+            try:  # parsed and bound in one pass (pydantic's JSON parser): no dict in between
+                bound = body.validate_json(raw)
+            except (ValidationError, RecursionError):
                 return await handler(request)
             arguments = {name: await dependency(request) for name, dependency in plan.dependencies}
-            bound, errors = field.validate(value, {}, loc=("body",))
-            if errors:
-                return await handler(request)
             arguments[plan.body_name] = bound
             if plan.request_name is not None:
                 arguments[plan.request_name] = request

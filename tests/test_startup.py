@@ -178,3 +178,19 @@ def test_serve_starts_with_one_line_and_no_warnings() -> None:
     assert "warning" not in stderr.lower(), stderr
     assert "Context impl" not in stderr and "Running upgrade" not in stderr, stderr
     assert stdout == b""
+
+
+async def test_the_app_freezes_what_start_up_built(settings: Settings, database_url: str) -> None:
+    """Full garbage collections skip the start-up heap (docs/benchmarks.md: they were the API's p99)."""
+    import gc
+
+    from altinn_notifications.api.app import create_app
+    from altinn_notifications.bootstrap import build_container
+
+    gc.unfreeze()
+    app = create_app(container_factory=lambda: build_container(settings, database_url))
+    try:
+        async with app.router.lifespan_context(app):
+            assert gc.get_freeze_count() > 10_000  # the modules, the container, the app
+    finally:
+        gc.unfreeze()

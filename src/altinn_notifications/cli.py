@@ -268,7 +268,7 @@ def worker(database_url: DbOpt = None, data_dir: DataOpt = None) -> None:
     import asyncio
     import signal
 
-    from altinn_notifications.bootstrap import build_container
+    from altinn_notifications.bootstrap import build_container, freeze_startup_objects
     from altinn_notifications.logging import configure_logging
     from altinn_notifications.workers import Workers
 
@@ -279,6 +279,7 @@ def worker(database_url: DbOpt = None, data_dir: DataOpt = None) -> None:
     async def main() -> None:
         container = await build_container(settings)
         workers = Workers(container)
+        freeze_startup_objects()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, workers.request_stop)

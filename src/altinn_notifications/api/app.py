@@ -18,7 +18,7 @@ from altinn_notifications.api.problems import (
     install_error_handlers,
 )
 from altinn_notifications.api.tracing import TraceMiddleware
-from altinn_notifications.bootstrap import Container
+from altinn_notifications.bootstrap import Container, freeze_startup_objects
 from altinn_notifications.chains import router as chains_router
 from altinn_notifications.console import routes as console_routes
 from altinn_notifications.orders import router as orders_router
@@ -54,6 +54,7 @@ def create_app(
         assert container_factory is not None, "create_app needs a container or a container_factory"
         built = await container_factory()
         app.state.container = built
+        freeze_startup_objects()
         workers = Workers(built) if run_workers else None
         task = asyncio.create_task(workers.run()) if workers else None
         if on_ready is not None:

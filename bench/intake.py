@@ -396,6 +396,8 @@ async def run(dbs: harness.Databases, smoke: bool, profile: bool) -> Report:
         "orders_vs_pgbench": max_rate / raw["rate"] if raw.get("rate") else None,
         "invalid_vs_orders": rate_of(invalid, 400) / max(max_rate, 1e-9),
     }
+    if "v2" in report.data:  # v2 at the connections of v1's best rate, in the same run
+        ratios["v2_vs_orders"] = rate_of(report.data["v2"], 201) / max(max_rate, 1e-9)
     report.data["ratios"] = ratios
     report.data["max_accepted_per_s"] = max_rate
     for name, value in ratios.items():
@@ -407,6 +409,11 @@ async def run(dbs: harness.Databases, smoke: bool, profile: bool) -> Report:
         report.add(
             "target", "p99 < 100 ms at half rate", lat["p99"], "ms", "met" if lat["p99"] < 100 else "NOT met"
         )
+        for name, least in (("orders_vs_health", 0.7), ("v2_vs_orders", 0.8)):
+            value = ratios.get(name)
+            if value is not None:
+                met = "met" if value >= least else "NOT met"
+                report.add("target", f"{name.replace('_', ' ')} ≥ {least}", round(value, 2), "x", met)
     return report
 
 

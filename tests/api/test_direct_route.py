@@ -120,6 +120,8 @@ CASES: list[tuple[str, str, Any, bool, str]] = [
         "application/json",
     ),
     ("charset", "/orders/email", EMAIL_ORDER, True, "application/json; charset=utf-8"),
+    ("two slashes", "/orders/email", EMAIL_ORDER, True, "application/a/b+json"),
+    ("vendor json", "/orders/email", EMAIL_ORDER, True, "application/vnd.example+json"),
     ("nested deep", "/orders/email", b"[" * 5000 + b"]" * 5000, True, "application/json"),
 ]
 

@@ -37,6 +37,7 @@ from altinn_notifications_client.models import (
     OrderType,
     ProcessingLifecycle,
     RecipientComposedEmail,
+    SendingTimePolicy,
     ShortMessageContent,
     ShortMessageDeliveryDetails,
     SmsNotificationOrderRequest,
@@ -264,7 +265,11 @@ async def test_the_blocking_client_against_the_service(
             placed = api.create_email_order(_email_order("sync"))
             receipt = api.create_order_chain(
                 NotificationOrderChainRequest(
-                    recipient=recipients.to_sms("+4799999999", recipients.sms_settings("Hei"))
+                    # At any hour: the default holds SMS to daytime, and the test must not depend on when it runs.
+                    recipient=recipients.to_sms(
+                        "+4799999999",
+                        recipients.sms_settings("Hei", sending_time_policy=SendingTimePolicy.Anytime),
+                    )
                 )
             )
             final = api.wait_for_shipment(receipt.notification.shipment_id, timeout=30, interval=0.1)

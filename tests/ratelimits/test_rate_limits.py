@@ -93,6 +93,20 @@ async def test_request_bucket_refuses_past_its_burst_and_spares_other_senders(
     assert (await _post(http, auth_for("digdir"))).status_code == 202
 
 
+async def test_a_bucket_refilled_after_the_takers_transaction_began_never_loses_tokens(
+    limited: LimitedClient, container: Container, auth: dict[str, str]
+) -> None:
+    """A take's `now()` is its transaction's start (a batch of takes, a lock wait): it may meet a row
+    another transaction refilled later. Time never runs backwards for the bucket."""
+    http = limited(RateLimits(requests_per_second=1.0, requests_burst=5))
+    assert (await _post(http, auth)).status_code == 202
+    async with container.pool.acquire() as conn:  # as if refilled a minute after this take began
+        await conn.execute(
+            "UPDATE senderallowances SET requesttokens = 1, refilledat = now() + interval '1 minute'"
+        )
+    assert (await _post(http, auth)).status_code == 202  # the token is there: not 1 - 60 s × 1/s
+
+
 async def test_refilled_bucket_accepts_again(limited: LimitedClient, auth: dict[str, str]) -> None:
     http = limited(RateLimits(requests_per_second=1000, requests_burst=1))
     accepted = 0

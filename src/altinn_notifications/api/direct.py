@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi.dependencies.models import Dependant
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic.fields import FieldInfo
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -81,6 +82,8 @@ def _plan_of(dependant: Dependant) -> _Plan | None:
         return None
     if len(dependant.body_params) != 1 or _other_special_parameters(dependant):
         return None
+    if not _plain_model_body(dependant.body_params[0].field_info):
+        return None
     dependencies = []
     for sub in dependant.dependencies:
         if not _takes_only_the_request(sub) or sub.name is None or sub.call is None:
@@ -124,3 +127,15 @@ def _returns_response(call: Callable[..., Any]) -> bool:
     except (NameError, TypeError):
         return False
     return isinstance(returned, type) and issubclass(returned, Response)
+
+
+def _plain_model_body(info: FieldInfo) -> bool:
+    """The body is one pydantic model, bound as it is: not embedded under its name (FastAPI would bind a
+    generated wrapper), and without metadata (validators, constraints) that only FastAPI's adapter has."""
+    annotation = info.annotation
+    return (
+        isinstance(annotation, type)
+        and issubclass(annotation, BaseModel)
+        and not info.metadata
+        and not getattr(info, "embed", False)
+    )

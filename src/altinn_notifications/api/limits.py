@@ -184,6 +184,10 @@ def _parse_and_bind(field: Any, body: bytes) -> Any:
 
 
 def is_json(request: Request) -> bool:
-    """FastAPI's rule for parsing a body as JSON: `application/json` or `application/*+json`."""
+    """FastAPI's rule for parsing a body as JSON: `application/json` or `application/*+json` (a media type
+    with more than one `/` is `text/plain` to FastAPI's parser, so not JSON)."""
     media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+    kind, slash, subtype = media.partition("/")
+    if not slash or "/" in subtype or kind != "application":
+        return False
+    return subtype == "json" or subtype.endswith("+json")

@@ -96,7 +96,9 @@ class ChainRepository:
             chain.creator.short_name,
             created,
             chain_json(chain),
-            order_key=chain.creator.short_name,
+            # Creator, then idempotency id: every batch takes the index entries of one creator in the same
+            # order too (db/batching.py).
+            order_key=f"{chain.creator.short_name}\x00{chain.idempotency_id}",
         )
         return row is not None and row["chain_id"] is not None
 

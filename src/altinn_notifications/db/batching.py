@@ -43,7 +43,11 @@ class _Call:
             self.future.set_result(row)
 
     def fail(self, error: BaseException) -> None:
-        if not self.future.done():
+        if self.future.done():
+            return
+        if isinstance(error, asyncio.CancelledError):  # the writer was cancelled (shutdown)
+            self.future.cancel()
+        else:
             self.future.set_exception(error)
 
 
@@ -59,19 +63,20 @@ class StatementBatcher:
         self._max_batch = max(1, max_batch)
         self._most_writers = max(1, writers)
         self._pending: list[_Call] = []
+        # Writers whose loop has not ended. A writer leaves in the same step as its last look at
+        # `_pending` (so a call added after that starts a new one), or, cancelled before its first step,
+        # when it is done.
         self._writers: set[asyncio.Task[None]] = set()
-        self._running = 0  # writers whose loop has not ended (a finished task may linger in the set)
         self.largest_batch = 0  # for the logs and the tests
 
     async def fetchrow(self, query: str, *args: object, order_key: str = "") -> Any:
         """The statement's one row, once its batch has committed."""
         call = _Call(query, args, order_key)
         self._pending.append(call)
-        if self._running < self._most_writers:
-            self._running += 1
+        if len(self._writers) < self._most_writers:
             writer = asyncio.create_task(self._write_loop(), name="statement-batcher")
             self._writers.add(writer)
-            writer.add_done_callback(self._writers.discard)
+            writer.add_done_callback(self._writer_done)
         # A caller that goes away cancels only its own future: the batch is the writer task's.
         return await call.future
 
@@ -83,12 +88,21 @@ class StatementBatcher:
                 try:
                     await self._write(batch)
                 except BaseException as exc:  # cancelled at shutdown: nobody is left waiting in silence
-                    for call in batch:
+                    stranded, self._pending = [*batch, *self._pending], []
+                    for call in stranded:
                         call.fail(exc)
                     raise
         finally:
-            # In the same step as the last look at `_pending`: a call added after it starts a writer.
-            self._running -= 1
+            current = asyncio.current_task()
+            if current is not None:
+                self._writers.discard(current)  # see `__init__`
+
+    def _writer_done(self, writer: asyncio.Task[None]) -> None:
+        self._writers.discard(writer)
+        if writer.cancelled():  # shutdown, perhaps before its first step: no call waits in vain
+            stranded, self._pending = self._pending, []
+            for call in stranded:
+                call.fail(asyncio.CancelledError())
 
     async def _write(self, batch: list[_Call]) -> None:
         if len(batch) == 1:
@@ -97,7 +111,8 @@ class StatementBatcher:
         try:
             rows = await self._together(batch)
         except Exception:
-            await asyncio.gather(*(self._one(call) for call in batch))
+            for call in batch:  # one connection at a time: a bad statement must not crowd the pool
+                await self._one(call)
             return
         for call, row in rows:
             call.answer(row)
@@ -127,4 +142,4 @@ class StatementBatcher:
 
     async def close(self) -> None:
         """Wait for the statements already handed over (shutdown)."""
-        await asyncio.gather(*self._writers, return_exceptions=True)
+        await asyncio.gather(*list(self._writers), return_exceptions=True)

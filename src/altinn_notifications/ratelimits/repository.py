@@ -21,7 +21,9 @@ def take_statement(first: int = 1) -> str:
     p = {name: f"${first + i}" for i, name in enumerate(("who", "rr", "rb", "nr", "nb", "n", "q"))}
     rr, rb, nr, nb = (f"{p[k]}::float8" for k in ("rr", "rb", "nr", "nb"))
     n, q = f"{p['n']}::int", f"{p['q']}::bigint"
-    elapsed = "EXTRACT(EPOCH FROM now() - a.refilledat)::float8"
+    # now() is the transaction's start: a batch (db/batching.py) or a lock wait can meet a row refilled
+    # later than that. Time never runs backwards for a bucket.
+    elapsed = "GREATEST(EXTRACT(EPOCH FROM now() - a.refilledat)::float8, 0)"
     req = f"LEAST({rb}, a.requesttokens + {elapsed} * {rr})"
     ntf = f"LEAST({nb}, a.notificationtokens + {elapsed} * {nr})"
     used = f"(CASE WHEN a.quotaday = {_TODAY} THEN a.quotaused ELSE 0 END)"
@@ -37,7 +39,7 @@ VALUES ({p["who"]}::text,
 ON CONFLICT (creatorname) DO UPDATE SET
     requesttokens = COALESCE({req}, 0) - CASE WHEN {ok} THEN 1 ELSE 0 END,
     notificationtokens = COALESCE({ntf}, 0) - CASE WHEN {ok} THEN {n} ELSE 0 END,
-    refilledat = now(),
+    refilledat = GREATEST(a.refilledat, now()),
     quotaday = {_TODAY},
     quotaused = {used} + CASE WHEN {ok} THEN {n} ELSE 0 END,
     allowed = {ok}

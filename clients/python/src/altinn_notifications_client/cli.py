@@ -43,6 +43,7 @@ from altinn_notifications_client.models import (
     NotificationOrderChainRequest,
     NotificationRecipient,
     ProcessingLifecycle,
+    SendingTimePolicy,
     SmsSendingOptions,
 )
 
@@ -106,6 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
     _common(email)
     sms = channels.add_parser("sms", help="send an SMS")
     sms.add_argument("--sender", help="the sender's name or number")
+    sms.add_argument(
+        "--anytime",
+        action="store_true",
+        help="send at once at any hour (the service's default holds SMS to Norwegian daytime, 09-17)",
+    )
     _common(sms)
     return parser
 
@@ -144,7 +150,8 @@ def _recipients(args: argparse.Namespace, body: str) -> list[NotificationRecipie
         channel = NotificationChannel.Email
         direct = [recipients.to_email(to, email) for to in args.to]
     else:
-        sms = recipients.sms_settings(body, sender=args.sender)
+        policy = SendingTimePolicy.Anytime if args.anytime else None
+        sms = recipients.sms_settings(body, sender=args.sender, sending_time_policy=policy)
         channel = NotificationChannel.Sms
         direct = [recipients.to_sms(to, sms) for to in args.to]
     people = [recipients.to_person(nin, channel=channel, email=email, sms=sms) for nin in args.person]

@@ -78,9 +78,7 @@ def _plan_of(dependant: Dependant) -> _Plan | None:
     call = dependant.call
     if call is None or not inspect.iscoroutinefunction(call) or not _returns_response(call):
         return None
-    if dependant.path_params or dependant.query_params or dependant.header_params or dependant.cookie_params:
-        return None
-    if len(dependant.body_params) != 1 or _other_special_parameters(dependant):
+    if _binds_from_the_request(dependant) or len(dependant.body_params) != 1:
         return None
     if not _plain_model_body(dependant.body_params[0].field_info):
         return None
@@ -101,14 +99,17 @@ def _takes_only_the_request(dependant: Dependant) -> bool:
         and dependant.request_param_name is not None
         and len(inspect.signature(call).parameters) == 1
         and not dependant.dependencies
-        and not _other_special_parameters(dependant)
-        and not (dependant.path_params or dependant.query_params or dependant.body_params)
-        and not (dependant.header_params or dependant.cookie_params)
+        and not dependant.body_params
+        and not _binds_from_the_request(dependant)
     )
 
 
-def _other_special_parameters(dependant: Dependant) -> bool:
-    return any(
+def _binds_from_the_request(dependant: Dependant) -> bool:
+    """Parameters FastAPI fills from the request (path, query, headers, cookies) or special ones this
+    route does not provide (websocket, response, background tasks, security scopes)."""
+    return bool(
+        dependant.path_params or dependant.query_params or dependant.header_params or dependant.cookie_params
+    ) or any(
         name is not None
         for name in (
             dependant.websocket_param_name,

@@ -87,9 +87,10 @@ class StatementBatcher:
                 self.largest_batch = max(self.largest_batch, len(batch))
                 try:
                     await self._write(batch)
-                except BaseException as exc:  # cancelled at shutdown: nobody is left waiting in silence
-                    stranded, self._pending = [*batch, *self._pending], []
-                    for call in stranded:
+                except (
+                    BaseException
+                ) as exc:  # shutdown: this batch's callers learn it here, the queued in `_writer_done`
+                    for call in batch:
                         call.fail(exc)
                     raise
         finally:
@@ -99,7 +100,7 @@ class StatementBatcher:
 
     def _writer_done(self, writer: asyncio.Task[None]) -> None:
         self._writers.discard(writer)
-        if writer.cancelled():  # shutdown, perhaps before its first step: no call waits in vain
+        if writer.cancelled() or writer.exception() is not None:  # shutdown: no call waits in vain
             stranded, self._pending = self._pending, []
             for call in stranded:
                 call.fail(asyncio.CancelledError())

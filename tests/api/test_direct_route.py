@@ -33,7 +33,7 @@ V2_ORDER = {
 def _routes() -> dict[tuple[str, str], APIRoute]:
     return {
         (method, route.path): route
-        for router in (orders_router.router, chains_router.router)
+        for router in (orders_router.intake_router, orders_router.router, chains_router.router)
         for route in router.routes
         if isinstance(route, APIRoute)
         for method in route.methods or ()

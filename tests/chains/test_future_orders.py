@@ -215,7 +215,23 @@ async def test_person_order_with_reminder_stores_chain_orders_and_texts(
     assert document["OrderChainId"] == chain_id and document["OrderId"] == main_id
     assert document["Creator"] == {"ShortName": "ttd"}
     assert document["DialogportenAssociation"] == {"DialogId": DIALOG_ID, "TransmissionId": TRANSMISSION_ID}
-    assert document["Recipient"]["RecipientPerson"]["NationalIdentityNumber"] == NIN
+    # The request parts are kept as sent, in PascalCase at every depth; nulls left out.
+    assert document["Recipient"] == {
+        "RecipientPerson": {
+            "NationalIdentityNumber": NIN,
+            "ChannelSchema": "EmailPreferred",
+            "ResourceId": "urn:altinn:resource:ttd_example",
+            "IgnoreReservation": False,
+            "UseStaleContactInformation": False,
+            "EmailSettings": {
+                "Subject": "Line one\r\nline two",
+                "Body": EMAIL_SETTINGS["body"],
+                "ContentType": "Plain",
+                "SendingTimePolicy": 1,
+            },
+            "SmsSettings": {"Sender": "Digdir", "Body": SMS_SETTINGS["body"], "SendingTimePolicy": 2},
+        }
+    }
     assert document["Reminders"][0]["OrderId"] == reminder_id
     assert document["Reminders"][0]["DelayDays"] == 7
     assert document["Reminders"][0]["Type"] == 1

@@ -93,11 +93,13 @@ def create_app(
     app.add_middleware(RequestLimitMiddleware, answer=http_problem)
     app.add_middleware(TraceMiddleware)
     install_error_handlers(app)
-    # Routes are matched in this order, one by one: the load balancer's health probe and the order
-    # intake, the most frequent requests, come first (no two routers' paths overlap).
+    # Routes are matched in this order, one by one, and each route tried costs: the load balancer's
+    # health probe and the order intake (v1, then v2), the most frequent requests, come first. Only
+    # `/orders` is shared, by the v1 intake (POST) and the v1 reads (GET): the method decides.
     app.include_router(health.router)
-    app.include_router(orders_router.router, prefix=API_PREFIX)
+    app.include_router(orders_router.intake_router, prefix=API_PREFIX)
     app.include_router(chains_router.router, prefix=API_PREFIX)
+    app.include_router(orders_router.router, prefix=API_PREFIX)
     app.include_router(misc.router)
     app.include_router(triggers.router, prefix=API_PREFIX)
     app.include_router(status_router.router, prefix=API_PREFIX)

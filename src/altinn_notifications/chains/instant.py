@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import structlog
-from pydantic import BaseModel
 
 from altinn_notifications.auth.models import Caller
 from altinn_notifications.chains import validation
 from altinn_notifications.chains.models import (
     ChainCreator,
+    ChainRequestModel,
     ChainType,
     InstantEmailNotificationOrderRequestExt,
     InstantNotificationOrderRequestExt,
@@ -221,7 +221,7 @@ def _instant_order(
 def _instant_chain(
     idempotency_id: str,
     senders_reference: str | None,
-    recipient: BaseModel,
+    recipient: ChainRequestModel,
     order: NotificationOrder,
     caller: Caller,
     now: datetime,

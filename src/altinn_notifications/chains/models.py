@@ -14,8 +14,8 @@ from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict
-from pydantic.alias_generators import to_pascal
+from pydantic import AliasGenerator, BaseModel, BeforeValidator, ConfigDict
+from pydantic.alias_generators import to_camel, to_pascal
 from pydantic_core import PydanticCustomError
 
 from altinn_notifications.orders.models import (
@@ -66,12 +66,20 @@ class ChainType(enum.IntEnum):
 # --- shared request parts (docs/compatibility.md C6) ---
 
 
-class DialogportenIdentifiersExt(RequestModel):
+class ChainRequestModel(RequestModel):
+    """Base of the v2 request shapes: camelCase on the wire, PascalCase when dumped by alias, which is how
+    the stored chain keeps its request parts (`chains.service.stored_json`), like the reference's serializer.
+    They are never answered with, so no response changes."""
+
+    model_config = ConfigDict(alias_generator=AliasGenerator(alias=to_camel, serialization_alias=to_pascal))
+
+
+class DialogportenIdentifiersExt(ChainRequestModel):
     dialog_id: str | None = None
     transmission_id: str | None = None
 
 
-class EmailSendingOptionsExt(RequestModel):
+class EmailSendingOptionsExt(ChainRequestModel):
     sender_email_address: str | None = None
     subject: RequiredStr
     body: RequiredStr
@@ -79,23 +87,23 @@ class EmailSendingOptionsExt(RequestModel):
     sending_time_policy: SendingTimePolicyIn = int(SendingTimePolicy.Anytime)
 
 
-class SmsSendingOptionsExt(RequestModel):
+class SmsSendingOptionsExt(ChainRequestModel):
     sender: str | None = None
     body: RequiredStr
     sending_time_policy: SendingTimePolicyIn = int(SendingTimePolicy.Daytime)
 
 
-class RecipientEmailExt(RequestModel):
+class RecipientEmailExt(ChainRequestModel):
     email_address: RequiredStr
     email_settings: EmailSendingOptionsExt
 
 
-class RecipientSmsExt(RequestModel):
+class RecipientSmsExt(ChainRequestModel):
     phone_number: RequiredStr
     sms_settings: SmsSendingOptionsExt
 
 
-class RecipientBaseExt(RequestModel):
+class RecipientBaseExt(ChainRequestModel):
     """Fields shared by the person, organisation and external-identity recipients."""
 
     email_settings: EmailSendingOptionsExt | None = None
@@ -121,7 +129,7 @@ class RecipientExternalIdentityExt(RecipientBaseExt):
     channel_schema: ChannelSchemaIn = NotificationChannel.Email
 
 
-class NotificationRecipientExt(RequestModel):
+class NotificationRecipientExt(ChainRequestModel):
     """Exactly one of the five recipient kinds (checked by validation)."""
 
     recipient_email: RecipientEmailExt | None = None
@@ -131,7 +139,7 @@ class NotificationRecipientExt(RequestModel):
     recipient_external_identity: RecipientExternalIdentityExt | None = None
 
 
-class NotificationReminderExt(RequestModel):
+class NotificationReminderExt(ChainRequestModel):
     senders_reference: str | None = None
     condition_endpoint: str | None = None
     delay_days: int | None = None
@@ -142,7 +150,7 @@ class NotificationReminderExt(RequestModel):
 # --- requests ---
 
 
-class NotificationOrderChainRequestExt(RequestModel):
+class NotificationOrderChainRequestExt(ChainRequestModel):
     """`POST /future/orders` (docs/compatibility.md C6)."""
 
     idempotency_id: RequiredStr
@@ -154,7 +162,7 @@ class NotificationOrderChainRequestExt(RequestModel):
     reminders: list[NotificationReminderExt] | None = None
 
 
-class SasFileReferenceExt(RequestModel):
+class SasFileReferenceExt(ChainRequestModel):
     filename: RequiredStr
     mime_type: RequiredStr
     sas_url: RequiredStr
@@ -164,12 +172,12 @@ class ComposedEmailSendingOptionsExt(EmailSendingOptionsExt):
     attachments: list[SasFileReferenceExt] | None = None
 
 
-class RecipientComposedEmailExt(RequestModel):
+class RecipientComposedEmailExt(ChainRequestModel):
     email_address: RequiredStr
     email_settings: ComposedEmailSendingOptionsExt
 
 
-class ComposedEmailRequestExt(RequestModel):
+class ComposedEmailRequestExt(ChainRequestModel):
     """`POST /future/orders/composed-email` (docs/compatibility.md C7)."""
 
     idempotency_id: RequiredStr
@@ -180,18 +188,18 @@ class ComposedEmailRequestExt(RequestModel):
     recipient: RecipientComposedEmailExt
 
 
-class ShortMessageContentExt(RequestModel):
+class ShortMessageContentExt(ChainRequestModel):
     sender: str | None = None
     body: RequiredStr
 
 
-class ShortMessageDeliveryDetailsExt(RequestModel):
+class ShortMessageDeliveryDetailsExt(ChainRequestModel):
     phone_number: RequiredStr
     time_to_live_in_seconds: int
     sms_settings: ShortMessageContentExt
 
 
-class InstantSmsNotificationOrderRequestExt(RequestModel):
+class InstantSmsNotificationOrderRequestExt(ChainRequestModel):
     """`POST /future/orders/instant/sms` (docs/compatibility.md C8)."""
 
     idempotency_id: RequiredStr
@@ -199,19 +207,19 @@ class InstantSmsNotificationOrderRequestExt(RequestModel):
     recipient_sms: ShortMessageDeliveryDetailsExt
 
 
-class InstantEmailContentExt(RequestModel):
+class InstantEmailContentExt(ChainRequestModel):
     sender_email_address: str | None = None
     subject: RequiredStr
     body: RequiredStr
     content_type: ContentTypeIn = EmailContentType.Plain
 
 
-class InstantEmailDetailsExt(RequestModel):
+class InstantEmailDetailsExt(ChainRequestModel):
     email_address: RequiredStr
     email_settings: InstantEmailContentExt
 
 
-class InstantEmailNotificationOrderRequestExt(RequestModel):
+class InstantEmailNotificationOrderRequestExt(ChainRequestModel):
     """`POST /future/orders/instant/email` (docs/compatibility.md C8)."""
 
     idempotency_id: RequiredStr
@@ -219,11 +227,11 @@ class InstantEmailNotificationOrderRequestExt(RequestModel):
     recipient_email: InstantEmailDetailsExt
 
 
-class InstantNotificationRecipientExt(RequestModel):
+class InstantNotificationRecipientExt(ChainRequestModel):
     recipient_sms: ShortMessageDeliveryDetailsExt
 
 
-class InstantNotificationOrderRequestExt(RequestModel):
+class InstantNotificationOrderRequestExt(ChainRequestModel):
     """Deprecated `POST /future/orders/instant` (SMS only, docs/compatibility.md C8)."""
 
     idempotency_id: RequiredStr

@@ -12,11 +12,10 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from pydantic import BaseModel
-
 from altinn_notifications.auth.models import Caller
 from altinn_notifications.chains.models import (
     ChainDialogportenAssociation,
+    ChainRequestModel,
     ChainType,
     DialogportenIdentifiersExt,
     NotificationOrderChainResponseExt,
@@ -138,15 +137,7 @@ def dialogporten(value: DialogportenIdentifiersExt | None) -> ChainDialogportenA
     return ChainDialogportenAssociation(dialog_id=value.dialog_id, transmission_id=value.transmission_id)
 
 
-def stored_json(model: BaseModel) -> dict[str, Any]:
-    """A request object as kept in the chain JSON: PascalCase keys, like the reference's serializer."""
-    stored: dict[str, Any] = _pascal_keys(model.model_dump(mode="json", by_alias=True, exclude_none=True))
+def stored_json(model: ChainRequestModel) -> dict[str, Any]:
+    """A request part as kept in the chain JSON: PascalCase keys (the shapes' serialization aliases)."""
+    stored: dict[str, Any] = model.model_dump(mode="json", by_alias=True, exclude_none=True)
     return stored
-
-
-def _pascal_keys(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {key[:1].upper() + key[1:]: _pascal_keys(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_pascal_keys(item) for item in value]
-    return value

@@ -135,6 +135,8 @@ if __name__ == "__main__":
     parser.add_argument("--sort", default="tottime")
     parser.add_argument("--plain", action="store_true", help="no profiler: CPU per request only")
     parser.add_argument("--only", metavar="TEXT", help="only the request shapes whose name contains TEXT")
-    parser.add_argument("--dump", metavar="PREFIX", help="also write each shape's stats to PREFIX-<shape>.pstats")
+    parser.add_argument(
+        "--dump", metavar="PREFIX", help="also write each shape's stats to PREFIX-<shape>.pstats"
+    )
     parser.add_argument("--database-url", default=harness.DEFAULT_SERVER)
     sys.exit(asyncio.run(main(parser.parse_args())))

@@ -17,6 +17,7 @@ from fastapi.routing import APIRoute
 from altinn_notifications.api.app import create_app
 from altinn_notifications.api.direct import DirectRoute, _plan_of
 from altinn_notifications.bootstrap import Container
+from altinn_notifications.api.routing import API_PREFIX
 from altinn_notifications.chains import router as chains_router
 from altinn_notifications.orders import router as orders_router
 from tests.api.helpers import V1
@@ -32,7 +33,7 @@ V2_ORDER = {
 
 def _routes() -> dict[tuple[str, str], APIRoute]:
     return {
-        (method, route.path): route
+        (method, route.path.removeprefix(API_PREFIX)): route
         for router in (orders_router.intake_router, orders_router.router, chains_router.router)
         for route in router.routes
         if isinstance(route, APIRoute)

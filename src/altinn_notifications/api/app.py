@@ -17,6 +17,7 @@ from altinn_notifications.api.problems import (
     http_problem,
     install_error_handlers,
 )
+from altinn_notifications.api.routing import API_PREFIX
 from altinn_notifications.api.tracing import TraceMiddleware
 from altinn_notifications.bootstrap import Container, freeze_startup_objects
 from altinn_notifications.chains import router as chains_router
@@ -28,8 +29,6 @@ from altinn_notifications.status import log_router, shipment_router
 from altinn_notifications.status import router as status_router
 from altinn_notifications.support import router as support_router
 from altinn_notifications.workers import Workers
-
-API_PREFIX = "/notifications/api/v1"
 
 
 def create_app(
@@ -97,7 +96,7 @@ def create_app(
     # health probe and the order intake (v1, then v2), the most frequent requests, come first. Only
     # `/orders` is shared, by the v1 intake (POST) and the v1 reads (GET): the method decides.
     app.include_router(health.router)
-    app.include_router(orders_router.intake_router, prefix=API_PREFIX)
+    app.include_router(orders_router.intake_router)  # its own prefix: api/routing.py
     app.include_router(chains_router.router, prefix=API_PREFIX)
     app.include_router(orders_router.router, prefix=API_PREFIX)
     app.include_router(misc.router)

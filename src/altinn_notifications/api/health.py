@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
 
 from altinn_notifications.api.deps import ContainerDep
+from altinn_notifications.api.routing import PathFilteredRouter
 from altinn_notifications.db.pool import database_answers
 
-router = APIRouter(tags=["Health"])
+router = PathFilteredRouter(tags=["Health"])  # tried first, for every request (api/routing.py)
 
 
 @router.get("/health", response_class=PlainTextResponse)

@@ -13,6 +13,7 @@ from pydantic_core import PydanticCustomError
 from altinn_notifications.api.deps import ContainerDep, CreatorDep
 from altinn_notifications.api.direct import DirectRoute
 from altinn_notifications.api.responses import json_response
+from altinn_notifications.api.routing import API_PREFIX, PathFilteredRouter
 from altinn_notifications.bootstrap import Container
 from altinn_notifications.orders import flows
 from altinn_notifications.orders.links import Links
@@ -28,9 +29,9 @@ from altinn_notifications.orders.models import (
 )
 
 # Two routers, because FastAPI tries routes one by one and a rejected route costs about as much as a
-# small endpoint: the order intake (`intake_router`) is matched first, before the v2 intake; the reads
-# (`router`) after both (api/app.py).
-intake_router = APIRouter(tags=["Orders (v1)"], route_class=DirectRoute)
+# small endpoint: the order intake (`intake_router`) is tried right before the v2 intake, and turns the
+# v2 paths away at once (api/routing.py); the reads (`router`) are tried after both (api/app.py).
+intake_router = PathFilteredRouter(prefix=API_PREFIX, tags=["Orders (v1)"], route_class=DirectRoute)
 router = APIRouter(tags=["Orders (v1)"], route_class=DirectRoute)
 
 _LEGACY = "Legacy endpoint. Still supported, but going forward please use '/future/' endpoints instead."

@@ -16,8 +16,8 @@ from fastapi.routing import APIRoute
 
 from altinn_notifications.api.app import create_app
 from altinn_notifications.api.direct import DirectRoute, _plan_of
-from altinn_notifications.bootstrap import Container
 from altinn_notifications.api.routing import API_PREFIX
+from altinn_notifications.bootstrap import Container
 from altinn_notifications.chains import router as chains_router
 from altinn_notifications.orders import router as orders_router
 from tests.api.helpers import V1

@@ -3,6 +3,7 @@ No database."""
 
 from __future__ import annotations
 
+import asyncio
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
 from uuid import uuid4
@@ -12,6 +13,7 @@ from starlette.responses import Response
 
 from altinn_notifications.providers.base import RetrySchedule, SmsMessage
 from altinn_notifications.providers.sms.linkmobility import (
+    MAX_CONNECTIONS,
     REPORT_STATE,
     LinkMobilitySmsProvider,
     XmlRejected,
@@ -292,3 +294,20 @@ def test_a_batch_request_numbers_its_messages() -> None:
     assert [m.findtext("ID") for m in messages] == ["1", "2"]
     assert [m.findtext("RCV") for m in messages] == ["4799000001", "4799000002"]
     assert messages[0].findtext("OP") is None and messages[1].findtext("OP") == "9"
+
+
+async def test_small_batches_open_at_most_max_connections_and_lower_the_sms_in_flight_to_match() -> None:
+    default = LinkMobilitySmsProvider("http://127.0.0.1:9/", USERNAME, PASSWORD)
+    assert (default.batch_size, default.max_in_flight) == (250, 4000)  # 16 connections: not capped
+    await default.close()
+    fake = FakeGateway(delay=0.3)
+    async with serve(fake.app) as url:
+        provider = LinkMobilitySmsProvider(url + "/", USERNAME, PASSWORD, timeout=5.0, batch_size=1)
+        try:
+            # The dispatch sends at most `max_in_flight` at once; even more at once queue for a connection.
+            assert provider.max_in_flight == MAX_CONNECTIONS
+            outcomes = await asyncio.gather(*(provider.send(_sms()) for _ in range(MAX_CONNECTIONS + 36)))
+        finally:
+            await provider.close()
+    assert [o.result for o in outcomes] == ["Accepted"] * (MAX_CONNECTIONS + 36)
+    assert 1 < fake.in_flight_peak <= MAX_CONNECTIONS  # 100 at once without the cap

@@ -74,6 +74,10 @@ DEFAULT_RETRY_DELAYS: tuple[float, ...] = (300.0, 600.0, 900.0, 1800.0)
 #: Messages per request (`SESSION`) and per worker in flight; chosen by measurement (docs/benchmarks.md).
 DEFAULT_BATCH_SIZE = 250
 DEFAULT_MAX_IN_FLIGHT = 4000
+#: Most requests (connections) to the gateway at once. In flight / batch size alone would be hundreds with
+#: small batches (400 for batches of 10), and each connection the gateway drops delays its SMS to their
+#: next attempt; with small batches the SMS in flight are lowered to what these connections carry.
+MAX_CONNECTIONS = 64
 MAX_ALPHANUMERIC_SENDER = 11
 MAX_NUMERIC_SENDER = 15
 UNICODE_OP = "9"
@@ -226,9 +230,9 @@ class LinkMobilitySmsProvider:
         self.retry_schedule = RetrySchedule(tuple(float(d) for d in retry_delays), final_result="Failed")
         #: Messages per request, and messages in flight per worker (dispatch reads both).
         self.batch_size = max(1, batch_size)
-        self.max_in_flight = max(self.batch_size, max_in_flight)
+        self.max_in_flight = min(max(self.batch_size, max_in_flight), MAX_CONNECTIONS * self.batch_size)
         self._own_http = http is None
-        # One connection per request in flight: the pool never makes a ready batch wait.
+        # One connection per request in flight (at most MAX_CONNECTIONS): a ready batch never waits.
         connections = -(-self.max_in_flight // self.batch_size)
         limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
         self._http = http or httpx.AsyncClient(timeout=timeout, follow_redirects=False, limits=limits)

@@ -18,6 +18,7 @@ from altinn_notifications.api.deps import ContainerDep, CreatorDep
 from altinn_notifications.api.direct import DirectRoute
 from altinn_notifications.api.disconnect import client_gone
 from altinn_notifications.api.responses import json_response
+from altinn_notifications.api.routing import API_PREFIX
 from altinn_notifications.api.tracing import note_caller_org
 from altinn_notifications.auth.models import Caller
 from altinn_notifications.bootstrap import Container
@@ -34,8 +35,6 @@ from altinn_notifications.chains.service import StoredChain, client_disconnected
 from altinn_notifications.config import SCOPE_COMPOSED_EMAIL
 
 router = APIRouter(tags=["Orders (v2)"], route_class=DirectRoute)
-
-PATH_PREFIX = "/notifications/api/v1"
 
 _bearer = HTTPBearer(auto_error=False, description="Altinn token (RS256 JWT)")
 
@@ -84,7 +83,7 @@ async def ensure_connected(request: Request) -> None:
 
 
 def _location(container: Container, chain_id: UUID) -> str:
-    return f"{container.settings.base_uri_str}{PATH_PREFIX}/orders/chain/{chain_id}"
+    return f"{container.settings.base_uri_str}{API_PREFIX}/orders/chain/{chain_id}"
 
 
 def _answer(container: Container, stored: StoredChain) -> Response:

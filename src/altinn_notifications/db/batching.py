@@ -87,9 +87,8 @@ class StatementBatcher:
                 self.largest_batch = max(self.largest_batch, len(batch))
                 try:
                     await self._write(batch)
-                except (
-                    BaseException
-                ) as exc:  # shutdown: this batch's callers learn it here, the queued in `_writer_done`
+                # Shutdown: this batch's callers learn it here, the queued ones in `_writer_done`.
+                except BaseException as exc:
                     for call in batch:
                         call.fail(exc)
                     raise

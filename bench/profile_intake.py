@@ -23,6 +23,7 @@ import io
 import json
 import os
 import pstats
+import re
 import shutil
 import subprocess
 import sys
@@ -43,6 +44,11 @@ from altinn_notifications.logging import configure_logging
 
 HEALTH, V1_ORDER, V2_ORDER = "GET /health", "POST v1 /orders/email", "POST v2 /future/orders"
 SHAPES = (HEALTH, V1_ORDER, V2_ORDER)  # `--only` picks by a part of these names
+
+
+def _file_name(shape: str) -> str:
+    """A shape's name as a part of a file name: `POST v1 /orders/email` → `post-v1-orders-email`."""
+    return "-".join(re.findall(r"[a-z0-9]+", shape.lower()))
 
 
 async def _call(app: Any, method: str, path: str, headers: list[tuple[bytes, bytes]], body: bytes) -> int:
@@ -137,7 +143,7 @@ async def _shapes_in(url: str, args: argparse.Namespace) -> None:
             if args.plain:
                 continue
             if args.dump:
-                profiler.dump_stats(f"{args.dump}-{name.split()[1]}.pstats")
+                profiler.dump_stats(f"{args.dump}-{_file_name(name)}.pstats")
             out = io.StringIO()
             pstats.Stats(profiler, stream=out).sort_stats(args.sort).print_stats(args.top)
             print(out.getvalue()[-12000:])

@@ -6,6 +6,7 @@ import asyncio
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -20,8 +21,9 @@ def free_port() -> int:
 
 
 @asynccontextmanager
-async def serve(app: ASGIApp) -> AsyncIterator[str]:
+async def serve(app: ASGIApp, **options: Any) -> AsyncIterator[str]:
     """Run `app` with uvicorn on a free loopback port inside the test's event loop; yields its base URL.
+    `options` go to `uvicorn.Config` (our server's protocol: `http=`).
 
     The socket is bound here and handed to uvicorn, so that no other process (a parallel test worker)
     can take the port between choosing it and listening on it.
@@ -29,7 +31,7 @@ async def serve(app: ASGIApp) -> AsyncIterator[str]:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port: int = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", **options))
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         while not server.started:

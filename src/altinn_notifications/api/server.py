@@ -6,6 +6,9 @@ closes a connection whose request line and headers are not complete within
 `NOTIFICATIONS_REQUEST_HEADER_TIMEOUT_SECONDS` of its first byte (or of the connection, for the first
 request), and one whose request line and headers grow past `NOTIFICATIONS_HTTP_MAX_HEADER_BYTES`. A body
 too slow or too large is refused by `api.limits.RequestLimitMiddleware` (408, 413).
+
+Each request's scope also gets the extension `api.disconnect.CONNECTION_EXTENSION`: whether its client
+has gone, read from uvicorn's state for the request, so that a v2 order need not step `receive` to ask.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from altinn_notifications.api.disconnect import CONNECTION_EXTENSION
 from altinn_notifications.config import Settings
 
 
@@ -48,6 +52,11 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._stop_header_timer()
         super().on_headers_complete()
+        cycle = self.cycle
+        if cycle is not None and cycle.scope is self.scope:  # a new request (not an upgrade to WebSocket)
+            # uvicorn marks the cycle `disconnected` when the connection is lost before the response is
+            # complete: what its `receive` would answer with `http.disconnect`.
+            self.scope["extensions"] = {CONNECTION_EXTENSION: {"client_gone": lambda: cycle.disconnected}}
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_header_timer()

@@ -77,7 +77,7 @@ class Sizes:
 FULL = Sizes(
     warmup=5,
     measure=10,
-    connections=(4, 16, 64),
+    connections=(4, 16, 64, 128),
     latency_connections=8,
     pgbench_clients=10,
     side_by_side_rounds=6,

@@ -116,6 +116,26 @@ class Databases:
             await drop(self.template)
 
 
+#: Run folders kept in WORK per scenario: older ones (logs of 100+ MB each) go when the harness starts.
+KEEP_RUNS = 3
+
+
+def prune_work(keep: int = KEEP_RUNS) -> list[Path]:
+    """Remove all but the `keep` newest run folders (`<scenario>-bench_<id>`) of each scenario from WORK."""
+    runs: dict[str, list[Path]] = {}
+    for folder in WORK.iterdir() if WORK.is_dir() else ():
+        scenario, marker, _ = folder.name.rpartition("-bench_")
+        if marker and folder.is_dir():
+            runs.setdefault(scenario, []).append(folder)
+    removed: list[Path] = []
+    for folders in runs.values():
+        folders.sort(key=lambda f: f.stat().st_mtime, reverse=True)
+        for old in folders[keep:]:
+            shutil.rmtree(old, ignore_errors=True)
+            removed.append(old)
+    return removed
+
+
 # --- processes ---
 
 

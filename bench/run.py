@@ -55,6 +55,10 @@ async def wait_quiet(load: float, most: float) -> None:
 
 
 async def main(args: argparse.Namespace) -> int:
+    if removed := harness.prune_work():
+        harness.log(
+            f"removed {len(removed)} old run folder(s) from {harness.WORK} (keeping {harness.KEEP_RUNS} per scenario)"
+        )
     server, embedded = await harness.resolve_server(args.database_url)
     dbs = harness.Databases(server, keep=args.keep)
     harness.POSTMASTER_PID = await harness.find_postmaster(server)

@@ -19,7 +19,7 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from altinn_notifications.api.disconnect import CONNECTION_EXTENSION
+from altinn_notifications.api.disconnect import CONNECTION_EXTENSION, ClientPresence
 from altinn_notifications.config import Settings
 
 
@@ -30,6 +30,7 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
         self.max_header_bytes = max_header_bytes
         self.header_timer: asyncio.TimerHandle | None = None
         self.header_bytes = 0
+        self.presence: ClientPresence | None = None  # the current request's (`api.disconnect`)
 
     def data_received(self, data: bytes) -> None:
         reading_headers = self.header_timer is not None
@@ -52,15 +53,19 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._stop_header_timer()
         super().on_headers_complete()
-        cycle = self.cycle
-        if cycle is not None and cycle.scope is self.scope:  # a new request (not an upgrade to WebSocket)
-            # uvicorn marks the cycle `disconnected` when the connection is lost before the response is
-            # complete: what its `receive` would answer with `http.disconnect`.
-            self.scope["extensions"] = {CONNECTION_EXTENSION: {"client_gone": lambda: cycle.disconnected}}
+        if self.cycle is not None and self.cycle.scope is self.scope:  # a new request (not a WebSocket)
+            # Its own object, not the cycle: a scope that referred to the cycle holding it would be a
+            # reference cycle per request, left to the garbage collector.
+            self.presence = ClientPresence()
+            self.scope["extensions"] = {CONNECTION_EXTENSION: {"client": self.presence}}
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_header_timer()
         super().connection_lost(exc)
+        # uvicorn has marked the current request `disconnected` if its answer was not complete: what its
+        # `receive` would answer with `http.disconnect`.
+        if self.presence is not None and self.cycle is not None:
+            self.presence.gone = self.cycle.disconnected
 
     def _start_header_timer(self) -> None:
         self.header_bytes = 0
